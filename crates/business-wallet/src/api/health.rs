@@ -1,0 +1,34 @@
+//! Liveness and readiness probes.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::state::AppState;
+
+/// `GET /health/live`: the process answers.
+#[utoipa::path(get, path = "/health/live", tag = "operations", responses((status = 200, description = "Alive")))]
+pub async fn live() -> Json<Value> {
+    Json(json!({ "status": "UP" }))
+}
+
+/// `GET /health/ready`: the database answers.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "operations",
+    responses((status = 200, description = "Ready"), (status = 503, description = "The database is unreachable"))
+)]
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "UP", "database": "UP" }))),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "DOWN", "database": "DOWN" })),
+            )
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The HTTP side: the router of every route, the middleware every request passes (correlation
+//! id, logging, body limit, panic guard), and the generated OpenAPI description.
+
+pub mod extract;
+pub mod health;
+pub mod public;
+pub mod v1;
+
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument as _;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, InternalError};
+use crate::state::AppState;
+use extract::CorrelationId;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "business-wallet", description = "Wallets, identifiers and the integration of their events with your systems."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "wallets", description = "Business wallets"),
+        (name = "identifiers", description = "DID, X509 and JWK identifiers of a wallet"),
+        (name = "events", description = "The event catalog and its schemas"),
+        (name = "operations", description = "Health probes"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The routes and their OpenAPI description, built from the same handler list.
+fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(v1::wallets::create_wallet))
+        .routes(routes!(v1::wallets::get_wallet))
+        .routes(routes!(
+            v1::identifiers::create_identifier,
+            v1::identifiers::list_identifiers
+        ))
+        .routes(routes!(v1::identifiers::get_identifier))
+        .routes(routes!(public::list_event_types))
+        .routes(routes!(public::get_schema))
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .split_for_parts()
+}
+
+/// The OpenAPI 3.1 description of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().1
+}
+
+/// The complete HTTP application.
+pub fn router(state: AppState) -> Router {
+    let (routes, openapi) = routes();
+    let openapi = std::sync::Arc::new(openapi);
+    let body_limit = state.settings.server.body_limit_bytes;
+    routes
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let openapi = openapi.clone();
+                async move { Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async {
+            let mut response = ApiError::bad_request("method not allowed on this route").into_response();
+            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            response
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(|_panic| {
+            let mut response = ApiError::internal(anyhow::anyhow!("handler panicked")).into_response();
+            response.extensions_mut().remove::<InternalError>();
+            tracing::error!("a request handler panicked");
+            response
+        }))
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+/// Gives each request its correlation id (echoed in the response), a tracing span that carries
+/// it into every log line, one access log line, and the log line of a 500's hidden cause.
+async fn request_context(mut req: Request, next: Next) -> Response {
+    let correlation =
+        CorrelationId::from_header(req.headers().get(CorrelationId::HEADER).and_then(|v| v.to_str().ok()));
+    req.extensions_mut().insert(correlation.clone());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| req.uri().path().to_string());
+    let span = tracing::info_span!("request", correlation_id = %correlation.0, method = %req.method(), route = %route);
+    let started = Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        if let Some(InternalError(cause)) = response.extensions().get::<InternalError>() {
+            tracing::error!(error = %cause, "request failed");
+        }
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&correlation.0) {
+        response.headers_mut().insert(CorrelationId::HEADER, value);
+    }
+    response
+}

@@ -1,0 +1,96 @@
+//! Unauthenticated routes under `/api/public`: the event catalog and its JSON Schemas.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::api::extract::ApiPath;
+use crate::error::{ApiError, ErrorBody};
+use crate::events::{self, CATALOG};
+use crate::state::AppState;
+
+/// One entry of `GET /api/public/event-types`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeInfo {
+    /// CloudEvents `type`.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Schema slug.
+    pub slug: String,
+    /// Major version.
+    pub major_version: u32,
+    /// Subject pattern.
+    pub subject_pattern: String,
+    /// What triggers it.
+    pub description: String,
+    /// URL of the data's JSON Schema (also the events' `dataschema`).
+    pub dataschema: String,
+    /// A sample of the data.
+    #[schema(value_type = Object)]
+    pub sample: serde_json::Value,
+}
+
+/// Lists the event catalog.
+#[utoipa::path(
+    get,
+    path = "/api/public/event-types",
+    tag = "events",
+    responses((status = 200, description = "The catalog", body = Vec<EventTypeInfo>))
+)]
+pub async fn list_event_types(State(state): State<AppState>) -> Json<Vec<EventTypeInfo>> {
+    let base = state.outbox.base_url();
+    Json(
+        CATALOG
+            .iter()
+            .map(|e| EventTypeInfo {
+                type_name: e.type_name.into(),
+                slug: e.slug.into(),
+                major_version: e.major,
+                subject_pattern: e.subject_pattern.into(),
+                description: e.description.into(),
+                dataschema: e.schema_url(base),
+                sample: e.sample_data(),
+            })
+            .collect(),
+    )
+}
+
+/// Serves the JSON Schema (2020-12) of an event's data, e.g.
+/// `/api/public/schemas/integration/wallet-created/v1.json`.
+#[utoipa::path(
+    get,
+    path = "/api/public/schemas/integration/{slug}/{file}",
+    tag = "events",
+    params(
+        ("slug" = String, Path, description = "Event slug, e.g. wallet-created"),
+        ("file" = String, Path, description = "v<major>.json, e.g. v1.json"),
+    ),
+    responses(
+        (status = 200, description = "The JSON Schema", content_type = "application/schema+json"),
+        (status = 404, description = "No such schema", body = ErrorBody),
+    )
+)]
+pub async fn get_schema(
+    State(state): State<AppState>,
+    ApiPath((slug, file)): ApiPath<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no schema {slug}/{file}"));
+    let major = file
+        .strip_prefix('v')
+        .and_then(|f| f.strip_suffix(".json"))
+        .and_then(|m| m.parse::<u32>().ok())
+        .ok_or_else(not_found)?;
+    let entry = events::lookup_schema(&slug, major).ok_or_else(not_found)?;
+    let body = entry.schema(state.outbox.base_url()).to_string();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/schema+json"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    ))
+}

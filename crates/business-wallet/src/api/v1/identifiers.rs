@@ -1,0 +1,92 @@
+//! `/api/v1/wallets/{walletExternalKey}/identifiers`: create and read a wallet's identifiers.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+
+use crate::api::extract::{external_key, ApiPath, AppJson, CorrelationId};
+use crate::auth::Principal;
+use crate::domain::identifier::{self, CreateIdentifier, Identifier};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+/// Creates an identifier (DID, X509 or JWK) with fresh key material and emits
+/// `com.credenco.businesswallet.identifier.created.v1` with it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/wallets/{walletExternalKey}/identifiers",
+    tag = "identifiers",
+    params(("walletExternalKey" = String, Path, description = "The wallet's external key (UUID)")),
+    request_body = CreateIdentifier,
+    responses(
+        (status = 201, description = "The identifier was created", body = Identifier),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "WALLET_IDENTIFIER_CRUD on this wallet is required", body = ErrorBody),
+        (status = 404, description = "Unknown wallet", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Fields that cannot go together", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_identifier(
+    State(state): State<AppState>,
+    principal: Principal,
+    correlation: CorrelationId,
+    ApiPath(wallet): ApiPath<String>,
+    AppJson(body): AppJson<CreateIdentifier>,
+) -> Result<(StatusCode, Json<Identifier>), ApiError> {
+    let wallet = external_key("walletExternalKey", &wallet)?;
+    let created = identifier::create(&state, &principal, &correlation.0, &wallet, body).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Lists a wallet's identifiers, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/wallets/{walletExternalKey}/identifiers",
+    tag = "identifiers",
+    params(("walletExternalKey" = String, Path, description = "The wallet's external key (UUID)")),
+    responses(
+        (status = 200, description = "The identifiers", body = Vec<Identifier>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "No authority on this wallet", body = ErrorBody),
+        (status = 404, description = "Unknown wallet", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_identifiers(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(wallet): ApiPath<String>,
+) -> Result<Json<Vec<Identifier>>, ApiError> {
+    let wallet = external_key("walletExternalKey", &wallet)?;
+    Ok(Json(identifier::list(&state, &principal, &wallet).await?))
+}
+
+/// Reads one identifier.
+#[utoipa::path(
+    get,
+    path = "/api/v1/wallets/{walletExternalKey}/identifiers/{identifierExternalKey}",
+    tag = "identifiers",
+    params(
+        ("walletExternalKey" = String, Path, description = "The wallet's external key (UUID)"),
+        ("identifierExternalKey" = String, Path, description = "The identifier's external key (UUID)"),
+    ),
+    responses(
+        (status = 200, description = "The identifier", body = Identifier),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "No authority on this wallet", body = ErrorBody),
+        (status = 404, description = "Unknown wallet or identifier", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_identifier(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((wallet, id)): ApiPath<(String, String)>,
+) -> Result<Json<Identifier>, ApiError> {
+    let wallet = external_key("walletExternalKey", &wallet)?;
+    let id = external_key("identifierExternalKey", &id)?;
+    Ok(Json(identifier::get(&state, &principal, &wallet, &id).await?))
+}

@@ -1,0 +1,4 @@
+//! Version 1 of the wallet API: one file per resource, each with its handlers.
+
+pub mod identifiers;
+pub mod wallets;

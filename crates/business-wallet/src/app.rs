@@ -1,0 +1,133 @@
+//! Start-up: from settings to a running instance, and the one shutdown path.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Authenticator;
+use crate::config::Settings;
+use crate::crypto::SecretBox;
+use crate::outbox::Outbox;
+use crate::state::AppState;
+use crate::store::Db;
+
+/// A built instance: database connected and migrated, keys loaded, listener bound.
+#[derive(Debug)]
+pub struct Application {
+    state: AppState,
+    listener: Option<TcpListener>,
+    local_addr: Option<SocketAddr>,
+}
+
+impl Application {
+    /// Connects the database (running migrations when `database.migrate_on_start`), loads or
+    /// generates the keys, and binds the listener (port 0 picks a free port) when the API is
+    /// enabled.
+    ///
+    /// # Errors
+    /// The database is unreachable, a migration fails, a key file is unusable, or the address
+    /// cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let listener = if settings.server.api_enabled {
+            Some(
+                TcpListener::bind(&settings.server.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {} (server.listen)", settings.server.listen))?,
+            )
+        } else {
+            None
+        };
+        let local_addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
+        let mut settings = settings;
+        if settings.public_base_url.is_none() {
+            if let Some(addr) = local_addr {
+                settings.public_base_url = Some(format!("http://{addr}"));
+            }
+        }
+        let db = Db::connect(&settings).await?;
+        if settings.database.migrate_on_start {
+            db.migrate().await.context("database migrations failed")?;
+        }
+        let state = AppState {
+            auth: Arc::new(Authenticator::from_settings(&settings)?),
+            secrets: Arc::new(SecretBox::from_settings(&settings)?),
+            outbox: Outbox::new(&settings.public_base_url(), settings.integration.max_attempts),
+            settings: Arc::new(settings),
+            db,
+        };
+        Ok(Application {
+            state,
+            listener,
+            local_addr,
+        })
+    }
+
+    /// The bound port (0 when the API is disabled).
+    pub fn port(&self) -> u16 {
+        self.local_addr.map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The bound address, when the API is enabled.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// The shared state (database, settings, outbox).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets in-flight requests finish (bounded by
+    /// `server.shutdown_grace_secs`) and closes the database.
+    ///
+    /// # Errors
+    /// The server failed.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
+        let db = self.state.db.clone();
+        if let Some(listener) = self.listener {
+            let router = crate::api::router(self.state.clone());
+            let stop = shutdown.clone();
+            let server = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await });
+            tracing::info!(address = ?self.local_addr, "listening");
+            let server = tokio::spawn(async move { server.await });
+            shutdown.cancelled().await;
+            match tokio::time::timeout(grace, server).await {
+                Ok(joined) => joined.context("server task failed")??,
+                Err(_) => tracing::warn!("in-flight requests did not finish within the grace period"),
+            }
+        } else {
+            shutdown.cancelled().await;
+        }
+        db.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// A token cancelled on SIGINT or SIGTERM.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing a SIGTERM handler cannot fail on unix");
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown requested");
+        cancel.cancel();
+    });
+    token
+}

@@ -1,0 +1,500 @@
+//! Settings: one typed tree, layered from built-in defaults, an optional TOML file and
+//! `BW_`-prefixed environment variables (nested keys joined with `__`, for example
+//! `BW_DATABASE__URL`), then validated once at start.
+//!
+//! No other module reads the environment: everything configurable arrives through
+//! [`Settings`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The file read when `--config` is not given and the file exists in the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "business-wallet.toml";
+
+/// Prefix of the environment variables that override the file.
+pub const ENV_PREFIX: &str = "BW_";
+
+/// A setting that could not be loaded or does not make sense. The message names the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an environment variable could not be parsed into the settings tree.
+    #[error("configuration could not be loaded: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value parsed but is not acceptable.
+    #[error("invalid setting `{setting}`: {message}")]
+    Invalid {
+        /// Dotted path of the setting, e.g. `database.url`.
+        setting: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// Where the product runs: it decides which channel types may exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeploymentMode {
+    /// Multi-tenant service: webhooks only, `https` only.
+    Saas,
+    /// Installed by the customer: channel types switched by configuration.
+    #[default]
+    OnPremise,
+}
+
+/// The whole settings tree. Every field has a default, so an empty configuration is valid.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Directory for the embedded database and the generated keys.
+    pub data_dir: PathBuf,
+    /// `on-premise` (default) or `saas`.
+    pub mode: DeploymentMode,
+    /// Base URL under which this service is reachable from outside; used in `dataschema`.
+    /// Defaults to `http://{server.listen}`.
+    pub public_base_url: Option<String>,
+    /// HTTP server.
+    pub server: ServerSettings,
+    /// Database connection.
+    pub database: DatabaseSettings,
+    /// Bearer token validation.
+    pub auth: AuthSettings,
+    /// Encryption of secrets and private keys at rest.
+    pub secrets: SecretSettings,
+    /// Integration channels and delivery.
+    pub integration: IntegrationSettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("./data"),
+            mode: DeploymentMode::default(),
+            public_base_url: None,
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            auth: AuthSettings::default(),
+            secrets: SecretSettings::default(),
+            integration: IntegrationSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: String,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// Serve the HTTP API and UI on this instance.
+    pub api_enabled: bool,
+    /// Run the delivery dispatcher on this instance.
+    pub dispatcher_enabled: bool,
+    /// Seconds to wait for in-flight requests on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:8080".into(),
+            body_limit_bytes: 64 * 1024,
+            api_enabled: true,
+            dispatcher_enabled: true,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// Database settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`. Defaults to a SQLite file in
+    /// `data_dir`.
+    pub url: Option<String>,
+    /// Upper bound of pooled connections (readers, on SQLite).
+    pub max_connections: u32,
+    /// How long a SQLite statement waits for a lock before failing, in milliseconds.
+    pub busy_timeout_ms: u64,
+    /// Run migrations when `serve` starts.
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: None,
+            max_connections: 10,
+            busy_timeout_ms: 5_000,
+            migrate_on_start: true,
+        }
+    }
+}
+
+/// Bearer JWT validation.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// JWKS endpoint (RS256/ES256 keys). When unset, a local HS256 key is used.
+    pub jwks_url: Option<String>,
+    /// Seconds a fetched key set is trusted before it is fetched again (default 300).
+    pub jwks_refresh_secs: Option<u64>,
+    /// Required `iss`, when set.
+    pub issuer: Option<String>,
+    /// Required `aud`, when set.
+    pub audience: Option<String>,
+    /// File holding the local HS256 key. Defaults to `{data_dir}/jwt-hs256.key`.
+    pub local_key_file: Option<PathBuf>,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds (default 30).
+    pub leeway_secs: Option<u64>,
+}
+
+/// Encryption at rest.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretSettings {
+    /// Base64 of a 32-byte AES-256-GCM key. When unset, a key is generated into `key_file`.
+    pub encryption_key: Option<String>,
+    /// File holding the generated key. Defaults to `{data_dir}/secret-encryption.key`.
+    pub key_file: Option<PathBuf>,
+}
+
+/// Integration channels and delivery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntegrationSettings {
+    /// Per-type switches.
+    pub channels: ChannelSwitches,
+    /// Attempts per delivery before it is FAILED.
+    pub max_attempts: u32,
+    /// Networks (CIDR) that webhook URLs may point at despite the SSRF gate (on-premise only).
+    pub allowed_networks: Vec<String>,
+}
+
+impl Default for IntegrationSettings {
+    fn default() -> Self {
+        IntegrationSettings {
+            channels: ChannelSwitches::default(),
+            max_attempts: 15,
+            allowed_networks: Vec::new(),
+        }
+    }
+}
+
+/// Which built-in channel types exist in an on-premise deployment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelSwitches {
+    /// Webhook channels.
+    pub webhook: Switch,
+    /// Kafka channels.
+    pub kafka: Switch,
+    /// JMS channels.
+    pub jms: Switch,
+}
+
+impl Default for ChannelSwitches {
+    fn default() -> Self {
+        ChannelSwitches {
+            webhook: Switch { enabled: true },
+            kafka: Switch { enabled: false },
+            jms: Switch { enabled: false },
+        }
+    }
+}
+
+/// An on/off switch.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Switch {
+    /// Whether the feature is on.
+    pub enabled: bool,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `json` (default) or `pretty`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `business_wallet=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Json,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Pretty,
+}
+
+/// The database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+impl Settings {
+    /// Loads settings from defaults, the TOML file (the given one, which must exist, or
+    /// `business-wallet.toml` when present) and the process environment, then validates them.
+    ///
+    /// # Errors
+    /// A file that does not parse, a value of the wrong type, an unknown key, or a value that
+    /// fails validation; the error names the setting.
+    pub fn load(config_file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match config_file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError::Invalid {
+                        setting: "--config",
+                        message: format!("file {} does not exist", path.display()),
+                    });
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None => {
+                if Path::new(DEFAULT_CONFIG_FILE).exists() {
+                    figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+                }
+            }
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        let settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks values that parse but cannot work.
+    ///
+    /// # Errors
+    /// The first invalid setting, by name.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |setting: &'static str, message: String| ConfigError::Invalid { setting, message };
+        self.server.listen.parse::<SocketAddr>().map_err(|e| {
+            invalid(
+                "server.listen",
+                format!("`{}` is not host:port ({e})", self.server.listen),
+            )
+        })?;
+        if self.server.body_limit_bytes < 1024 {
+            return Err(invalid("server.body_limit_bytes", "must be at least 1024".into()));
+        }
+        if !self.server.api_enabled && !self.server.dispatcher_enabled {
+            return Err(invalid(
+                "server.api_enabled",
+                "an instance must run the API, the dispatcher, or both".into(),
+            ));
+        }
+        if let Some(url) = &self.database.url {
+            backend_of(url).ok_or_else(|| {
+                invalid(
+                    "database.url",
+                    "must start with sqlite:, postgres:// or postgresql://".into(),
+                )
+            })?;
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1".into()));
+        }
+        if let Some(base) = &self.public_base_url {
+            let parsed = url::Url::parse(base)
+                .map_err(|e| invalid("public_base_url", format!("`{base}` is not a URL ({e})")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(invalid("public_base_url", "must be an http or https URL".into()));
+            }
+        }
+        if let Some(jwks) = &self.auth.jwks_url {
+            url::Url::parse(jwks).map_err(|e| invalid("auth.jwks_url", format!("`{jwks}` is not a URL ({e})")))?;
+        }
+        if let Some(key) = &self.secrets.encryption_key {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(key.trim())
+                .map_err(|_| invalid("secrets.encryption_key", "must be base64".into()))?;
+            if bytes.len() != 32 {
+                return Err(invalid(
+                    "secrets.encryption_key",
+                    "must decode to exactly 32 bytes".into(),
+                ));
+            }
+        }
+        if self.integration.max_attempts == 0 {
+            return Err(invalid("integration.max_attempts", "must be at least 1".into()));
+        }
+        if self.mode == DeploymentMode::Saas
+            && (self.integration.channels.kafka.enabled || self.integration.channels.jms.enabled)
+        {
+            return Err(invalid(
+                "integration.channels",
+                "Kafka and JMS channels exist only in on-premise mode".into(),
+            ));
+        }
+        for net in &self.integration.allowed_networks {
+            if !is_cidr(net) {
+                return Err(invalid(
+                    "integration.allowed_networks",
+                    format!("`{net}` is not a CIDR network"),
+                ));
+            }
+        }
+        if self.mode == DeploymentMode::Saas && !self.integration.allowed_networks.is_empty() {
+            return Err(invalid(
+                "integration.allowed_networks",
+                "exceptions to the SSRF gate are allowed only in on-premise mode".into(),
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| invalid("log.level", format!("`{}` is not a log filter ({e})", self.log.level)))?;
+        Ok(())
+    }
+
+    /// The database URL in effect: the configured one or the embedded default.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("business-wallet.db").display()),
+        }
+    }
+
+    /// The backend that [`Settings::database_url`] selects.
+    pub fn backend(&self) -> Backend {
+        backend_of(&self.database_url()).unwrap_or(Backend::Sqlite)
+    }
+
+    /// Base URL used in `dataschema` and links.
+    pub fn public_base_url(&self) -> String {
+        match &self.public_base_url {
+            Some(base) => base.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.server.listen),
+        }
+    }
+
+    /// File of the local HS256 token key.
+    pub fn local_key_file(&self) -> PathBuf {
+        self.auth
+            .local_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("jwt-hs256.key"))
+    }
+
+    /// File of the generated secret-encryption key.
+    pub fn secret_key_file(&self) -> PathBuf {
+        self.secrets
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret-encryption.key"))
+    }
+}
+
+fn backend_of(url: &str) -> Option<Backend> {
+    if url.starts_with("sqlite:") {
+        Some(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Some(Backend::Postgres)
+    } else {
+        None
+    }
+}
+
+fn is_cidr(net: &str) -> bool {
+    let (addr, len) = match net.split_once('/') {
+        Some(parts) => parts,
+        None => return false,
+    };
+    match (addr.parse::<std::net::IpAddr>(), len.parse::<u8>()) {
+        (Ok(std::net::IpAddr::V4(_)), Ok(l)) => l <= 32,
+        (Ok(std::net::IpAddr::V6(_)), Ok(l)) => l <= 128,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+// figment's test jail returns its own large error type; that is its API, not ours.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_configuration_is_the_embedded_default() {
+        let settings = Settings::default();
+        settings.validate().unwrap();
+        assert_eq!(settings.backend(), Backend::Sqlite);
+        assert_eq!(settings.server.listen, "127.0.0.1:8080");
+        assert!(settings.database_url().ends_with("business-wallet.db"));
+        assert_eq!(settings.mode, DeploymentMode::OnPremise);
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let mut settings = Settings::default();
+        settings.database.url = Some("mysql://x".into());
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(err.contains("database.url"), "{err}");
+
+        let mut settings = Settings::default();
+        settings.server.listen = "nowhere".into();
+        assert!(settings.validate().unwrap_err().to_string().contains("server.listen"));
+
+        let mut settings = Settings::default();
+        settings.secrets.encryption_key = Some("c2hvcnQ=".into());
+        assert!(settings
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("secrets.encryption_key"));
+    }
+
+    #[test]
+    fn toml_and_environment_are_layered() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "custom.toml",
+                "mode = \"saas\"\n[database]\nurl = \"postgres://localhost/x\"\n",
+            )?;
+            jail.set_env("BW_SERVER__LISTEN", "127.0.0.1:9999");
+            let settings = Settings::load(Some(Path::new("custom.toml"))).unwrap();
+            assert_eq!(settings.mode, DeploymentMode::Saas);
+            assert_eq!(settings.backend(), Backend::Postgres);
+            assert_eq!(settings.server.listen, "127.0.0.1:9999");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_refused_by_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[server]\nbody_limit_bytes = \"lots\"\n")?;
+            let err = Settings::load(Some(Path::new("bad.toml"))).unwrap_err().to_string();
+            assert!(err.contains("body_limit_bytes"), "{err}");
+            jail.create_file("typo.toml", "[databse]\nurl = \"x\"\n")?;
+            let err = Settings::load(Some(Path::new("typo.toml"))).unwrap_err().to_string();
+            assert!(err.contains("databse"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,476 @@
+//! Identifiers of a wallet (DID, X509, JWK): validation of the create body, generation of the
+//! key material, and creation with its `identifier.created.v1` event.
+//!
+//! Private keys are encrypted with the secret box before they are stored and are never
+//! returned.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::keys::{self, KeyError, KeyPair, KeyType};
+use super::validate::required_text;
+use crate::auth::{Authority, Principal};
+use crate::error::ApiError;
+use crate::events::IDENTIFIER_CREATED_V1;
+use crate::outbox::NewEvent;
+use crate::state::AppState;
+use crate::store::{self, identifiers::IdentifierRow, rfc3339_ms};
+
+/// Kind of identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum IdentifierType {
+    /// A decentralized identifier.
+    #[serde(rename = "DID")]
+    Did,
+    /// An X.509 certificate, identified by its subject.
+    #[serde(rename = "X509")]
+    X509,
+    /// A JSON Web Key, identified by its RFC 7638 thumbprint.
+    #[serde(rename = "JWK")]
+    Jwk,
+}
+
+impl IdentifierType {
+    fn as_str(self) -> &'static str {
+        match self {
+            IdentifierType::Did => "DID",
+            IdentifierType::X509 => "X509",
+            IdentifierType::Jwk => "JWK",
+        }
+    }
+}
+
+/// DID method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum DidType {
+    /// `did:web`, built from a domain.
+    #[serde(rename = "did:web")]
+    Web,
+    /// `did:key`, from a generated key pair.
+    #[serde(rename = "did:key")]
+    Key,
+    /// `did:ebsi`, with an environment such as `pilot` or `production`.
+    #[serde(rename = "did:ebsi")]
+    Ebsi,
+}
+
+impl DidType {
+    fn as_str(self) -> &'static str {
+        match self {
+            DidType::Web => "did:web",
+            DidType::Key => "did:key",
+            DidType::Ebsi => "did:ebsi",
+        }
+    }
+}
+
+/// Algorithm of a generated key pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum KeyAlgorithm {
+    /// Ed25519 (EdDSA).
+    #[serde(rename = "Ed25519")]
+    Ed25519,
+    /// NIST P-256 (ES256).
+    #[serde(rename = "P-256")]
+    P256,
+}
+
+impl From<KeyAlgorithm> for KeyType {
+    fn from(k: KeyAlgorithm) -> Self {
+        match k {
+            KeyAlgorithm::Ed25519 => KeyType::Ed25519,
+            KeyAlgorithm::P256 => KeyType::P256,
+        }
+    }
+}
+
+impl KeyAlgorithm {
+    fn as_str(self) -> &'static str {
+        match self {
+            KeyAlgorithm::Ed25519 => "Ed25519",
+            KeyAlgorithm::P256 => "P-256",
+        }
+    }
+}
+
+/// Body of `POST /api/v1/wallets/{walletExternalKey}/identifiers`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateIdentifier {
+    /// DID, X509 or JWK.
+    pub identifier_type: IdentifierType,
+    /// Label (1 to 200 characters).
+    pub display_name: String,
+    /// DID method; required for DID.
+    #[serde(default)]
+    pub did_type: Option<DidType>,
+    /// Domain (with optional port and path) for did:web.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Environment for did:ebsi, e.g. `pilot` or `production`.
+    #[serde(default)]
+    pub did_environment: Option<String>,
+    /// Key algorithm for did:key, did:ebsi and JWK (default Ed25519; P-256 for did:ebsi).
+    #[serde(default)]
+    pub key_type: Option<KeyAlgorithm>,
+    /// X.500 distinguished name of a generated self-signed certificate, e.g.
+    /// `CN=Issuer,O=Example B.V.,C=NL` (X509).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// A supplied certificate in PEM (X509), instead of `subject`.
+    #[serde(default)]
+    pub certificate_pem: Option<String>,
+}
+
+/// An identifier as the API returns it. Never contains private key material.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Identifier {
+    /// Stable external key (UUID).
+    pub identifier_external_key: String,
+    /// Owning wallet.
+    pub wallet_external_key: String,
+    /// DID, X509 or JWK.
+    pub identifier_type: String,
+    /// A DID URI, an X.509 subject, or a JWK thumbprint.
+    pub identifier: String,
+    /// Label.
+    pub display_name: String,
+    /// DID method (DID only).
+    pub did_type: Option<String>,
+    /// DID environment (did:ebsi only).
+    pub did_environment: Option<String>,
+    /// Algorithm of the generated key pair, if any.
+    pub key_type: Option<String>,
+    /// The public key as a JWK, if a key pair was generated.
+    #[schema(value_type = Option<Object>)]
+    pub public_jwk: Option<Value>,
+    /// The certificate (X509 only).
+    pub certificate_pem: Option<String>,
+    /// Creation time, RFC 3339 UTC.
+    pub created_at: String,
+    /// `sub` of the creator.
+    pub created_by: String,
+}
+
+impl From<IdentifierRow> for Identifier {
+    fn from(row: IdentifierRow) -> Self {
+        Identifier {
+            identifier_external_key: row.identifier_external_key,
+            wallet_external_key: row.wallet_external_key,
+            identifier_type: row.identifier_type,
+            identifier: row.identifier,
+            display_name: row.display_name,
+            did_type: row.did_type,
+            did_environment: row.did_environment,
+            key_type: row.key_type,
+            public_jwk: row.public_jwk.and_then(|j| serde_json::from_str(&j).ok()),
+            certificate_pem: row.certificate_pem,
+            created_at: rfc3339_ms(row.created_at),
+            created_by: row.created_by,
+        }
+    }
+}
+
+impl Identifier {
+    /// The data of `identifier.created.v1`.
+    pub fn event_data(&self) -> Value {
+        json!({
+            "walletExternalKey": self.wallet_external_key,
+            "identifierExternalKey": self.identifier_external_key,
+            "identifierType": self.identifier_type,
+            "identifier": self.identifier,
+            "displayName": self.display_name,
+            "didType": self.did_type,
+            "didEnvironment": self.did_environment,
+            "createdAt": self.created_at,
+            "createdBy": self.created_by,
+        })
+    }
+}
+
+/// The material made for a validated create body.
+struct Material {
+    identifier: String,
+    did_type: Option<DidType>,
+    did_environment: Option<String>,
+    key_type: Option<KeyAlgorithm>,
+    public_jwk: Option<Value>,
+    certificate_pem: Option<String>,
+    private_key: Option<Vec<u8>>,
+}
+
+fn key_error(field: &str, err: KeyError) -> ApiError {
+    ApiError::invalid_field(field, err.to_string())
+}
+
+/// Fields that make no sense for the chosen type are a 422, missing required ones a 400.
+fn refuse_present(present: &[(&str, bool)], why: &str) -> Result<(), ApiError> {
+    match present.iter().find(|(_, is_set)| *is_set) {
+        Some((field, _)) => Err(ApiError::unprocessable(field, format!("does not apply {why}"))),
+        None => Ok(()),
+    }
+}
+
+fn key_material(key_type: KeyAlgorithm) -> Result<(KeyPair, String), ApiError> {
+    let pair = KeyPair::generate(key_type.into());
+    let thumbprint = keys::jwk_thumbprint(&pair.public_jwk).map_err(ApiError::internal)?;
+    Ok((pair, thumbprint))
+}
+
+fn make_material(body: &CreateIdentifier) -> Result<Material, ApiError> {
+    let has = |o: &Option<String>| o.is_some();
+    match body.identifier_type {
+        IdentifierType::Did => {
+            let did_type = body
+                .did_type
+                .ok_or_else(|| ApiError::invalid_field("didType", "is required for identifierType DID"))?;
+            refuse_present(
+                &[
+                    ("subject", has(&body.subject)),
+                    ("certificatePem", has(&body.certificate_pem)),
+                ],
+                "to a DID",
+            )?;
+            match did_type {
+                DidType::Web => {
+                    refuse_present(
+                        &[
+                            ("keyType", body.key_type.is_some()),
+                            ("didEnvironment", has(&body.did_environment)),
+                        ],
+                        "to did:web",
+                    )?;
+                    let domain = body
+                        .domain
+                        .as_deref()
+                        .ok_or_else(|| ApiError::invalid_field("domain", "is required for did:web"))?;
+                    Ok(Material {
+                        identifier: keys::did_web(domain).map_err(|e| key_error("domain", e))?,
+                        did_type: Some(did_type),
+                        did_environment: None,
+                        key_type: None,
+                        public_jwk: None,
+                        certificate_pem: None,
+                        private_key: None,
+                    })
+                }
+                DidType::Key => {
+                    refuse_present(
+                        &[
+                            ("domain", has(&body.domain)),
+                            ("didEnvironment", has(&body.did_environment)),
+                        ],
+                        "to did:key",
+                    )?;
+                    let key_type = body.key_type.unwrap_or(KeyAlgorithm::Ed25519);
+                    let (pair, _) = key_material(key_type)?;
+                    Ok(Material {
+                        identifier: keys::did_key_from_jwk(&pair.public_jwk).map_err(ApiError::internal)?,
+                        did_type: Some(did_type),
+                        did_environment: None,
+                        key_type: Some(key_type),
+                        public_jwk: Some(pair.public_jwk),
+                        certificate_pem: None,
+                        private_key: Some(pair.private_pkcs8_der),
+                    })
+                }
+                DidType::Ebsi => {
+                    refuse_present(&[("domain", has(&body.domain))], "to did:ebsi")?;
+                    let environment = body
+                        .did_environment
+                        .as_deref()
+                        .ok_or_else(|| ApiError::invalid_field("didEnvironment", "is required for did:ebsi"))?;
+                    let environment =
+                        keys::ebsi_environment(environment).map_err(|e| key_error("didEnvironment", e))?;
+                    let key_type = body.key_type.unwrap_or(KeyAlgorithm::P256);
+                    let (pair, _) = key_material(key_type)?;
+                    Ok(Material {
+                        identifier: keys::did_ebsi(),
+                        did_type: Some(did_type),
+                        did_environment: Some(environment),
+                        key_type: Some(key_type),
+                        public_jwk: Some(pair.public_jwk),
+                        certificate_pem: None,
+                        private_key: Some(pair.private_pkcs8_der),
+                    })
+                }
+            }
+        }
+        IdentifierType::Jwk => {
+            refuse_present(
+                &[
+                    ("didType", body.did_type.is_some()),
+                    ("domain", has(&body.domain)),
+                    ("didEnvironment", has(&body.did_environment)),
+                    ("subject", has(&body.subject)),
+                    ("certificatePem", has(&body.certificate_pem)),
+                ],
+                "to a JWK",
+            )?;
+            let key_type = body.key_type.unwrap_or(KeyAlgorithm::Ed25519);
+            let (pair, thumbprint) = key_material(key_type)?;
+            Ok(Material {
+                identifier: thumbprint,
+                did_type: None,
+                did_environment: None,
+                key_type: Some(key_type),
+                public_jwk: Some(pair.public_jwk),
+                certificate_pem: None,
+                private_key: Some(pair.private_pkcs8_der),
+            })
+        }
+        IdentifierType::X509 => {
+            refuse_present(
+                &[
+                    ("didType", body.did_type.is_some()),
+                    ("domain", has(&body.domain)),
+                    ("didEnvironment", has(&body.did_environment)),
+                    ("keyType", body.key_type.is_some()),
+                ],
+                "to an X509 identifier",
+            )?;
+            let certificate = match (&body.subject, &body.certificate_pem) {
+                (Some(_), Some(_)) => {
+                    return Err(ApiError::unprocessable(
+                        "certificatePem",
+                        "give either subject (to generate a certificate) or certificatePem, not both",
+                    ))
+                }
+                (None, None) => {
+                    return Err(ApiError::invalid_field(
+                        "subject",
+                        "subject or certificatePem is required for identifierType X509",
+                    ))
+                }
+                (Some(subject), None) => {
+                    if subject.len() > 1024 {
+                        return Err(ApiError::invalid_field("subject", "must be at most 1024 characters"));
+                    }
+                    keys::self_signed_certificate(subject).map_err(|e| key_error("subject", e))?
+                }
+                (None, Some(pem)) => {
+                    if pem.len() > 16 * 1024 {
+                        return Err(ApiError::invalid_field(
+                            "certificatePem",
+                            "must be at most 16384 characters",
+                        ));
+                    }
+                    keys::parse_certificate_pem(pem).map_err(|e| key_error("certificatePem", e))?
+                }
+            };
+            Ok(Material {
+                identifier: certificate.subject,
+                did_type: None,
+                did_environment: None,
+                key_type: None,
+                public_jwk: None,
+                certificate_pem: Some(certificate.pem),
+                private_key: certificate.private_pkcs8_der,
+            })
+        }
+    }
+}
+
+/// Creates an identifier for a wallet and publishes `identifier.created.v1` in the same
+/// transaction.
+///
+/// # Errors
+/// 403 without WALLET_IDENTIFIER_CRUD on the wallet; 404 for an unknown wallet; 400/422 for
+/// invalid input; nothing is written on any error.
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    correlation_id: &str,
+    wallet_key: &str,
+    body: CreateIdentifier,
+) -> Result<Identifier, ApiError> {
+    principal.require(Authority::WalletIdentifierCrud, wallet_key)?;
+    let display_name = required_text("displayName", &body.display_name, 200)?;
+    // Key generation is CPU work of a few milliseconds at most; it runs before the transaction
+    // so no database connection waits on it.
+    let material = make_material(&body)?;
+
+    let mut tx = state.db.begin().await?;
+    let wallet = store::wallets::find_in(&mut tx, wallet_key)
+        .await?
+        .ok_or_else(|| super::wallet::not_found(wallet_key))?;
+    let now = store::now_ms();
+    let row = IdentifierRow {
+        identifier_external_key: Uuid::new_v4().to_string(),
+        wallet_external_key: wallet.wallet_external_key.clone(),
+        identifier_type: body.identifier_type.as_str().to_string(),
+        identifier: material.identifier,
+        display_name,
+        did_type: material.did_type.map(|d| d.as_str().to_string()),
+        did_environment: material.did_environment,
+        key_type: material.key_type.map(|k| k.as_str().to_string()),
+        public_jwk: material.public_jwk.map(|j| j.to_string()),
+        certificate_pem: material.certificate_pem,
+        created_at: now,
+        created_by: principal.sub.clone(),
+    };
+    let sealed = material.private_key.map(|k| state.secrets.encrypt(&k));
+    store::identifiers::insert(&mut tx, wallet.id, &row, sealed.as_deref()).await?;
+    let identifier = Identifier::from(row);
+    state
+        .outbox
+        .publish(
+            &mut tx,
+            NewEvent {
+                event_type: &IDENTIFIER_CREATED_V1,
+                wallet_external_key: &identifier.wallet_external_key,
+                subject_values: &[
+                    ("walletExternalKey", &identifier.wallet_external_key),
+                    ("identifierExternalKey", &identifier.identifier_external_key),
+                ],
+                data: identifier.event_data(),
+                correlation_id,
+                time: now,
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    state.outbox.committed();
+    tracing::info!(wallet = %wallet_key, identifier = %identifier.identifier_external_key, "identifier created");
+    Ok(identifier)
+}
+
+/// Lists a wallet's identifiers.
+///
+/// # Errors
+/// 403 without any authority on the wallet; 404 for an unknown wallet.
+pub async fn list(state: &AppState, principal: &Principal, wallet_key: &str) -> Result<Vec<Identifier>, ApiError> {
+    principal.require_any_on(wallet_key)?;
+    if store::wallets::find(&state.db, wallet_key).await?.is_none() {
+        return Err(super::wallet::not_found(wallet_key));
+    }
+    Ok(store::identifiers::list(&state.db, wallet_key)
+        .await?
+        .into_iter()
+        .map(Identifier::from)
+        .collect())
+}
+
+/// Reads one identifier.
+///
+/// # Errors
+/// 403 without any authority on the wallet; 404 for an unknown wallet or identifier.
+pub async fn get(
+    state: &AppState,
+    principal: &Principal,
+    wallet_key: &str,
+    identifier_key: &str,
+) -> Result<Identifier, ApiError> {
+    principal.require_any_on(wallet_key)?;
+    store::identifiers::find(&state.db, wallet_key, identifier_key)
+        .await?
+        .map(Identifier::from)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "identifier {identifier_key} does not exist in wallet {wallet_key}"
+            ))
+        })
+}

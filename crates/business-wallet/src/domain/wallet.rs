@@ -1,0 +1,169 @@
+//! Wallets: validation of the create body, the stored row, and creation with its
+//! `wallet.created.v1` event.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::validate::{optional_email, optional_phone, optional_text, optional_web_url, required_text};
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::events::WALLET_CREATED_V1;
+use crate::outbox::NewEvent;
+use crate::state::AppState;
+use crate::store::{self, rfc3339_ms, wallets::WalletRow};
+
+/// Body of `POST /api/v1/wallets`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateWallet {
+    /// Name shown for the wallet (1 to 200 characters).
+    pub display_name: String,
+    /// Contact email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Website, an http(s) URL.
+    #[serde(default)]
+    pub website: Option<String>,
+    /// Phone number.
+    #[serde(default)]
+    pub phone_number: Option<String>,
+    /// Postal address.
+    #[serde(default)]
+    pub address: Option<Address>,
+}
+
+/// A postal address; every part is optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Address {
+    /// Street and number (at most 200 characters).
+    #[serde(default)]
+    pub street: Option<String>,
+    /// Postal code (at most 20 characters).
+    #[serde(default)]
+    pub postal_code: Option<String>,
+    /// City (at most 100 characters).
+    #[serde(default)]
+    pub city: Option<String>,
+    /// Country (at most 100 characters, e.g. an ISO 3166 code such as `NL`).
+    #[serde(default)]
+    pub country: Option<String>,
+}
+
+/// A wallet as the API returns it. Its JSON is also the data of `wallet.created.v1`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Wallet {
+    /// Stable external key (UUID).
+    pub wallet_external_key: String,
+    /// Name shown for the wallet.
+    pub display_name: String,
+    /// Contact email.
+    pub email: Option<String>,
+    /// Website URL.
+    pub website: Option<String>,
+    /// Phone number.
+    pub phone_number: Option<String>,
+    /// Postal address.
+    pub address: Option<Address>,
+    /// Creation time, RFC 3339 UTC.
+    pub created_at: String,
+    /// `sub` of the creator.
+    pub created_by: String,
+}
+
+impl From<WalletRow> for Wallet {
+    fn from(row: WalletRow) -> Self {
+        Wallet {
+            wallet_external_key: row.wallet_external_key,
+            display_name: row.display_name,
+            email: row.email,
+            website: row.website,
+            phone_number: row.phone_number,
+            address: row.address.and_then(|a| serde_json::from_str(&a).ok()),
+            created_at: rfc3339_ms(row.created_at),
+            created_by: row.created_by,
+        }
+    }
+}
+
+fn validate_address(address: Option<Address>) -> Result<Option<Address>, ApiError> {
+    let Some(a) = address else { return Ok(None) };
+    let address = Address {
+        street: optional_text("address.street", a.street.as_deref(), 200)?,
+        postal_code: optional_text("address.postalCode", a.postal_code.as_deref(), 20)?,
+        city: optional_text("address.city", a.city.as_deref(), 100)?,
+        country: optional_text("address.country", a.country.as_deref(), 100)?,
+    };
+    Ok((address != Address::default()).then_some(address))
+}
+
+/// Creates a wallet and publishes `wallet.created.v1` in the same transaction.
+///
+/// # Errors
+/// 403 without GLOBAL_WALLET_CRUD; 400 for invalid fields; 5xx on database failure (nothing
+/// is written then).
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    correlation_id: &str,
+    body: CreateWallet,
+) -> Result<Wallet, ApiError> {
+    principal.require_global()?;
+    let now = store::now_ms();
+    let row = WalletRow {
+        id: 0,
+        wallet_external_key: Uuid::new_v4().to_string(),
+        display_name: required_text("displayName", &body.display_name, 200)?,
+        email: optional_email("email", body.email.as_deref())?,
+        website: optional_web_url("website", body.website.as_deref())?,
+        phone_number: optional_phone("phoneNumber", body.phone_number.as_deref())?,
+        address: validate_address(body.address)?
+            .map(|a| serde_json::to_string(&a))
+            .transpose()
+            .map_err(ApiError::internal)?,
+        created_at: now,
+        created_by: principal.sub.clone(),
+    };
+
+    let mut tx = state.db.begin().await?;
+    store::wallets::insert(&mut tx, &row).await?;
+    let wallet = Wallet::from(row);
+    let data = serde_json::to_value(&wallet).map_err(ApiError::internal)?;
+    state
+        .outbox
+        .publish(
+            &mut tx,
+            NewEvent {
+                event_type: &WALLET_CREATED_V1,
+                wallet_external_key: &wallet.wallet_external_key,
+                subject_values: &[("walletExternalKey", &wallet.wallet_external_key)],
+                data,
+                correlation_id,
+                time: now,
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    state.outbox.committed();
+    tracing::info!(wallet = %wallet.wallet_external_key, "wallet created");
+    Ok(wallet)
+}
+
+/// Reads a wallet.
+///
+/// # Errors
+/// 403 without any authority on the wallet; 404 when it does not exist.
+pub async fn get(state: &AppState, principal: &Principal, key: &str) -> Result<Wallet, ApiError> {
+    principal.require_any_on(key)?;
+    store::wallets::find(&state.db, key)
+        .await?
+        .map(Wallet::from)
+        .ok_or_else(|| not_found(key))
+}
+
+/// The 404 for an unknown wallet.
+pub fn not_found(key: &str) -> ApiError {
+    ApiError::NotFound(format!("wallet {key} does not exist"))
+}

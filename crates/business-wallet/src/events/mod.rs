@@ -1,0 +1,255 @@
+//! The event catalog and the CloudEvents envelope.
+//!
+//! The catalog is data: each [`EventType`] carries its CloudEvents `type`, the slug of its
+//! public schema, its major version, its subject pattern, its JSON Schema (2020-12) and a
+//! canonical sample. Everything that needs an event type (subscriptions, the schema routes,
+//! the test send) looks it up here, so adding an event or a new major version is one entry.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use crate::store::{events::EventRow, rfc3339_ms};
+
+/// The CloudEvents `source` of every event.
+pub const SOURCE: &str = "/credenco/wallets";
+/// The CloudEvents spec version.
+pub const SPEC_VERSION: &str = "1.0";
+/// `datacontenttype` of every event.
+pub const DATA_CONTENT_TYPE: &str = "application/json";
+
+/// One entry of the catalog.
+#[derive(Debug)]
+pub struct EventType {
+    /// CloudEvents `type`, ending in `.v<major>`.
+    pub type_name: &'static str,
+    /// Slug of the schema URL.
+    pub slug: &'static str,
+    /// Major version (the `.vN` suffix and the schema file).
+    pub major: u32,
+    /// Subject pattern with `{placeholders}`.
+    pub subject_pattern: &'static str,
+    /// What triggers the event.
+    pub description: &'static str,
+    schema_template: &'static str,
+    sample: fn() -> Value,
+}
+
+/// Fired once when a wallet is created.
+pub static WALLET_CREATED_V1: EventType = EventType {
+    type_name: "com.credenco.businesswallet.wallet.created.v1",
+    slug: "wallet-created",
+    major: 1,
+    subject_pattern: "wallets/{walletExternalKey}",
+    description: "A Business Wallet is created.",
+    schema_template: include_str!("schemas/wallet-created.v1.json"),
+    sample: wallet_created_sample,
+};
+
+/// Fired once when an identifier (DID, X509 or JWK) is added to a wallet.
+pub static IDENTIFIER_CREATED_V1: EventType = EventType {
+    type_name: "com.credenco.businesswallet.identifier.created.v1",
+    slug: "identifier-created",
+    major: 1,
+    subject_pattern: "wallets/{walletExternalKey}/identifiers/{identifierExternalKey}",
+    description: "A wallet identifier (DID, X509 or JWK) is created.",
+    schema_template: include_str!("schemas/identifier-created.v1.json"),
+    sample: identifier_created_sample,
+};
+
+/// Every event type the product emits.
+pub static CATALOG: &[&EventType] = &[&WALLET_CREATED_V1, &IDENTIFIER_CREATED_V1];
+
+/// Finds a catalog entry by its CloudEvents `type`.
+pub fn lookup(type_name: &str) -> Option<&'static EventType> {
+    CATALOG.iter().copied().find(|e| e.type_name == type_name)
+}
+
+/// Finds a catalog entry by schema slug and major version.
+pub fn lookup_schema(slug: &str, major: u32) -> Option<&'static EventType> {
+    CATALOG.iter().copied().find(|e| e.slug == slug && e.major == major)
+}
+
+impl EventType {
+    /// The public URL of this type's schema under `base_url`.
+    pub fn schema_url(&self, base_url: &str) -> String {
+        format!(
+            "{base_url}/api/public/schemas/integration/{}/v{}.json",
+            self.slug, self.major
+        )
+    }
+
+    /// The JSON Schema, with its `$id` under `base_url`.
+    pub fn schema(&self, base_url: &str) -> Value {
+        let text = self.schema_template.replace("{base}", base_url);
+        serde_json::from_str(&text).expect("catalog schemas are valid JSON (checked by a unit test)")
+    }
+
+    /// The canonical sample data.
+    pub fn sample_data(&self) -> Value {
+        (self.sample)()
+    }
+
+    /// Fills the subject pattern. Unknown placeholders are left as they are.
+    pub fn subject(&self, values: &[(&str, &str)]) -> String {
+        let mut subject = self.subject_pattern.to_string();
+        for (name, value) in values {
+            subject = subject.replace(&format!("{{{name}}}"), value);
+        }
+        subject
+    }
+
+    /// A complete envelope around the canonical sample (used by test sends).
+    pub fn sample_envelope(&self, base_url: &str) -> CloudEvent {
+        let data = self.sample_data();
+        let wallet = data["walletExternalKey"].as_str().unwrap_or_default().to_string();
+        let identifier = data["identifierExternalKey"].as_str().unwrap_or_default().to_string();
+        CloudEvent {
+            specversion: SPEC_VERSION.into(),
+            event_type: self.type_name.into(),
+            source: SOURCE.into(),
+            id: uuid::Uuid::new_v4().to_string(),
+            time: rfc3339_ms(crate::store::now_ms()),
+            subject: self.subject(&[("walletExternalKey", &wallet), ("identifierExternalKey", &identifier)]),
+            dataschema: self.schema_url(base_url),
+            datacontenttype: DATA_CONTENT_TYPE.into(),
+            walletexternalkey: wallet,
+            correlationid: uuid::Uuid::new_v4().to_string(),
+            data,
+        }
+    }
+}
+
+fn wallet_created_sample() -> Value {
+    json!({
+        "walletExternalKey": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+        "displayName": "Example Logistics B.V.",
+        "email": "integrations@example.com",
+        "website": "https://logistics.example.com",
+        "phoneNumber": "+31 20 123 4567",
+        "address": {"street": "Havenstraat 12", "postalCode": "1011 AB", "city": "Amsterdam", "country": "NL"},
+        "createdAt": "2026-05-01T09:42:17.812Z",
+        "createdBy": "operator@example.com"
+    })
+}
+
+fn identifier_created_sample() -> Value {
+    json!({
+        "walletExternalKey": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+        "identifierExternalKey": "c4a4e34b-1d6d-4b9a-9e6f-3a7d6f8b1e02",
+        "identifierType": "DID",
+        "identifier": "did:web:logistics.example.com",
+        "displayName": "Issuing DID",
+        "didType": "did:web",
+        "didEnvironment": null,
+        "createdAt": "2026-05-01T09:43:02.401Z",
+        "createdBy": "operator@example.com"
+    })
+}
+
+/// A CloudEvents 1.0 envelope as the product emits it (structured mode JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CloudEvent {
+    /// Always `1.0`.
+    pub specversion: String,
+    /// The catalog type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Always `/credenco/wallets`.
+    pub source: String,
+    /// UUID; stable across retries and replays (the receivers' dedupe key).
+    pub id: String,
+    /// RFC 3339 UTC with milliseconds.
+    pub time: String,
+    /// Per the catalog's subject pattern.
+    pub subject: String,
+    /// URL of the data's JSON Schema.
+    pub dataschema: String,
+    /// Always `application/json`.
+    pub datacontenttype: String,
+    /// Extension: the wallet the event belongs to.
+    pub walletexternalkey: String,
+    /// Extension: shared by the events of one API request.
+    pub correlationid: String,
+    /// The event data.
+    pub data: Value,
+}
+
+impl CloudEvent {
+    /// Rebuilds the envelope from its stored row.
+    ///
+    /// # Errors
+    /// The stored data is not JSON (it always is when written by the outbox).
+    pub fn from_row(row: &EventRow) -> Result<CloudEvent, serde_json::Error> {
+        Ok(CloudEvent {
+            specversion: SPEC_VERSION.into(),
+            event_type: row.event_type.clone(),
+            source: row.source.clone(),
+            id: row.event_id.clone(),
+            time: rfc3339_ms(row.time),
+            subject: row.subject.clone(),
+            dataschema: row.dataschema.clone(),
+            datacontenttype: DATA_CONTENT_TYPE.into(),
+            walletexternalkey: row.wallet_external_key.clone(),
+            correlationid: row.correlation_id.clone(),
+            data: serde_json::from_str(&row.data)?,
+        })
+    }
+
+    /// The attributes as CloudEvents HTTP binary-mode headers (`ce-` names, values not yet
+    /// percent-encoded), in the order of the catalog's sample requests.
+    pub fn binary_mode_headers(&self) -> [(&'static str, &str); 10] {
+        [
+            ("ce-specversion", &self.specversion),
+            ("ce-type", &self.event_type),
+            ("ce-source", &self.source),
+            ("ce-id", &self.id),
+            ("ce-time", &self.time),
+            ("ce-subject", &self.subject),
+            ("ce-dataschema", &self.dataschema),
+            ("ce-datacontenttype", &self.datacontenttype),
+            ("ce-walletexternalkey", &self.walletexternalkey),
+            ("ce-correlationid", &self.correlationid),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_entries_are_consistent() {
+        for entry in CATALOG {
+            assert!(
+                entry.type_name.ends_with(&format!(".v{}", entry.major)),
+                "{}",
+                entry.type_name
+            );
+            assert!(entry.type_name.starts_with("com.credenco.businesswallet."));
+            let schema = entry.schema("https://wallet.example");
+            assert_eq!(schema["$id"], entry.schema_url("https://wallet.example"));
+            assert_eq!(schema["title"], entry.type_name);
+            assert_eq!(lookup(entry.type_name).unwrap().slug, entry.slug);
+            assert_eq!(
+                lookup_schema(entry.slug, entry.major).unwrap().type_name,
+                entry.type_name
+            );
+        }
+        assert!(lookup("com.credenco.businesswallet.wallet.deleted.v1").is_none());
+    }
+
+    #[test]
+    fn subjects_follow_the_pattern() {
+        assert_eq!(
+            IDENTIFIER_CREATED_V1.subject(&[("walletExternalKey", "w"), ("identifierExternalKey", "i")]),
+            "wallets/w/identifiers/i"
+        );
+        let sample = WALLET_CREATED_V1.sample_envelope("http://x");
+        assert_eq!(sample.subject, "wallets/3f2504e0-4f89-41d3-9a0c-0305e82c3301");
+        assert_eq!(
+            sample.dataschema,
+            "http://x/api/public/schemas/integration/wallet-created/v1.json"
+        );
+    }
+}

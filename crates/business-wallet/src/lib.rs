@@ -1,0 +1,35 @@
+//! # business-wallet
+//!
+//! The integration core of a Business Wallet. When something happens in a wallet (it is
+//! created, an identifier is added), the change and a CloudEvents 1.0 event are written in one
+//! database transaction (the outbox); a dispatcher then pushes the event to every integration
+//! channel subscribed to its type.
+//!
+//! ## Layout
+//! - [`config`]: the settings tree (TOML + `BW_` environment variables), validated at start.
+//! - [`store`]: SQLite and PostgreSQL pools, migrations, and every SQL statement.
+//! - [`domain`]: wallets and identifiers, with real key material.
+//! - [`events`]: the event catalog, schemas and the CloudEvents envelope.
+//! - [`outbox`]: publishing an event inside the caller's transaction.
+//! - [`auth`]: bearer JWTs and authorities.
+//! - [`api`]: the HTTP routes, extractors and OpenAPI description.
+//! - [`app`]: start-up and shutdown.
+
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod outbox;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::Settings;
+pub use state::AppState;

@@ -1,0 +1,105 @@
+//! The write side of delivery: publishing a catalog event inside the caller's transaction.
+//!
+//! [`Outbox::publish`] writes the event and one PENDING delivery per enabled subscribed channel
+//! with the same transaction as the domain change, so either all of it commits or none of it
+//! does. Once the caller has committed, [`Outbox::committed`] wakes the dispatcher in this
+//! process; PostgreSQL instances are woken by a `NOTIFY` sent with the transaction itself.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::events::{EventType, SOURCE};
+use crate::store::{self, events::EventRow, Tx};
+
+/// The channel PostgreSQL instances `LISTEN` on for new deliveries.
+pub const NOTIFY_CHANNEL: &str = "business_wallet_deliveries";
+
+/// Publishes events; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    base_url: Arc<str>,
+    max_attempts: i64,
+    wake: Arc<Notify>,
+}
+
+/// An event to publish.
+#[derive(Debug)]
+pub struct NewEvent<'a> {
+    /// The catalog entry.
+    pub event_type: &'static EventType,
+    /// The wallet the event belongs to.
+    pub wallet_external_key: &'a str,
+    /// Values for the catalog's subject pattern.
+    pub subject_values: &'a [(&'a str, &'a str)],
+    /// The data (must validate against the type's schema).
+    pub data: Value,
+    /// Correlation id of the request that caused the event.
+    pub correlation_id: &'a str,
+    /// Event time, epoch milliseconds.
+    pub time: i64,
+}
+
+/// What [`Outbox::publish`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The CloudEvents `id`.
+    pub event_id: String,
+    /// Deliveries created.
+    pub deliveries: u64,
+}
+
+impl Outbox {
+    /// An outbox whose events point their `dataschema` under `base_url`.
+    pub fn new(base_url: &str, max_attempts: u32) -> Outbox {
+        Outbox {
+            base_url: base_url.trim_end_matches('/').into(),
+            max_attempts: i64::from(max_attempts),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Writes the event and its deliveries in `tx`. Nothing is visible until the caller
+    /// commits; call [`Outbox::committed`] after that.
+    ///
+    /// # Errors
+    /// Database failure; the caller's transaction should then be dropped (rolled back).
+    pub async fn publish(&self, tx: &mut Tx, event: NewEvent<'_>) -> Result<Published, sqlx::Error> {
+        let row = EventRow {
+            event_id: Uuid::new_v4().to_string(),
+            event_type: event.event_type.type_name.to_string(),
+            source: SOURCE.to_string(),
+            subject: event.event_type.subject(event.subject_values),
+            wallet_external_key: event.wallet_external_key.to_string(),
+            time: event.time,
+            dataschema: event.event_type.schema_url(&self.base_url),
+            correlation_id: event.correlation_id.to_string(),
+            data: event.data.to_string(),
+        };
+        let deliveries = store::events::insert_with_deliveries(tx, &row, self.max_attempts, store::now_ms()).await?;
+        if deliveries > 0 {
+            store::events::notify_dispatchers(tx).await?;
+        }
+        Ok(Published {
+            event_id: row.event_id,
+            deliveries,
+        })
+    }
+
+    /// Wakes the dispatcher of this process after a publishing transaction committed.
+    pub fn committed(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The in-process wake-up the dispatcher waits on.
+    pub fn wake_handle(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// The public base URL used in `dataschema`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+}

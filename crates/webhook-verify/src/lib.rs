@@ -1,0 +1,717 @@
+//! Receiver-side verification of business-wallet webhook deliveries.
+//!
+//! Every webhook request sent by business-wallet carries a CloudEvent in
+//! HTTP binary mode (`ce-*` headers plus a JSON body) and a signature header:
+//!
+//! ```text
+//! X-Credenco-Signature: t=1746094937,v1=2e0b3ffe8deb...
+//! ```
+//!
+//! * `t` is the signing time in Unix seconds.
+//! * `v1` is the lowercase hex HMAC-SHA256 of `<t>.<raw body>`, keyed with the
+//!   UTF-8 bytes of the channel secret (the `whsec_...` string exactly as it
+//!   is shown when the channel is created).
+//! * While a secret is being rotated, a second `v1` computed with the previous
+//!   secret follows the first one. A request is authentic when *any* `v1`
+//!   matches *any* secret the receiver currently trusts.
+//!
+//! This crate implements both sides of that contract:
+//!
+//! * [`verify`] / [`verify_now`] check a received request,
+//! * [`sign`] / [`signature_header`] produce the values a sender puts on the
+//!   wire (useful for tests and tooling),
+//! * [`parse_ce_headers`] reads the CloudEvents attributes of a binary-mode
+//!   request, and [`percent_encode_header_value`] /
+//!   [`percent_decode_header_value`] implement the header value encoding of
+//!   the CloudEvents HTTP binding.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::{Duration, SystemTime, UNIX_EPOCH};
+//! use webhook_verify::{signature_header, verify, DEFAULT_TOLERANCE};
+//!
+//! let secret = "whsec_c2VjcmV0LWZvci1kb2NzLW9ubHk".as_bytes();
+//! let body = br#"{"hello":"world"}"#;
+//!
+//! // What the sender puts in the `X-Credenco-Signature` header.
+//! let header = signature_header(&[secret], 1_746_094_937, body);
+//!
+//! // What the receiver does with it.
+//! let now = UNIX_EPOCH + Duration::from_secs(1_746_094_940);
+//! let verified = verify(&header, body, &[secret], DEFAULT_TOLERANCE, now).unwrap();
+//! assert_eq!(verified.timestamp, 1_746_094_937);
+//! assert_eq!(verified.secret_index, 0);
+//! ```
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod cloudevents;
+
+pub use cloudevents::{
+    parse_ce_headers, percent_decode_header_value, percent_encode_header_value, CloudEventHeaderError,
+    CloudEventHeaders, PercentDecodeError,
+};
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Name of the HTTP header that carries the webhook signature.
+///
+/// HTTP header names are case-insensitive, so receivers should look the
+/// header up without regard to case.
+///
+/// ```
+/// assert_eq!(webhook_verify::SIGNATURE_HEADER, "X-Credenco-Signature");
+/// ```
+pub const SIGNATURE_HEADER: &str = "X-Credenco-Signature";
+
+/// Default maximum distance between the signing time `t` and the receiver's
+/// clock: five minutes.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(webhook_verify::DEFAULT_TOLERANCE, Duration::from_secs(300));
+/// ```
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
+
+/// Length in bytes of a `v1` signature (the output size of HMAC-SHA256).
+const V1_LEN: usize = 32;
+
+/// Builds the keyed MAC over `<timestamp>.<body>`.
+fn mac_for(secret: &[u8], timestamp: i64, body: &[u8]) -> HmacSha256 {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac
+}
+
+/// Computes the `v1` signature of `body` signed at `timestamp` with `secret`.
+///
+/// The result is the lowercase hex encoding of
+/// `HMAC-SHA256(key = secret, message = "<timestamp>." + body)`, where the
+/// timestamp is written in decimal. The secret is used as opaque bytes; pass
+/// the UTF-8 bytes of the `whsec_...` string exactly as it was issued.
+///
+/// ```
+/// let sig = webhook_verify::sign(b"whsec_test", 1_746_094_937, br#"{"a":1}"#);
+/// assert_eq!(sig, "2e0b3ffe8deba37d51231ccbda858e5abe0a7d6140e01f3923aefb19fe2262fb");
+/// ```
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    hex::encode(mac_for(secret, timestamp, body).finalize().into_bytes())
+}
+
+/// Builds a complete signature header value: `t=<timestamp>,v1=<hex>[,v1=<hex>...]`.
+///
+/// One `v1` entry is emitted per secret, in the order given. Senders list the
+/// current secret first and, during a rotation grace window, the previous
+/// secret second. With an empty `secrets` slice the result contains only the
+/// timestamp, which [`parse_header`] rejects.
+///
+/// ```
+/// use webhook_verify::{sign, signature_header};
+///
+/// let (current, previous) = (b"whsec_new".as_slice(), b"whsec_old".as_slice());
+/// let header = signature_header(&[current, previous], 1_746_094_937, b"{}");
+/// assert_eq!(
+///     header,
+///     format!(
+///         "t=1746094937,v1={},v1={}",
+///         sign(current, 1_746_094_937, b"{}"),
+///         sign(previous, 1_746_094_937, b"{}"),
+///     )
+/// );
+/// ```
+pub fn signature_header(secrets: &[&[u8]], timestamp: i64, body: &[u8]) -> String {
+    let mut header = format!("t={timestamp}");
+    for secret in secrets {
+        header.push_str(",v1=");
+        header.push_str(&sign(secret, timestamp, body));
+    }
+    header
+}
+
+/// The content of a signature header after parsing.
+///
+/// ```
+/// use webhook_verify::{parse_header, ParsedHeader};
+///
+/// let hex = "ab".repeat(32);
+/// let parsed = parse_header(&format!("t=1746094937,v1={hex}")).unwrap();
+/// assert_eq!(
+///     parsed,
+///     ParsedHeader { timestamp: 1_746_094_937, signatures: vec![vec![0xab; 32]] },
+/// );
+///
+/// // A v1 value must be a complete 32-byte HMAC-SHA256 in hex.
+/// assert!(parse_header("t=1746094937,v1=00ff").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedHeader {
+    /// The signing time `t`, in Unix seconds.
+    pub timestamp: i64,
+    /// The decoded `v1` signatures, in header order (each 32 bytes).
+    pub signatures: Vec<Vec<u8>>,
+}
+
+/// Parses a signature header value such as `t=1746094937,v1=<hex>,v1=<hex>`.
+///
+/// Parsing rules:
+///
+/// * items are separated by `,`; whitespace around items, keys and values is
+///   ignored, and empty items are skipped;
+/// * each item must have the form `key=value`;
+/// * `t` must appear exactly once and be a decimal integer;
+/// * every `v1` must be 64 hex digits (a 32-byte HMAC-SHA256); hex digits are
+///   accepted in either case;
+/// * keys are case-sensitive; items with any other key (for example
+///   `v0=...`) are ignored, so new schemes can be added without breaking
+///   existing receivers;
+/// * a header without `t` yields [`VerifyError::MissingTimestamp`], one
+///   without any `v1` yields [`VerifyError::NoSignature`].
+///
+/// ```
+/// use webhook_verify::{parse_header, VerifyError};
+///
+/// let a = "11".repeat(32);
+/// let b = "22".repeat(32);
+/// let parsed = parse_header(&format!(" t=1746094937 , v0=legacy, v1={a} ,v1={b} ")).unwrap();
+/// assert_eq!(parsed.timestamp, 1_746_094_937);
+/// assert_eq!(parsed.signatures.len(), 2);
+///
+/// assert_eq!(parse_header(&format!("v1={a}")), Err(VerifyError::MissingTimestamp));
+/// assert_eq!(parse_header("t=1746094937"), Err(VerifyError::NoSignature));
+/// ```
+pub fn parse_header(header: &str) -> Result<ParsedHeader, VerifyError> {
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+
+    for item in header.split(',') {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        let (key, value) = item
+            .split_once('=')
+            .ok_or_else(|| VerifyError::MalformedHeader(format!("item `{item}` is not key=value")))?;
+        let (key, value) = (key.trim(), value.trim());
+        match key {
+            "t" => {
+                if timestamp.is_some() {
+                    return Err(VerifyError::MalformedHeader(
+                        "timestamp `t` appears more than once".into(),
+                    ));
+                }
+                let parsed = parse_timestamp(value).ok_or_else(|| {
+                    VerifyError::MalformedHeader(format!("timestamp `{value}` is not a decimal integer"))
+                })?;
+                timestamp = Some(parsed);
+            }
+            "v1" => {
+                let bytes = hex::decode(value)
+                    .map_err(|_| VerifyError::MalformedHeader(format!("v1 signature `{value}` is not valid hex")))?;
+                if bytes.len() != V1_LEN {
+                    return Err(VerifyError::MalformedHeader(format!(
+                        "v1 signature has {} bytes, expected {V1_LEN}",
+                        bytes.len()
+                    )));
+                }
+                signatures.push(bytes);
+            }
+            // Unknown schemes are skipped on purpose.
+            _ => {}
+        }
+    }
+
+    let timestamp = timestamp.ok_or(VerifyError::MissingTimestamp)?;
+    if signatures.is_empty() {
+        return Err(VerifyError::NoSignature);
+    }
+    Ok(ParsedHeader { timestamp, signatures })
+}
+
+/// Accepts an optional leading `-` followed by ASCII digits only (no `+`, no
+/// spaces, no empty string).
+fn parse_timestamp(value: &str) -> Option<i64> {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
+}
+
+/// The outcome of a successful verification.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use webhook_verify::{signature_header, verify, Verified, DEFAULT_TOLERANCE};
+///
+/// let (new, old) = (b"whsec_new".as_slice(), b"whsec_old".as_slice());
+/// // The sender only knows the old secret so far...
+/// let header = signature_header(&[old], 1_000, b"{}");
+/// // ...while the receiver already trusts both.
+/// let now = UNIX_EPOCH + Duration::from_secs(1_000);
+/// let verified = verify(&header, b"{}", &[new, old], DEFAULT_TOLERANCE, now).unwrap();
+/// assert_eq!(verified, Verified { timestamp: 1_000, secret_index: 1 });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Verified {
+    /// The signing time `t` from the header, in Unix seconds.
+    pub timestamp: i64,
+    /// Index into the `secrets` slice passed to [`verify`] of the secret that
+    /// produced a matching signature.
+    pub secret_index: usize,
+}
+
+/// Verifies a webhook request against the trusted `secrets` at time `now`.
+///
+/// * `header` is the value of the [`SIGNATURE_HEADER`] header.
+/// * `body` must be the raw request body bytes, exactly as received: do not
+///   parse and re-serialise the JSON before verifying.
+/// * `secrets` are the secrets currently trusted for this channel (during a
+///   rotation, both the new and the previous one). Each is used as opaque
+///   bytes.
+/// * `tolerance` bounds the distance between `t` and `now`, in both
+///   directions, at whole-second resolution.
+///
+/// The signature is checked first (every `v1` against every secret, each
+/// comparison in constant time), then the timestamp. So
+/// [`VerifyError::TimestampOutsideTolerance`] is only returned for a request
+/// whose signature is otherwise valid, which typically points at clock skew
+/// or a replayed request. With an empty `secrets` slice every request fails
+/// with [`VerifyError::NoMatchingSignature`].
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use webhook_verify::{signature_header, verify, VerifyError, DEFAULT_TOLERANCE};
+///
+/// let secret = b"whsec_example".as_slice();
+/// let header = signature_header(&[secret], 1_746_094_937, b"{}");
+/// let now = UNIX_EPOCH + Duration::from_secs(1_746_094_937 + 60);
+///
+/// assert!(verify(&header, b"{}", &[secret], DEFAULT_TOLERANCE, now).is_ok());
+/// assert_eq!(
+///     verify(&header, b"{ }", &[secret], DEFAULT_TOLERANCE, now),
+///     Err(VerifyError::NoMatchingSignature),
+/// );
+/// ```
+pub fn verify(
+    header: &str,
+    body: &[u8],
+    secrets: &[&[u8]],
+    tolerance: Duration,
+    now: SystemTime,
+) -> Result<Verified, VerifyError> {
+    let parsed = parse_header(header)?;
+
+    let secret_index = secrets
+        .iter()
+        .position(|secret| {
+            let mac = mac_for(secret, parsed.timestamp, body);
+            parsed
+                .signatures
+                .iter()
+                .any(|candidate| mac.clone().verify_slice(candidate).is_ok())
+        })
+        .ok_or(VerifyError::NoMatchingSignature)?;
+
+    let now = unix_seconds(now);
+    let distance = (i128::from(now) - i128::from(parsed.timestamp)).unsigned_abs();
+    if distance > u128::from(tolerance.as_secs()) {
+        return Err(VerifyError::TimestampOutsideTolerance {
+            timestamp: parsed.timestamp,
+            now,
+        });
+    }
+
+    Ok(Verified {
+        timestamp: parsed.timestamp,
+        secret_index,
+    })
+}
+
+/// Same as [`verify`], using the system clock for `now`.
+///
+/// ```
+/// use std::time::{SystemTime, UNIX_EPOCH};
+/// use webhook_verify::{signature_header, verify_now, DEFAULT_TOLERANCE};
+///
+/// let secret = b"whsec_example".as_slice();
+/// let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+/// let header = signature_header(&[secret], t, b"{}");
+/// assert!(verify_now(&header, b"{}", &[secret], DEFAULT_TOLERANCE).is_ok());
+/// ```
+pub fn verify_now(header: &str, body: &[u8], secrets: &[&[u8]], tolerance: Duration) -> Result<Verified, VerifyError> {
+    verify(header, body, secrets, tolerance, SystemTime::now())
+}
+
+/// Whole Unix seconds (rounded towards negative infinity), saturating at the
+/// bounds of `i64`.
+fn unix_seconds(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => {
+            let before = before.duration();
+            let secs = i64::try_from(before.as_secs()).unwrap_or(i64::MAX);
+            let secs = if before.subsec_nanos() > 0 {
+                secs.saturating_add(1)
+            } else {
+                secs
+            };
+            -secs
+        }
+    }
+}
+
+/// Why a signature header was rejected.
+///
+/// ```
+/// use webhook_verify::{parse_header, VerifyError};
+///
+/// let err = parse_header("t=now,v1=00").unwrap_err();
+/// assert!(matches!(err, VerifyError::MalformedHeader(_)));
+/// println!("{err}"); // human-readable, suitable for logs
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyError {
+    /// The header could not be parsed; the string describes the problem.
+    MalformedHeader(String),
+    /// The header has no `t=` item.
+    MissingTimestamp,
+    /// The header has no `v1=` item.
+    NoSignature,
+    /// The signature is valid but `t` is too far from the receiver's clock.
+    TimestampOutsideTolerance {
+        /// The signing time `t` from the header, in Unix seconds.
+        timestamp: i64,
+        /// The receiver's clock at verification time, in Unix seconds.
+        now: i64,
+    },
+    /// No `v1` signature matches any of the trusted secrets (wrong secret,
+    /// modified body, or modified timestamp).
+    NoMatchingSignature,
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MalformedHeader(reason) => write!(f, "malformed signature header: {reason}"),
+            Self::MissingTimestamp => f.write_str("signature header has no `t=` timestamp"),
+            Self::NoSignature => f.write_str("signature header has no `v1=` signature"),
+            Self::TimestampOutsideTolerance { timestamp, now } => write!(
+                f,
+                "signature timestamp {timestamp} is outside the tolerance window (now is {now}, \
+                 difference {}s)",
+                (i128::from(*now) - i128::from(*timestamp)).unsigned_abs()
+            ),
+            Self::NoMatchingSignature => f.write_str("no v1 signature matches any of the configured secrets"),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"whsec_test";
+    const OLD_SECRET: &[u8] = b"whsec_old_secret";
+    const T: i64 = 1_746_094_937;
+    const BODY: &[u8] = br#"{"a":1}"#;
+    /// HMAC-SHA256(b"whsec_test", b"1746094937.{\"a\":1}"), computed with an
+    /// independent HMAC implementation.
+    const KNOWN_V1: &str = "2e0b3ffe8deba37d51231ccbda858e5abe0a7d6140e01f3923aefb19fe2262fb";
+    /// HMAC-SHA256(b"whsec_old_secret", b"1746094937.{\"a\":1}").
+    const KNOWN_V1_OLD: &str = "9c6267de51bea0f72d6d3c08da7d21aa74a767f01af07309bacf22453879a44f";
+    /// HMAC-SHA256(b"whsec_test", b"1746094937.") (empty body).
+    const KNOWN_V1_EMPTY: &str = "3935e243c95e8cfaff5603e178043cc3d0319fc6e9a556eb81bb5fd6c079014c";
+
+    fn at(secs: i64) -> SystemTime {
+        if secs >= 0 {
+            UNIX_EPOCH + Duration::from_secs(secs as u64)
+        } else {
+            UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+        }
+    }
+
+    #[test]
+    fn known_answer() {
+        assert_eq!(sign(SECRET, T, BODY), KNOWN_V1);
+        assert_eq!(sign(OLD_SECRET, T, BODY), KNOWN_V1_OLD);
+        assert_eq!(sign(SECRET, T, b""), KNOWN_V1_EMPTY);
+    }
+
+    #[test]
+    fn known_answer_header_verifies() {
+        let header = format!("t={T},v1={KNOWN_V1}");
+        assert_eq!(signature_header(&[SECRET], T, BODY), header);
+        let v = verify(&header, BODY, &[SECRET], DEFAULT_TOLERANCE, at(T)).unwrap();
+        assert_eq!(
+            v,
+            Verified {
+                timestamp: T,
+                secret_index: 0
+            }
+        );
+    }
+
+    /// The signed request shown in the receiver guide (values computed with
+    /// an independent HMAC implementation).
+    #[test]
+    fn guide_example_vector() {
+        let current = b"whsec_ZXhhbXBsZSBzZWNyZXQsIGRvIG5vdCB1c2UhISEhIQ".as_slice();
+        let previous = b"whsec_cHJldmlvdXMgZXhhbXBsZSBzZWNyZXQsIHJldGlyZWQ".as_slice();
+        let body = br#"{"walletExternalKey":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","displayName":"Example Logistics B.V.","email":"integrations@example.com","website":"https://logistics.example.com","phoneNumber":"+31 20 123 4567","address":{"street":"Havenstraat 12","postalCode":"1011 AB","city":"Amsterdam","country":"NL"},"createdAt":"2026-05-01T09:42:17.812Z","createdBy":"operator@example.com"}"#;
+        let header = "t=1777628538,v1=1dd5f685319abc19823dd0aa4c149df7c70579fa474bbf180d9c82eb66bf488e,v1=5a1a46238c09461b121d03b93068e96f334fbec3cd155b6c16ac72d64e66e78b";
+        assert_eq!(signature_header(&[current, previous], 1_777_628_538, body), header);
+        let now = at(1_777_628_540);
+        let v = verify(header, body, &[previous], DEFAULT_TOLERANCE, now).unwrap();
+        assert_eq!(v.secret_index, 0);
+    }
+
+    #[test]
+    fn uppercase_hex_is_accepted() {
+        let header = format!("t={T},v1={}", KNOWN_V1.to_ascii_uppercase());
+        assert!(verify(&header, BODY, &[SECRET], DEFAULT_TOLERANCE, at(T)).is_ok());
+    }
+
+    #[test]
+    fn round_trip() {
+        let body = b"arbitrary \x00\xff binary body";
+        let header = signature_header(&[SECRET], 42, body);
+        let v = verify(&header, body, &[SECRET], DEFAULT_TOLERANCE, at(42)).unwrap();
+        assert_eq!(v.timestamp, 42);
+        assert_eq!(v.secret_index, 0);
+    }
+
+    #[test]
+    fn two_secrets_in_header() {
+        let header = signature_header(&[SECRET, OLD_SECRET], T, BODY);
+        assert_eq!(header, format!("t={T},v1={KNOWN_V1},v1={KNOWN_V1_OLD}"));
+
+        // A receiver that still only knows the old secret.
+        let v = verify(&header, BODY, &[OLD_SECRET], DEFAULT_TOLERANCE, at(T)).unwrap();
+        assert_eq!(v.secret_index, 0);
+        // A receiver that already switched to the new secret.
+        let v = verify(&header, BODY, &[SECRET], DEFAULT_TOLERANCE, at(T)).unwrap();
+        assert_eq!(v.secret_index, 0);
+        // A receiver that trusts both reports the first matching secret.
+        let v = verify(
+            &header,
+            BODY,
+            &[b"whsec_other", OLD_SECRET, SECRET],
+            DEFAULT_TOLERANCE,
+            at(T),
+        )
+        .unwrap();
+        assert_eq!(v.secret_index, 1);
+    }
+
+    #[test]
+    fn two_secrets_at_receiver() {
+        let header = signature_header(&[OLD_SECRET], T, BODY);
+        let v = verify(&header, BODY, &[SECRET, OLD_SECRET], DEFAULT_TOLERANCE, at(T)).unwrap();
+        assert_eq!(v.secret_index, 1);
+    }
+
+    #[test]
+    fn wrong_secret() {
+        let header = signature_header(&[SECRET], T, BODY);
+        assert_eq!(
+            verify(&header, BODY, &[b"whsec_wrong"], DEFAULT_TOLERANCE, at(T)),
+            Err(VerifyError::NoMatchingSignature)
+        );
+        assert_eq!(
+            verify(&header, BODY, &[], DEFAULT_TOLERANCE, at(T)),
+            Err(VerifyError::NoMatchingSignature)
+        );
+    }
+
+    #[test]
+    fn tampered_body() {
+        let header = signature_header(&[SECRET], T, BODY);
+        assert_eq!(
+            verify(&header, br#"{"a":2}"#, &[SECRET], DEFAULT_TOLERANCE, at(T)),
+            Err(VerifyError::NoMatchingSignature)
+        );
+        // Re-serialised JSON (extra whitespace) also fails: verify raw bytes.
+        assert_eq!(
+            verify(&header, br#"{"a": 1}"#, &[SECRET], DEFAULT_TOLERANCE, at(T)),
+            Err(VerifyError::NoMatchingSignature)
+        );
+    }
+
+    #[test]
+    fn tampered_timestamp() {
+        let header = format!("t={},v1={KNOWN_V1}", T + 1);
+        assert_eq!(
+            verify(&header, BODY, &[SECRET], DEFAULT_TOLERANCE, at(T)),
+            Err(VerifyError::NoMatchingSignature)
+        );
+    }
+
+    #[test]
+    fn tolerance_boundaries() {
+        let header = signature_header(&[SECRET], T, BODY);
+        let tol = DEFAULT_TOLERANCE.as_secs() as i64;
+        // Exactly at the edge, both directions: accepted.
+        assert!(verify(&header, BODY, &[SECRET], DEFAULT_TOLERANCE, at(T + tol)).is_ok());
+        assert!(verify(&header, BODY, &[SECRET], DEFAULT_TOLERANCE, at(T - tol)).is_ok());
+        // Sub-second part of `now` does not push it over the edge.
+        let late = at(T + tol) + Duration::from_millis(999);
+        assert!(verify(&header, BODY, &[SECRET], DEFAULT_TOLERANCE, late).is_ok());
+    }
+
+    #[test]
+    fn timestamp_too_old() {
+        let header = signature_header(&[SECRET], T, BODY);
+        let now = T + 301;
+        assert_eq!(
+            verify(&header, BODY, &[SECRET], DEFAULT_TOLERANCE, at(now)),
+            Err(VerifyError::TimestampOutsideTolerance { timestamp: T, now })
+        );
+    }
+
+    #[test]
+    fn timestamp_in_the_future() {
+        let header = signature_header(&[SECRET], T, BODY);
+        let now = T - 301;
+        assert_eq!(
+            verify(&header, BODY, &[SECRET], DEFAULT_TOLERANCE, at(now)),
+            Err(VerifyError::TimestampOutsideTolerance { timestamp: T, now })
+        );
+    }
+
+    #[test]
+    fn zero_tolerance_and_extreme_values() {
+        let header = signature_header(&[SECRET], T, BODY);
+        assert!(verify(&header, BODY, &[SECRET], Duration::ZERO, at(T)).is_ok());
+        assert!(verify(&header, BODY, &[SECRET], Duration::ZERO, at(T + 1)).is_err());
+        // No overflow with timestamps far from now.
+        let header = signature_header(&[SECRET], i64::MIN, BODY);
+        assert!(matches!(
+            verify(&header, BODY, &[SECRET], DEFAULT_TOLERANCE, at(T)),
+            Err(VerifyError::TimestampOutsideTolerance { .. })
+        ));
+        let header = signature_header(&[SECRET], i64::MAX, BODY);
+        assert!(verify(&header, BODY, &[SECRET], Duration::MAX, at(T)).is_ok());
+    }
+
+    #[test]
+    fn clock_before_epoch() {
+        assert_eq!(unix_seconds(at(-5)), -5);
+        assert_eq!(unix_seconds(at(-5) - Duration::from_millis(1)), -6);
+        assert_eq!(unix_seconds(at(5) + Duration::from_millis(1)), 5);
+        let header = signature_header(&[SECRET], -5, BODY);
+        assert!(verify(&header, BODY, &[SECRET], Duration::ZERO, at(-5)).is_ok());
+    }
+
+    #[test]
+    fn whitespace_tolerance() {
+        let header = format!("  t = {T} ,\tv1 =  {KNOWN_V1}\t, v1={KNOWN_V1_OLD} ,");
+        let parsed = parse_header(&header).unwrap();
+        assert_eq!(parsed.timestamp, T);
+        assert_eq!(parsed.signatures.len(), 2);
+        assert_eq!(parsed.signatures[0], hex::decode(KNOWN_V1).unwrap());
+        assert!(verify(&header, BODY, &[SECRET], DEFAULT_TOLERANCE, at(T)).is_ok());
+    }
+
+    #[test]
+    fn unknown_scheme_ignored() {
+        let header = format!("t={T},v0=not-even-hex,v1={KNOWN_V1},v2=whatever,x=");
+        let parsed = parse_header(&header).unwrap();
+        assert_eq!(parsed.signatures.len(), 1);
+        assert!(verify(&header, BODY, &[SECRET], DEFAULT_TOLERANCE, at(T)).is_ok());
+        // An unknown scheme alone is not a signature.
+        assert_eq!(
+            parse_header(&format!("t={T},v0={KNOWN_V1}")),
+            Err(VerifyError::NoSignature)
+        );
+    }
+
+    #[test]
+    fn missing_timestamp() {
+        assert_eq!(
+            parse_header(&format!("v1={KNOWN_V1}")),
+            Err(VerifyError::MissingTimestamp)
+        );
+        assert_eq!(parse_header(""), Err(VerifyError::MissingTimestamp));
+        assert_eq!(
+            verify(&format!("v1={KNOWN_V1}"), BODY, &[SECRET], DEFAULT_TOLERANCE, at(T)),
+            Err(VerifyError::MissingTimestamp)
+        );
+    }
+
+    #[test]
+    fn missing_v1() {
+        assert_eq!(parse_header(&format!("t={T}")), Err(VerifyError::NoSignature));
+        assert_eq!(
+            verify(&format!("t={T}"), BODY, &[SECRET], DEFAULT_TOLERANCE, at(T)),
+            Err(VerifyError::NoSignature)
+        );
+    }
+
+    #[test]
+    fn non_hex_v1() {
+        let bad = format!("t={T},v1={}", "zz".repeat(32));
+        assert!(matches!(parse_header(&bad), Err(VerifyError::MalformedHeader(_))));
+        let odd = format!("t={T},v1={}", &KNOWN_V1[1..]);
+        assert!(matches!(parse_header(&odd), Err(VerifyError::MalformedHeader(_))));
+        let short = format!("t={T},v1={}", &KNOWN_V1[..62]);
+        assert!(matches!(parse_header(&short), Err(VerifyError::MalformedHeader(_))));
+        let empty = format!("t={T},v1=");
+        assert!(matches!(parse_header(&empty), Err(VerifyError::MalformedHeader(_))));
+    }
+
+    #[test]
+    fn malformed_timestamp_and_items() {
+        for header in [
+            format!("t=abc,v1={KNOWN_V1}"),
+            format!("t=,v1={KNOWN_V1}"),
+            format!("t=+{T},v1={KNOWN_V1}"),
+            format!("t=1.5,v1={KNOWN_V1}"),
+            format!("t=99999999999999999999,v1={KNOWN_V1}"),
+            format!("t={T},t={T},v1={KNOWN_V1}"),
+            format!("t={T},v1={KNOWN_V1},garbage"),
+        ] {
+            assert!(
+                matches!(parse_header(&header), Err(VerifyError::MalformedHeader(_))),
+                "{header}"
+            );
+        }
+        assert_eq!(parse_header(&format!("t=-5,v1={KNOWN_V1}")).unwrap().timestamp, -5);
+    }
+
+    #[test]
+    fn keys_are_case_sensitive() {
+        // `T` and `V1` are unknown keys, not the ones defined by the scheme.
+        assert_eq!(
+            parse_header(&format!("T={T},v1={KNOWN_V1}")),
+            Err(VerifyError::MissingTimestamp)
+        );
+        assert_eq!(
+            parse_header(&format!("t={T},V1={KNOWN_V1}")),
+            Err(VerifyError::NoSignature)
+        );
+    }
+
+    #[test]
+    fn errors_display() {
+        let e = VerifyError::TimestampOutsideTolerance {
+            timestamp: 100,
+            now: 500,
+        };
+        assert!(e.to_string().contains("400s"));
+        let boxed: Box<dyn std::error::Error> = Box::new(VerifyError::NoMatchingSignature);
+        assert!(!boxed.to_string().is_empty());
+    }
+}
