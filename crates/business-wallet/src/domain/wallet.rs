@@ -29,7 +29,7 @@ pub struct CreateWallet {
     #[serde(default)]
     pub phone_number: Option<String>,
     /// Postal address.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::validate::optional_object")]
     pub address: Option<Address>,
 }
 

@@ -4,7 +4,11 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod access;
 mod identifiers;
+mod outbox;
+mod public;
+mod validation;
 
 mod wallets;
 
