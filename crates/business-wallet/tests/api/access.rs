@@ -41,7 +41,7 @@ async fn tokens_and_authorities_are_enforced(app: TestApp) {
     assert_error(response, 401).await;
     assert_error(app.get(&format!("/api/v1/wallets/{a}"), Some("not.a.token")).await, 401).await;
     let mut tampered = app.admin_token.clone();
-    tampered.insert_str(tampered.find('.').unwrap() + 1, "x");
+    tampered.insert(tampered.find('.').unwrap() + 1, 'x');
     assert_error(app.get(&format!("/api/v1/wallets/{a}"), Some(&tampered)).await, 401).await;
 
     // Expired beyond the leeway: 401.
