@@ -93,7 +93,9 @@ impl Application {
             let router = crate::api::router(self.state.clone());
             let stop = shutdown.clone();
             let server = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await });
-            tracing::info!(address = ?self.local_addr, "listening");
+            if let Some(address) = self.local_addr {
+                tracing::info!(%address, "listening");
+            }
             let server = tokio::spawn(async move { server.await });
             shutdown.cancelled().await;
             match tokio::time::timeout(grace, server).await {

@@ -470,6 +470,21 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_file_is_valid_and_says_the_defaults() {
+        let example = include_str!("../../../business-wallet.example.toml");
+        let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string(example))
+            .extract()
+            .unwrap();
+        settings.validate().unwrap();
+        let defaults = Settings::default();
+        assert_eq!(
+            serde_json::to_value(&settings).unwrap(),
+            serde_json::to_value(&defaults).unwrap()
+        );
+    }
+
+    #[test]
     fn toml_and_environment_are_layered() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Runs every test of the project. Installs and starts what the tests need when it is missing
+# (idempotent, and quick when everything is already there), then runs the Rust test suite on
+# SQLite and PostgreSQL, the formatting check and clippy.
+#
+#   scripts/test.sh            # everything
+#   scripts/test.sh -- NAME    # only tests whose name contains NAME (passed to cargo test)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/business-wallet/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+PG_HOST=127.0.0.1
+PG_PORT=5432
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+pg_answers() {
+  (exec 3<>"/dev/tcp/$PG_HOST/$PG_PORT") 2>/dev/null
+}
+
+ensure_postgres() {
+  if pg_answers; then return; fi
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    log "installing PostgreSQL"
+    apt_install postgresql postgresql-client
+  fi
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  local hba="/etc/postgresql/$version/main/pg_hba.conf"
+  # The tests connect over TCP as the postgres role without a password.
+  if ! grep -qE '^host\s+all\s+all\s+127\.0\.0\.1/32\s+trust' "$hba"; then
+    as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+  fi
+  log "starting PostgreSQL $version"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 60); do
+    pg_answers && return
+    sleep 0.5
+  done
+  echo "PostgreSQL does not answer on $PG_HOST:$PG_PORT" >&2
+  exit 1
+}
+
+ensure_tools() {
+  local missing=()
+  command -v psql >/dev/null || missing+=(postgresql-client)
+  command -v python3 >/dev/null || missing+=(python3)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    apt_install "${missing[@]}"
+  fi
+}
+
+drop_old_test_databases() {
+  # Each PostgreSQL test makes its own database; remove those of earlier runs.
+  local dbs
+  dbs=$(psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -Atc \
+    "SELECT datname FROM pg_database WHERE datname LIKE 'bwtest\_%'" 2>/dev/null || true)
+  for db in $dbs; do
+    psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+}
+
+ensure_tools
+ensure_postgres
+drop_old_test_databases
+export BUSINESS_WALLET_TEST_POSTGRES_URL="${BUSINESS_WALLET_TEST_POSTGRES_URL:-postgres://postgres@$PG_HOST:$PG_PORT/postgres}"
+
+log "checking formatting"
+cargo fmt --all -- --check
+
+log "running clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "running the tests (SQLite and PostgreSQL)"
+cargo test --workspace --locked "$@"
