@@ -32,6 +32,10 @@ use extract::CorrelationId;
         (name = "wallets", description = "Business wallets"),
         (name = "identifiers", description = "DID, X509 and JWK identifiers of a wallet"),
         (name = "events", description = "The event catalog and its schemas"),
+        (name = "channels", description = "A wallet's integration channels"),
+        (name = "deliveries", description = "The deliveries log of a wallet's channels"),
+        (name = "platform", description = "Platform channels and their deliveries (every wallet's events)"),
+        (name = "history", description = "The audit log"),
         (name = "operations", description = "Health probes"),
     )
 )]
@@ -64,6 +68,18 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             v1::identifiers::list_identifiers
         ))
         .routes(routes!(v1::identifiers::get_identifier))
+        .routes(routes!(v1::deliveries::list_wallet_deliveries))
+        .routes(routes!(v1::deliveries::get_wallet_delivery))
+        .routes(routes!(v1::deliveries::replay_wallet_delivery))
+        .routes(routes!(v1::deliveries::dismiss_wallet_delivery))
+        .routes(routes!(v1::deliveries::bulk_replay_wallet_deliveries))
+        .routes(routes!(v1::deliveries::list_platform_deliveries))
+        .routes(routes!(v1::deliveries::get_platform_delivery))
+        .routes(routes!(v1::deliveries::replay_platform_delivery))
+        .routes(routes!(v1::deliveries::dismiss_platform_delivery))
+        .routes(routes!(v1::deliveries::bulk_replay_platform_deliveries))
+        .routes(routes!(v1::history::wallet_history))
+        .routes(routes!(v1::history::platform_history))
         .routes(routes!(public::list_event_types))
         .routes(routes!(public::get_schema))
         .routes(routes!(health::live))

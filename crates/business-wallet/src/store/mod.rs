@@ -9,7 +9,9 @@
 //! of exactly one connection, so writers queue in-process instead of failing with `SQLITE_BUSY`;
 //! reads use a separate pool.
 
+pub mod delivery_log;
 pub mod events;
+pub mod history;
 pub mod identifiers;
 pub mod wallets;
 

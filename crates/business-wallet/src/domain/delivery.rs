@@ -1,0 +1,433 @@
+//! The deliveries log as operators see it: listing with filters, one delivery with every
+//! attempt, and the manual transitions replay and dismiss, each recorded in the audit log.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use crate::auth::{Authority, Principal};
+use crate::error::ApiError;
+use crate::events::{self, CloudEvent};
+use crate::state::AppState;
+use crate::store::delivery_log::{self, AttemptRow, DeliveryRow, Filter, Scope};
+use crate::store::{self, history, rfc3339_ms};
+
+/// The states of a delivery.
+pub const STATES: [&str; 5] = ["PENDING", "DELIVERING", "DELIVERED", "FAILED", "DISMISSED"];
+/// The default filter: everything that still needs attention or is under way.
+pub const ACTIVE_STATES: [&str; 3] = ["PENDING", "DELIVERING", "FAILED"];
+
+/// One row of the deliveries log.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// Public key of the delivery.
+    pub delivery_external_key: String,
+    /// PENDING, DELIVERING, DELIVERED, FAILED or DISMISSED.
+    pub state: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+    /// Attempts allowed before FAILED.
+    pub max_attempts: i64,
+    /// The channel.
+    pub channel_external_key: String,
+    /// The channel's name.
+    pub channel_name: String,
+    /// The channel's type.
+    pub channel_type: String,
+    /// CloudEvents type of the event.
+    pub event_type: String,
+    /// CloudEvents id of the event (the receivers' dedupe key).
+    pub event_id: String,
+    /// The wallet the event belongs to.
+    pub wallet_external_key: String,
+    /// When the delivery was created.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// When the next attempt is due (PENDING only).
+    pub next_attempt_at: Option<String>,
+    /// When it was delivered.
+    pub delivered_at: Option<String>,
+    /// Status of the last attempt (HTTP status for webhooks).
+    pub last_status: Option<i64>,
+    /// Error of the last attempt.
+    pub last_error: Option<String>,
+}
+
+impl From<&DeliveryRow> for Delivery {
+    fn from(row: &DeliveryRow) -> Self {
+        Delivery {
+            delivery_external_key: row.delivery_external_key.clone(),
+            state: row.state.clone(),
+            attempts: row.attempts,
+            max_attempts: row.max_attempts,
+            channel_external_key: row.channel_external_key.clone(),
+            channel_name: row.channel_name.clone(),
+            channel_type: row.channel_type.clone(),
+            event_type: row.event_type.clone(),
+            event_id: row.event_id.clone(),
+            wallet_external_key: row.event_wallet_external_key.clone(),
+            created_at: rfc3339_ms(row.created_at),
+            updated_at: rfc3339_ms(row.updated_at),
+            next_attempt_at: (row.state == "PENDING").then(|| rfc3339_ms(row.due_at)),
+            delivered_at: row.delivered_at.map(rfc3339_ms),
+            last_status: row.last_status,
+            last_error: row.last_error.clone(),
+        }
+    }
+}
+
+/// A page of the log.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryPage {
+    /// Newest first.
+    pub items: Vec<Delivery>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One attempt as recorded.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptView {
+    /// Attempt number, from 1.
+    pub attempt: i64,
+    /// When it started.
+    pub started_at: String,
+    /// How long it took.
+    pub duration_ms: i64,
+    /// DELIVERED, RETRYABLE or REJECTED.
+    pub outcome: String,
+    /// What was sent (method, URL, headers with secrets redacted, body).
+    #[schema(value_type = Object)]
+    pub request: Value,
+    /// What came back, when anything did.
+    pub response: Option<ResponseView>,
+    /// Why it did not succeed.
+    pub error: Option<String>,
+}
+
+/// A recorded response.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseView {
+    /// Status code (or broker code).
+    pub status: Option<i64>,
+    /// Response headers.
+    #[schema(value_type = Object)]
+    pub headers: Value,
+    /// The start of the body, up to the configured size.
+    pub body: Option<String>,
+}
+
+impl From<AttemptRow> for AttemptView {
+    fn from(row: AttemptRow) -> Self {
+        let parse = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+        let response = (row.response_status.is_some() || row.response_body.is_some()).then(|| ResponseView {
+            status: row.response_status,
+            headers: parse(row.response_headers.clone()),
+            body: row.response_body.clone(),
+        });
+        AttemptView {
+            attempt: row.attempt,
+            started_at: rfc3339_ms(row.started_at),
+            duration_ms: row.duration_ms,
+            outcome: row.outcome,
+            request: parse(row.request),
+            response,
+            error: row.error,
+        }
+    }
+}
+
+/// A delivery with its event and every attempt.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryDetail {
+    /// The delivery.
+    #[serde(flatten)]
+    pub delivery: Delivery,
+    /// The CloudEvent being delivered.
+    pub event: Option<CloudEvent>,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<AttemptView>,
+}
+
+/// Result of a bulk replay.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkReplay {
+    /// How many FAILED deliveries were moved back to PENDING.
+    pub replayed: u64,
+}
+
+/// The query of the log, parsed from the URL.
+#[derive(Debug, Default)]
+pub struct LogQuery {
+    /// Filters.
+    pub filter: Filter,
+    /// Cursor (exclusive upper bound of row ids).
+    pub cursor: Option<i64>,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// Parses `state` (repeatable or comma-separated; `active` and `all` are shorthands), `channel`,
+/// `eventType`, `eventId`, `from`, `to` (RFC 3339), `cursor` and `limit` (1 to 200, default 50).
+///
+/// # Errors
+/// 400 naming the bad parameter.
+pub fn parse_log_query(query: Option<&str>) -> Result<LogQuery, ApiError> {
+    let mut parsed = LogQuery {
+        limit: 50,
+        ..LogQuery::default()
+    };
+    let mut states: Vec<String> = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let value = value.trim().to_string();
+        match key.as_ref() {
+            "state" | "states" => {
+                for state in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    match state.to_ascii_uppercase().as_str() {
+                        "ACTIVE" => states.extend(ACTIVE_STATES.iter().map(|s| s.to_string())),
+                        "ALL" => states.extend(STATES.iter().map(|s| s.to_string())),
+                        s if STATES.contains(&s) => states.push(s.to_string()),
+                        _ => return Err(ApiError::invalid_field("state", format!("unknown state `{state}`"))),
+                    }
+                }
+            }
+            "channel" | "channelExternalKey" => {
+                parsed.filter.channel = Some(crate::api::extract::external_key("channel", &value)?)
+            }
+            "eventType" => {
+                if events::lookup(&value).is_none() {
+                    return Err(ApiError::invalid_field(
+                        "eventType",
+                        format!("unknown event type `{value}`"),
+                    ));
+                }
+                parsed.filter.event_type = Some(value)
+            }
+            "eventId" => parsed.filter.event_id = Some(crate::api::extract::external_key("eventId", &value)?),
+            "from" => parsed.filter.from = Some(parse_time("from", &value)?),
+            "to" => parsed.filter.to = Some(parse_time("to", &value)?),
+            "cursor" => {
+                parsed.cursor = Some(
+                    value
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|c| *c > 0)
+                        .ok_or_else(|| ApiError::invalid_field("cursor", "is not a cursor from this log"))?,
+                )
+            }
+            "limit" => {
+                parsed.limit = value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|l| (1..=200).contains(l))
+                    .ok_or_else(|| ApiError::invalid_field("limit", "must be a number from 1 to 200"))?
+            }
+            other => return Err(ApiError::invalid_field(other, "is not a filter of the deliveries log")),
+        }
+    }
+    if states.is_empty() {
+        states = ACTIVE_STATES.iter().map(|s| s.to_string()).collect();
+    }
+    states.sort();
+    states.dedup();
+    parsed.filter.states = states;
+    Ok(parsed)
+}
+
+fn parse_time(field: &str, value: &str) -> Result<i64, ApiError> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| ApiError::invalid_field(field, format!("`{value}` is not an RFC 3339 time")))
+}
+
+/// Checks that the principal may act on the scope, and that the wallet exists.
+///
+/// # Errors
+/// 403 without the authority; 404 for an unknown wallet.
+pub async fn authorize(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    authority: Authority,
+) -> Result<(), ApiError> {
+    match scope {
+        Scope::Platform => principal.require_global(),
+        Scope::Wallet(wallet) => {
+            principal.require(authority, wallet)?;
+            if store::wallets::find(&state.db, wallet).await?.is_none() {
+                return Err(super::wallet::not_found(wallet));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One page of the log.
+///
+/// # Errors
+/// 403/404 as [`authorize`]; database failure.
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    query: &LogQuery,
+) -> Result<DeliveryPage, ApiError> {
+    authorize(state, principal, scope, Authority::WalletIntegrationDeliveryRead).await?;
+    let mut rows = delivery_log::list(&state.db, scope, &query.filter, query.cursor, query.limit + 1).await?;
+    let more = rows.len() as i64 > query.limit;
+    rows.truncate(query.limit as usize);
+    Ok(DeliveryPage {
+        next_cursor: more.then(|| rows.last().map(|r| r.id.to_string())).flatten(),
+        items: rows.iter().map(Delivery::from).collect(),
+    })
+}
+
+fn delivery_not_found(key: &str) -> ApiError {
+    ApiError::NotFound(format!("delivery {key} does not exist"))
+}
+
+/// One delivery with its event and attempts.
+///
+/// # Errors
+/// 403/404; database failure.
+pub async fn detail(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    key: &str,
+) -> Result<DeliveryDetail, ApiError> {
+    authorize(state, principal, scope, Authority::WalletIntegrationDeliveryRead).await?;
+    let row = delivery_log::find(&state.db, scope, key)
+        .await?
+        .ok_or_else(|| delivery_not_found(key))?;
+    let event = delivery_log::event_of(&state.db, &row.event_id)
+        .await?
+        .map(|e| CloudEvent::from_row(&e))
+        .transpose()
+        .map_err(ApiError::internal)?;
+    let attempts = delivery_log::attempts(&state.db, row.id).await?;
+    Ok(DeliveryDetail {
+        delivery: Delivery::from(&row),
+        event,
+        attempts: attempts.into_iter().map(AttemptView::from).collect(),
+    })
+}
+
+/// What an operator does to a FAILED delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// FAILED -> PENDING, attempts reset.
+    Replay,
+    /// FAILED -> DISMISSED.
+    Dismiss,
+}
+
+/// Replays or dismisses one FAILED delivery and records it in the audit log, atomically.
+///
+/// # Errors
+/// 403/404; 409 when the delivery is not FAILED.
+pub async fn transition(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    key: &str,
+    transition: Transition,
+) -> Result<Delivery, ApiError> {
+    authorize(state, principal, scope, Authority::WalletIntegrationDeliveryCrud).await?;
+    let now = store::now_ms();
+    let mut tx = state.db.begin().await?;
+    let changed = match transition {
+        Transition::Replay => delivery_log::replay(&mut tx, scope, key, now).await?,
+        Transition::Dismiss => delivery_log::dismiss(&mut tx, scope, key, now).await?,
+    };
+    if !changed {
+        drop(tx);
+        let current = delivery_log::find(&state.db, scope, key)
+            .await?
+            .ok_or_else(|| delivery_not_found(key))?;
+        let verb = if transition == Transition::Replay {
+            "replayed"
+        } else {
+            "dismissed"
+        };
+        return Err(ApiError::Conflict(format!(
+            "delivery {key} is {}; only FAILED deliveries can be {verb}",
+            current.state
+        )));
+    }
+    let action = match transition {
+        Transition::Replay => "DELIVERY_REPLAYED",
+        Transition::Dismiss => "DELIVERY_DISMISSED",
+    };
+    history::append(
+        &mut tx,
+        scope_wallet(scope),
+        "INTEGRATION",
+        action,
+        &principal.sub,
+        &json!({ "deliveryExternalKey": key }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    if transition == Transition::Replay {
+        state.outbox.committed();
+    }
+    let row = delivery_log::find(&state.db, scope, key)
+        .await?
+        .ok_or_else(|| delivery_not_found(key))?;
+    Ok(Delivery::from(&row))
+}
+
+/// Replays every FAILED delivery matching the filter; one audit entry records the count.
+///
+/// # Errors
+/// 403/404; database failure.
+pub async fn replay_matching(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    filter: &Filter,
+) -> Result<BulkReplay, ApiError> {
+    authorize(state, principal, scope, Authority::WalletIntegrationDeliveryCrud).await?;
+    let now = store::now_ms();
+    let mut tx = state.db.begin().await?;
+    let replayed = delivery_log::replay_matching(&mut tx, scope, filter, now).await?;
+    if replayed > 0 {
+        history::append(
+            &mut tx,
+            scope_wallet(scope),
+            "INTEGRATION",
+            "DELIVERIES_REPLAYED",
+            &principal.sub,
+            &json!({
+                "count": replayed,
+                "channelExternalKey": filter.channel,
+                "eventType": filter.event_type,
+                "from": filter.from.map(rfc3339_ms),
+                "to": filter.to.map(rfc3339_ms),
+            }),
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    if replayed > 0 {
+        state.outbox.committed();
+    }
+    Ok(BulkReplay { replayed })
+}
+
+fn scope_wallet(scope: &Scope) -> Option<&str> {
+    match scope {
+        Scope::Wallet(w) => Some(w),
+        Scope::Platform => None,
+    }
+}

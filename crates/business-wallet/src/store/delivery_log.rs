@@ -1,0 +1,296 @@
+//! The read and operator side of deliveries: the filtered, paginated log, one delivery with its
+//! attempts, and the manual transitions replay (FAILED -> PENDING) and dismiss
+//! (FAILED -> DISMISSED). The dispatcher's own claim and outcome statements live in
+//! `store::deliveries`.
+
+use sqlx::FromRow;
+
+use super::{with_reader, with_tx, Db, Tx};
+
+/// Whose deliveries: a wallet's own channels, or the platform channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Deliveries to the channels of this wallet.
+    Wallet(String),
+    /// Deliveries to platform channels (no wallet).
+    Platform,
+}
+
+impl Scope {
+    fn wallet(&self) -> Option<&str> {
+        match self {
+            Scope::Wallet(w) => Some(w),
+            Scope::Platform => None,
+        }
+    }
+}
+
+/// Filters of the log; empty means "any".
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// States to include.
+    pub states: Vec<String>,
+    /// Only this channel (external key).
+    pub channel: Option<String>,
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// Only this event id.
+    pub event_id: Option<String>,
+    /// Created at or after, epoch ms.
+    pub from: Option<i64>,
+    /// Created before, epoch ms.
+    pub to: Option<i64>,
+}
+
+/// One delivery with its channel and event.
+#[derive(Debug, Clone, FromRow)]
+pub struct DeliveryRow {
+    /// Row id (cursor).
+    pub id: i64,
+    /// Public key.
+    pub delivery_external_key: String,
+    /// State name.
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// Attempt limit.
+    pub max_attempts: i64,
+    /// Next attempt (PENDING) or lease end (DELIVERING), epoch ms.
+    pub due_at: i64,
+    /// Last HTTP status or broker code.
+    pub last_status: Option<i64>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Created, epoch ms.
+    pub created_at: i64,
+    /// Updated, epoch ms.
+    pub updated_at: i64,
+    /// Delivered, epoch ms.
+    pub delivered_at: Option<i64>,
+    /// Channel public key.
+    pub channel_external_key: String,
+    /// Channel name.
+    pub channel_name: String,
+    /// Channel type.
+    pub channel_type: String,
+    /// CloudEvents id.
+    pub event_id: String,
+    /// CloudEvents type.
+    pub event_type: String,
+    /// The event's wallet.
+    pub event_wallet_external_key: String,
+}
+
+const SELECT: &str = "SELECT d.id, d.delivery_external_key, d.state, d.attempts, d.max_attempts, d.due_at, d.last_status, \
+    d.last_error, d.created_at, d.updated_at, d.delivered_at, c.channel_external_key, c.name AS channel_name, \
+    c.channel_type, e.event_id, e.event_type, e.wallet_external_key AS event_wallet_external_key \
+    FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id JOIN integration_event e ON e.id = d.event_id";
+
+/// Parameters collected while building a filtered statement.
+enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// Appends the scope and filter conditions; returns the WHERE clause.
+fn conditions(scope: &Scope, filter: &Filter, params: &mut Vec<Param>) -> String {
+    let next = |p: Param, params: &mut Vec<Param>| {
+        params.push(p);
+        format!("${}", params.len())
+    };
+    let mut clauses = Vec::new();
+    match scope.wallet() {
+        Some(w) => clauses.push(format!(
+            "d.wallet_external_key = {}",
+            next(Param::Text(w.into()), params)
+        )),
+        None => clauses.push("d.wallet_external_key IS NULL".into()),
+    }
+    if !filter.states.is_empty() {
+        let list: Vec<String> = filter
+            .states
+            .iter()
+            .map(|s| next(Param::Text(s.clone()), params))
+            .collect();
+        clauses.push(format!("d.state IN ({})", list.join(", ")));
+    }
+    if let Some(channel) = &filter.channel {
+        clauses.push(format!(
+            "c.channel_external_key = {}",
+            next(Param::Text(channel.clone()), params)
+        ));
+    }
+    if let Some(event_type) = &filter.event_type {
+        clauses.push(format!(
+            "e.event_type = {}",
+            next(Param::Text(event_type.clone()), params)
+        ));
+    }
+    if let Some(event_id) = &filter.event_id {
+        clauses.push(format!("e.event_id = {}", next(Param::Text(event_id.clone()), params)));
+    }
+    if let Some(from) = filter.from {
+        clauses.push(format!("d.created_at >= {}", next(Param::Int(from), params)));
+    }
+    if let Some(to) = filter.to {
+        clauses.push(format!("d.created_at < {}", next(Param::Int(to), params)));
+    }
+    clauses.join(" AND ")
+}
+
+macro_rules! bind_params {
+    ($query:expr, $params:expr) => {{
+        let mut query = $query;
+        for param in $params {
+            query = match param {
+                Param::Text(s) => query.bind(s.clone()),
+                Param::Int(i) => query.bind(*i),
+            };
+        }
+        query
+    }};
+}
+
+/// One page of the log, newest first: rows with ids below `before` (the cursor), at most
+/// `limit`.
+///
+/// # Errors
+/// Database failure.
+pub async fn list(
+    db: &Db,
+    scope: &Scope,
+    filter: &Filter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    let mut params = Vec::new();
+    let mut clause = conditions(scope, filter, &mut params);
+    if let Some(before) = before {
+        params.push(Param::Int(before));
+        clause.push_str(&format!(" AND d.id < ${}", params.len()));
+    }
+    params.push(Param::Int(limit));
+    let sql = format!("{SELECT} WHERE {clause} ORDER BY d.id DESC LIMIT ${}", params.len());
+    with_reader!(db, p => bind_params!(sqlx::query_as::<_, DeliveryRow>(&sql), &params).fetch_all(p).await)
+}
+
+/// One delivery of the scope by its public key.
+///
+/// # Errors
+/// Database failure.
+pub async fn find(db: &Db, scope: &Scope, key: &str) -> Result<Option<DeliveryRow>, sqlx::Error> {
+    let mut params = vec![Param::Text(key.to_string())];
+    let clause = conditions(scope, &Filter::default(), &mut params);
+    let sql = format!("{SELECT} WHERE d.delivery_external_key = $1 AND {clause}");
+    with_reader!(db, p => bind_params!(sqlx::query_as::<_, DeliveryRow>(&sql), &params).fetch_optional(p).await)
+}
+
+/// One recorded attempt.
+#[derive(Debug, Clone, FromRow)]
+pub struct AttemptRow {
+    /// Attempt number, from 1.
+    pub attempt: i64,
+    /// Start, epoch ms.
+    pub started_at: i64,
+    /// Duration in ms.
+    pub duration_ms: i64,
+    /// DELIVERED, RETRYABLE or REJECTED.
+    pub outcome: String,
+    /// The request as JSON text (secrets redacted).
+    pub request: Option<String>,
+    /// Response status.
+    pub response_status: Option<i64>,
+    /// Response headers as JSON text.
+    pub response_headers: Option<String>,
+    /// Response body excerpt.
+    pub response_body: Option<String>,
+    /// Error, when the attempt did not get a 2xx.
+    pub error: Option<String>,
+}
+
+/// The attempts of a delivery, in order.
+///
+/// # Errors
+/// Database failure.
+pub async fn attempts(db: &Db, delivery_id: i64) -> Result<Vec<AttemptRow>, sqlx::Error> {
+    const SQL: &str = "SELECT attempt, started_at, duration_ms, outcome, request, response_status, response_headers, \
+                       response_body, error FROM integration_delivery_attempt WHERE delivery_id = $1 ORDER BY id";
+    with_reader!(db, p => sqlx::query_as::<_, AttemptRow>(SQL).bind(delivery_id).fetch_all(p).await)
+}
+
+/// The stored event of a delivery.
+///
+/// # Errors
+/// Database failure.
+pub async fn event_of(db: &Db, event_id: &str) -> Result<Option<super::events::EventRow>, sqlx::Error> {
+    const SQL: &str =
+        "SELECT event_id, event_type, source, subject, wallet_external_key, time, dataschema, correlation_id, data \
+                       FROM integration_event WHERE event_id = $1";
+    with_reader!(db, p => sqlx::query_as::<_, super::events::EventRow>(SQL).bind(event_id).fetch_optional(p).await)
+}
+
+/// Moves one FAILED delivery of the scope back to PENDING, due now, with its attempts reset.
+/// Returns whether it was FAILED (and is now PENDING).
+///
+/// # Errors
+/// Database failure.
+pub async fn replay(tx: &mut Tx, scope: &Scope, key: &str, now: i64) -> Result<bool, sqlx::Error> {
+    transition(tx, scope, key, "PENDING", now).await
+}
+
+/// Moves one FAILED delivery of the scope to DISMISSED. Returns whether it was FAILED.
+///
+/// # Errors
+/// Database failure.
+pub async fn dismiss(tx: &mut Tx, scope: &Scope, key: &str, now: i64) -> Result<bool, sqlx::Error> {
+    transition(tx, scope, key, "DISMISSED", now).await
+}
+
+async fn transition(tx: &mut Tx, scope: &Scope, key: &str, to: &str, now: i64) -> Result<bool, sqlx::Error> {
+    // Replay resets the attempts and makes the delivery due now; dismiss only changes the state.
+    let reset = if to == "PENDING" {
+        ", attempts = 0, due_at = $3, lease_token = NULL"
+    } else {
+        ""
+    };
+    let (owner, wallet) = match scope.wallet() {
+        Some(w) => ("wallet_external_key = $4", Some(w)),
+        None => ("wallet_external_key IS NULL AND $4 IS NULL", None),
+    };
+    let sql = format!(
+        "UPDATE integration_delivery SET state = $1, updated_at = $3{reset} \
+         WHERE delivery_external_key = $2 AND state = 'FAILED' AND {owner}"
+    );
+    let updated = with_tx!(tx, c => sqlx::query(&sql)
+        .bind(to)
+        .bind(key)
+        .bind(now)
+        .bind(wallet)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(updated == 1)
+}
+
+/// Replays every FAILED delivery of the scope that matches the filter (its state filter is
+/// ignored). Returns how many.
+///
+/// # Errors
+/// Database failure.
+pub async fn replay_matching(tx: &mut Tx, scope: &Scope, filter: &Filter, now: i64) -> Result<u64, sqlx::Error> {
+    let filter = Filter {
+        states: vec!["FAILED".into()],
+        ..filter.clone()
+    };
+    let mut params = vec![Param::Int(now)];
+    let clause = conditions(&scope.clone(), &filter, &mut params);
+    let sql = format!(
+        "UPDATE integration_delivery SET state = 'PENDING', attempts = 0, due_at = $1, lease_token = NULL, updated_at = $1 \
+         WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
+         JOIN integration_event e ON e.id = d.event_id WHERE {clause})"
+    );
+    with_tx!(tx, c => bind_params!(sqlx::query(&sql), &params)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))
+}
