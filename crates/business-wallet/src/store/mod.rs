@@ -9,6 +9,7 @@
 //! of exactly one connection, so writers queue in-process instead of failing with `SQLITE_BUSY`;
 //! reads use a separate pool.
 
+pub mod deliveries;
 pub mod events;
 pub mod identifiers;
 pub mod wallets;
