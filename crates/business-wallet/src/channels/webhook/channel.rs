@@ -496,6 +496,22 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_name_resolving_to_a_forbidden_address_is_rejected_through_the_client() {
+        let channel = WebhookChannel::new(NetworkPolicy::default(), WebhookSettings::default(), 64).unwrap();
+        // Straight to the client, past `check_url`, so that only the resolver can refuse.
+        let err = channel
+            .client
+            .post("http://localhost:9/hook")
+            .send()
+            .await
+            .expect_err("the resolver refuses loopback");
+        match classify_error(&err, Duration::from_secs(1)) {
+            Outcome::Rejected { error, .. } => assert!(error.starts_with("address not allowed"), "{error}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn retry_after_reads_seconds_and_http_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_746_094_937);
