@@ -14,7 +14,9 @@ use super::{with_reader, with_tx, Db};
 
 /// Epoch milliseconds from the database clock, per backend.
 const PG_NOW: &str = "(EXTRACT(EPOCH FROM now()) * 1000)::BIGINT";
-const SQLITE_NOW: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+// Rounded, not truncated: the float arithmetic can land just below the exact millisecond, and
+// a row written in the same millisecond (by the outbox, with the process clock) must be due.
+const SQLITE_NOW: &str = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)";
 
 fn with_now(db: &Db, template: &str) -> String {
     match db {

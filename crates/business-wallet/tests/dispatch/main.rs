@@ -9,12 +9,14 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use business_wallet::channels::ChannelSecrets;
+use business_wallet::config::Settings;
 use business_wallet::dispatch::{Dispatcher, RunOutcome};
 use business_wallet::store::deliveries::{self, AttemptRow, ClaimRequest, Resolution};
 use business_wallet::store::{now_ms, Db};
 use common::{Backend, TestApp};
 use receiver::{status, Receiver, Reply};
 use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
 
 const WALLET_CREATED: &str = "com.credenco.businesswallet.wallet.created.v1";
 const IDENTIFIER_CREATED: &str = "com.credenco.businesswallet.identifier.created.v1";
@@ -35,8 +37,28 @@ macro_rules! dispatch_tests {
     )+};
 }
 
+/// Like `dispatch_tests!`, with a further settings change for these tests.
+macro_rules! dispatch_tests_with {
+    ($adjust:ident; $($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::spawn_with(crate::common::Backend::Sqlite, super::$adjust).await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::spawn_with(crate::common::Backend::Postgres, super::$adjust).await).await
+            }
+        }
+    )+};
+}
+
 /// On-premise with the local receivers allowed, short back-off and short timeouts.
 async fn spawn(backend: Backend) -> TestApp {
+    spawn_with(backend, |_| {}).await
+}
+
+async fn spawn_with(backend: Backend, adjust: fn(&mut Settings)) -> TestApp {
     common::spawn_app_with(backend, |settings| {
         settings.integration.allowed_networks = vec!["127.0.0.0/8".into()];
         settings.integration.retry.base_delay_ms = 1_000;
@@ -44,8 +66,31 @@ async fn spawn(backend: Backend) -> TestApp {
         settings.integration.webhook.default_timeout_ms = 1_000;
         settings.integration.webhook.max_timeout_ms = 1_000;
         settings.integration.dispatch.lease_secs = 60;
+        adjust(settings);
     })
     .await
+}
+
+fn one_in_flight_per_channel(settings: &mut Settings) {
+    settings.integration.dispatch.max_in_flight_per_channel = 1;
+}
+
+fn short_shutdown_grace(settings: &mut Settings) {
+    settings.integration.dispatch.shutdown_grace_ms = 100;
+    settings.integration.dispatch.poll_interval_ms = 60_000;
+}
+
+/// Waits (bounded) until `receiver` has `n` requests: only for tests of the background loop.
+async fn wait_for_requests(receiver: &Receiver, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while receiver.received().len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "receiver got {} of {n} requests",
+            receiver.received().len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// The delivery columns the tests look at.
@@ -539,4 +584,102 @@ async fn api_key_header_is_sent_and_redacted_in_the_stored_request(app: TestApp)
     assert_eq!(value("x-api-key").as_deref(), Some("[redacted]"));
     assert!(value("x-credenco-signature").unwrap().ends_with("v1=[redacted]"));
     assert!(value("ce-id").is_some());
+}
+
+dispatch_tests_with!(one_in_flight_per_channel; a_channel_at_its_in_flight_limit_gives_extra_claims_back);
+dispatch_tests_with!(short_shutdown_grace;
+    the_background_loop_is_woken_by_a_commit,
+    shutdown_gives_unfinished_deliveries_back,
+);
+dispatch_tests!(a_test_send_is_a_real_signed_request_without_a_delivery_row);
+
+async fn a_channel_at_its_in_flight_limit_gives_extra_claims_back(app: TestApp) {
+    let receiver = Receiver::start().await;
+    let channel = platform_channel(&app, &receiver.url(), &ChannelSecrets::generate()).await;
+    for name in ["A", "B", "C"] {
+        app.create_wallet(name).await;
+    }
+    let outcome = run_once(&app).await;
+    assert_eq!(
+        (outcome.claimed, outcome.deferred, outcome.delivered),
+        (3, 2, 1),
+        "{outcome:?}"
+    );
+    let rows = deliveries_of(&app, channel).await;
+    let pending: Vec<&DeliveryRow> = rows.iter().filter(|r| r.state == "PENDING").collect();
+    assert_eq!(pending.len(), 2);
+    assert!(
+        pending.iter().all(|r| r.attempts == 0 && r.lease_token.is_none()),
+        "{rows:?}"
+    );
+    assert_eq!(run_once(&app).await.delivered, 1);
+    assert_eq!(run_once(&app).await.delivered, 1);
+    assert_eq!(receiver.received().len(), 3);
+}
+
+async fn the_background_loop_is_woken_by_a_commit(app: TestApp) {
+    // The poll interval is a minute: only the wake-up can make this delivery quick.
+    let receiver = Receiver::start().await;
+    let channel = platform_channel(&app, &receiver.url(), &ChannelSecrets::generate()).await;
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(Dispatcher::new(&app.state).run(stop.clone()));
+    app.create_wallet("Awake B.V.").await;
+    wait_for_requests(&receiver, 1).await;
+    stop.cancel();
+    running.await.unwrap();
+    assert_eq!(only_delivery(&app, channel).await.state, "DELIVERED");
+}
+
+async fn shutdown_gives_unfinished_deliveries_back(app: TestApp) {
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::Hang]);
+    let channel = platform_channel(&app, &receiver.url(), &ChannelSecrets::generate()).await;
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(Dispatcher::new(&app.state).run(stop.clone()));
+    app.create_wallet("Stuck B.V.").await;
+    wait_for_requests(&receiver, 1).await;
+    assert_eq!(only_delivery(&app, channel).await.state, "DELIVERING");
+
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the dispatcher stops within its grace period")
+        .unwrap();
+    let row = only_delivery(&app, channel).await;
+    assert_eq!(
+        (row.state.as_str(), row.attempts, row.lease_token),
+        ("PENDING", 0, None)
+    );
+    assert!(row.due_at <= now_ms());
+    assert!(attempts_of(&app, row.id).await.is_empty());
+}
+
+async fn a_test_send_is_a_real_signed_request_without_a_delivery_row(app: TestApp) {
+    use business_wallet::channels::{test_send, ChannelConfig, WEBHOOK};
+    let receiver = Receiver::start().await;
+    receiver.script([status(204), status(410)]);
+    let webhook = app.state.channels.get(WEBHOOK).unwrap();
+    let config = ChannelConfig {
+        channel_external_key: "draft".into(),
+        config: json!({"url": receiver.url()}),
+        secrets: ChannelSecrets::generate(),
+    };
+    let event_type = business_wallet::events::lookup(IDENTIFIER_CREATED).unwrap();
+    let report = test_send(webhook.as_ref(), &config, event_type, "http://wallet.example").await;
+    assert_eq!(
+        (report.outcome, report.status, report.error.as_deref()),
+        ("DELIVERED", Some(204), None)
+    );
+    let request = &receiver.received()[0];
+    assert_eq!(request.header("ce-type"), IDENTIFIER_CREATED);
+    assert!(verifies(
+        &config.secrets.hmac_secret,
+        request.header("x-credenco-signature"),
+        &request.body
+    ));
+    assert_eq!(app.count("SELECT COUNT(*) FROM integration_delivery").await, 0);
+
+    let report = test_send(webhook.as_ref(), &config, event_type, "http://wallet.example").await;
+    assert_eq!((report.outcome, report.status), ("REJECTED", Some(410)));
+    assert!(report.error.unwrap().contains("410"));
 }
