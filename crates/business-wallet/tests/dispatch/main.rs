@@ -591,7 +591,10 @@ dispatch_tests_with!(short_shutdown_grace;
     the_background_loop_is_woken_by_a_commit,
     shutdown_gives_unfinished_deliveries_back,
 );
-dispatch_tests!(a_test_send_is_a_real_signed_request_without_a_delivery_row);
+dispatch_tests!(
+    a_test_send_is_a_real_signed_request_without_a_delivery_row,
+    oauth2_tokens_are_cached_and_refreshed_once_on_a_401,
+);
 
 async fn a_channel_at_its_in_flight_limit_gives_extra_claims_back(app: TestApp) {
     let receiver = Receiver::start().await;
@@ -682,4 +685,66 @@ async fn a_test_send_is_a_real_signed_request_without_a_delivery_row(app: TestAp
     let report = test_send(webhook.as_ref(), &config, event_type, "http://wallet.example").await;
     assert_eq!((report.outcome, report.status), ("REJECTED", Some(410)));
     assert!(report.error.unwrap().contains("410"));
+}
+
+async fn oauth2_tokens_are_cached_and_refreshed_once_on_a_401(app: TestApp) {
+    let receiver = Receiver::start().await;
+    receiver.script([status(401)]);
+    let secrets = ChannelSecrets {
+        oauth2_client_secret: Some("client-secret".into()),
+        ..ChannelSecrets::generate()
+    };
+    let token_url = format!("http://127.0.0.1:{}/token", receiver.port);
+    let channel = app
+        .insert_webhook_channel_with(
+            None,
+            &json!({"url": receiver.url(), "oauth2": {"tokenUrl": token_url, "clientId": "wallet", "scope": "events"}}),
+            &secrets,
+            true,
+            &[WALLET_CREATED],
+        )
+        .await;
+    app.create_wallet("OAuth B.V.").await;
+    app.create_wallet("OAuth Two B.V.").await;
+
+    // One at a time, so that the second delivery finds the cached token.
+    let dispatcher = Dispatcher::new(&app.state);
+    app.execute("UPDATE integration_delivery SET due_at = due_at + 3600000 WHERE id <> (SELECT MIN(id) FROM integration_delivery)")
+        .await;
+    assert_eq!(dispatcher.run_once().await.unwrap().delivered, 1);
+    app.make_deliveries_due().await;
+    assert_eq!(dispatcher.run_once().await.unwrap().delivered, 1);
+
+    let tokens = receiver.token_requests();
+    assert_eq!(
+        tokens.len(),
+        2,
+        "one fetch, one refresh after the 401, then the cache: {tokens:?}"
+    );
+    for form in &tokens {
+        assert!(form.contains("grant_type=client_credentials"), "{form}");
+        assert!(
+            form.contains("client_id=wallet") && form.contains("client_secret=client-secret"),
+            "{form}"
+        );
+        assert!(form.contains("scope=events"), "{form}");
+    }
+    let authorizations: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.header("authorization").to_string())
+        .collect();
+    assert_eq!(authorizations, ["Bearer token-1", "Bearer token-2", "Bearer token-2"]);
+    assert!(deliveries_of(&app, channel)
+        .await
+        .iter()
+        .all(|r| r.state == "DELIVERED" && r.attempts == 1));
+
+    let sql = "SELECT request FROM integration_delivery_attempt ORDER BY id LIMIT 1";
+    let stored: String = match &app.state.db {
+        Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        Db::Sqlite { writer, .. } => sqlx::query_scalar(sql).fetch_one(writer).await.unwrap(),
+    };
+    assert!(!stored.contains("token-"), "{stored}");
+    assert!(stored.contains("Bearer [redacted]"), "{stored}");
 }

@@ -44,6 +44,7 @@ struct Inner {
     script: Mutex<VecDeque<Reply>>,
     received: Mutex<Vec<Received>>,
     redirect_target_hits: AtomicUsize,
+    token_requests: Mutex<Vec<String>>,
 }
 
 /// The running receiver; answers 200 when the script is empty.
@@ -59,6 +60,7 @@ impl Receiver {
         let app = Router::new()
             .route("/hook", post(hook))
             .route("/target", any(target))
+            .route("/token", post(token))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -78,6 +80,11 @@ impl Receiver {
 
     pub fn received(&self) -> Vec<Received> {
         self.inner.received.lock().unwrap().clone()
+    }
+
+    /// The form bodies of the requests to the OAuth2 token endpoint `/token`.
+    pub fn token_requests(&self) -> Vec<String> {
+        self.inner.token_requests.lock().unwrap().clone()
     }
 
     pub fn redirect_target_hits(&self) -> usize {
@@ -108,4 +115,15 @@ async fn hook(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) 
 async fn target(State(inner): State<Arc<Inner>>) -> StatusCode {
     inner.redirect_target_hits.fetch_add(1, Ordering::SeqCst);
     StatusCode::OK
+}
+
+/// An OAuth2 token endpoint issuing `token-1`, `token-2`, ... valid for an hour.
+async fn token(State(inner): State<Arc<Inner>>, body: String) -> axum::Json<serde_json::Value> {
+    let mut requests = inner.token_requests.lock().unwrap();
+    requests.push(body);
+    axum::Json(serde_json::json!({
+        "access_token": format!("token-{}", requests.len()),
+        "token_type": "Bearer",
+        "expires_in": 3600
+    }))
 }
