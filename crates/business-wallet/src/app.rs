@@ -9,8 +9,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
+use crate::channels::{Channel, ChannelRegistry};
 use crate::config::Settings;
 use crate::crypto::SecretBox;
+use crate::dispatch::Dispatcher;
 use crate::outbox::Outbox;
 use crate::state::AppState;
 use crate::store::Db;
@@ -32,6 +34,19 @@ impl Application {
     /// The database is unreachable, a migration fails, a key file is unusable, or the address
     /// cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Application::build_with_adapters(settings, Vec::new()).await
+    }
+
+    /// Like [`Application::build`], and registers custom channel adapters of an embedding
+    /// application next to the built-in channel types (an adapter with a built-in type's name
+    /// replaces it).
+    ///
+    /// # Errors
+    /// As [`Application::build`].
+    pub async fn build_with_adapters(
+        settings: Settings,
+        adapters: Vec<Arc<dyn Channel>>,
+    ) -> anyhow::Result<Application> {
         let listener = if settings.server.api_enabled {
             Some(
                 TcpListener::bind(&settings.server.listen)
@@ -52,7 +67,12 @@ impl Application {
         if settings.database.migrate_on_start {
             db.migrate().await.context("database migrations failed")?;
         }
+        let mut channels = ChannelRegistry::from_settings(&settings).context("cannot set up the channel types")?;
+        for adapter in adapters {
+            channels.register(adapter);
+        }
         let state = AppState {
+            channels,
             auth: Arc::new(Authenticator::from_settings(&settings)?),
             secrets: Arc::new(SecretBox::from_settings(&settings)?),
             outbox: Outbox::new(&settings.public_base_url(), settings.integration.max_attempts),
@@ -81,14 +101,21 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` is cancelled, then lets in-flight requests finish (bounded by
-    /// `server.shutdown_grace_secs`) and closes the database.
+    /// Serves the API and runs the dispatcher (each when enabled) until `shutdown` is
+    /// cancelled; then lets in-flight requests finish (bounded by `server.shutdown_grace_secs`),
+    /// lets the dispatcher finish or give back its deliveries, and closes the database.
     ///
     /// # Errors
     /// The server failed.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
         let db = self.state.db.clone();
+        let dispatcher = self
+            .state
+            .settings
+            .server
+            .dispatcher_enabled
+            .then(|| tokio::spawn(Dispatcher::new(&self.state).run(shutdown.clone())));
         if let Some(listener) = self.listener {
             let router = crate::api::router(self.state.clone());
             let stop = shutdown.clone();
@@ -104,6 +131,11 @@ impl Application {
             }
         } else {
             shutdown.cancelled().await;
+        }
+        if let Some(dispatcher) = dispatcher {
+            if let Err(err) = dispatcher.await {
+                tracing::error!(error = %err, "dispatcher task failed");
+            }
         }
         db.close().await;
         tracing::info!("stopped");

@@ -174,10 +174,19 @@ pub struct SecretSettings {
 pub struct IntegrationSettings {
     /// Per-type switches.
     pub channels: ChannelSwitches,
-    /// Attempts per delivery before it is FAILED.
+    /// Attempts per delivery before it is FAILED (stored on each delivery when it is created;
+    /// the back-off between attempts is `integration.retry`).
     pub max_attempts: u32,
     /// Networks (CIDR) that webhook URLs may point at despite the SSRF gate (on-premise only).
     pub allowed_networks: Vec<String>,
+    /// How long the previous HMAC secret keeps signing after a rotation, in seconds.
+    pub secret_rotation_grace_secs: u64,
+    /// Back-off between attempts.
+    pub retry: RetrySettings,
+    /// The dispatcher: claiming, leases, concurrency.
+    pub dispatch: DispatchSettings,
+    /// Webhook requests.
+    pub webhook: WebhookSettings,
 }
 
 impl Default for IntegrationSettings {
@@ -186,6 +195,94 @@ impl Default for IntegrationSettings {
             channels: ChannelSwitches::default(),
             max_attempts: 15,
             allowed_networks: Vec::new(),
+            secret_rotation_grace_secs: 3600,
+            retry: RetrySettings::default(),
+            dispatch: DispatchSettings::default(),
+            webhook: WebhookSettings::default(),
+        }
+    }
+}
+
+/// Exponential back-off with jitter. The delay after attempt `n` is
+/// `base_delay_ms * 2^(n-1)`, capped at `max_delay_ms`, then moved by up to `jitter` of itself
+/// either way. With the defaults (15 attempts, 30 s, 4 h) the fourteen waits add up to
+/// 87 330 s, about 24 hours, before jitter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrySettings {
+    /// Delay after the first failed attempt, in milliseconds; also the least a `Retry-After`
+    /// can ask for.
+    pub base_delay_ms: u64,
+    /// Longest delay between two attempts, in milliseconds; also the most a `Retry-After`
+    /// can ask for.
+    pub max_delay_ms: u64,
+    /// Fraction (0 to 1) by which a delay is randomly shortened or lengthened, so that
+    /// receivers recovering from an outage are not hit by every retry at once.
+    pub jitter: f64,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            base_delay_ms: 30_000,
+            max_delay_ms: 4 * 3600 * 1000,
+            jitter: 0.2,
+        }
+    }
+}
+
+/// The dispatcher's claim loop.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DispatchSettings {
+    /// How long a claimed delivery belongs to this instance, in seconds. A delivery whose
+    /// dispatcher died is claimed again after this; keep it well above the webhook timeout.
+    pub lease_secs: u64,
+    /// Safety-net poll when no wake-up arrives, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Most deliveries claimed by one statement, and most in flight on this instance.
+    pub batch_size: u32,
+    /// Most deliveries in flight to one channel on this instance, so one slow receiver cannot
+    /// hold every slot.
+    pub max_in_flight_per_channel: u32,
+    /// Longest stored excerpt of a response body, in bytes.
+    pub response_excerpt_bytes: usize,
+    /// On shutdown, how long in-flight deliveries may finish before their leases are released,
+    /// in milliseconds.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            lease_secs: 300,
+            poll_interval_ms: 5_000,
+            batch_size: 64,
+            max_in_flight_per_channel: 8,
+            response_excerpt_bytes: 4096,
+            shutdown_grace_ms: 5_000,
+        }
+    }
+}
+
+/// Webhook requests.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Total request timeout when a channel sets no `timeoutMs`, in milliseconds.
+    pub default_timeout_ms: u64,
+    /// Largest `timeoutMs` a channel may set, in milliseconds.
+    pub max_timeout_ms: u64,
+    /// Time allowed to open the TCP and TLS connection, in milliseconds.
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            default_timeout_ms: 10_000,
+            max_timeout_ms: 30_000,
+            connect_timeout_ms: 5_000,
         }
     }
 }
@@ -346,6 +443,7 @@ impl Settings {
         if self.integration.max_attempts == 0 {
             return Err(invalid("integration.max_attempts", "must be at least 1".into()));
         }
+        self.validate_delivery()?;
         if self.mode == DeploymentMode::Saas
             && (self.integration.channels.kafka.enabled || self.integration.channels.jms.enabled)
         {
@@ -370,6 +468,58 @@ impl Settings {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", format!("`{}` is not a log filter ({e})", self.log.level)))?;
+        Ok(())
+    }
+
+    /// Checks the retry, dispatch and webhook settings.
+    fn validate_delivery(&self) -> Result<(), ConfigError> {
+        let invalid = |setting: &'static str, message: &str| {
+            Err(ConfigError::Invalid {
+                setting,
+                message: message.into(),
+            })
+        };
+        let integration = &self.integration;
+        if integration.retry.base_delay_ms == 0 {
+            return invalid("integration.retry.base_delay_ms", "must be at least 1");
+        }
+        if integration.retry.max_delay_ms < integration.retry.base_delay_ms {
+            return invalid(
+                "integration.retry.max_delay_ms",
+                "must be at least integration.retry.base_delay_ms",
+            );
+        }
+        if !(0.0..=1.0).contains(&integration.retry.jitter) {
+            return invalid("integration.retry.jitter", "must be between 0 and 1");
+        }
+        let dispatch = &integration.dispatch;
+        if dispatch.batch_size == 0 {
+            return invalid("integration.dispatch.batch_size", "must be at least 1");
+        }
+        if dispatch.max_in_flight_per_channel == 0 {
+            return invalid("integration.dispatch.max_in_flight_per_channel", "must be at least 1");
+        }
+        if dispatch.poll_interval_ms == 0 {
+            return invalid("integration.dispatch.poll_interval_ms", "must be at least 1");
+        }
+        let webhook = &integration.webhook;
+        if webhook.default_timeout_ms == 0 || webhook.default_timeout_ms > webhook.max_timeout_ms {
+            return invalid(
+                "integration.webhook.default_timeout_ms",
+                "must be between 1 and integration.webhook.max_timeout_ms",
+            );
+        }
+        if webhook.connect_timeout_ms == 0 {
+            return invalid("integration.webhook.connect_timeout_ms", "must be at least 1");
+        }
+        // A lease shorter than a request (plus the OAuth2 token fetch and a retry after a 401)
+        // would let a second dispatcher send the same delivery while the first still waits.
+        if dispatch.lease_secs.saturating_mul(1000) < webhook.max_timeout_ms.saturating_mul(3) {
+            return invalid(
+                "integration.dispatch.lease_secs",
+                "must be at least three times integration.webhook.max_timeout_ms",
+            );
+        }
         Ok(())
     }
 

@@ -11,6 +11,8 @@
 //! - [`domain`]: wallets and identifiers, with real key material.
 //! - [`events`]: the event catalog, schemas and the CloudEvents envelope.
 //! - [`outbox`]: publishing an event inside the caller's transaction.
+//! - [`dispatch`]: claiming due deliveries, retries, leases and shutdown.
+//! - [`channels`]: the channel trait and the built-in channel types (webhook).
 //! - [`auth`]: bearer JWTs and authorities.
 //! - [`api`]: the HTTP routes, extractors and OpenAPI description.
 //! - [`app`]: start-up and shutdown.
@@ -20,8 +22,10 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod channels;
 pub mod config;
 pub mod crypto;
+pub mod dispatch;
 pub mod domain;
 pub mod error;
 pub mod events;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 
 use crate::auth::Authenticator;
+use crate::channels::ChannelRegistry;
 use crate::config::Settings;
 use crate::crypto::SecretBox;
 use crate::outbox::Outbox;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub secrets: Arc<SecretBox>,
     /// Event publishing.
     pub outbox: Outbox,
+    /// The channel types this instance offers (validation on save, delivery, test sends).
+    pub channels: ChannelRegistry,
 }
 
 impl FromRef<AppState> for Arc<Authenticator> {

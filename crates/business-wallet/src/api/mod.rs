@@ -68,6 +68,30 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             v1::identifiers::list_identifiers
         ))
         .routes(routes!(v1::identifiers::get_identifier))
+        .routes(routes!(
+            v1::channels::wallet_list_channels,
+            v1::channels::wallet_create_channel
+        ))
+        .routes(routes!(v1::channels::wallet_test_draft))
+        .routes(routes!(
+            v1::channels::wallet_get_channel,
+            v1::channels::wallet_replace_channel,
+            v1::channels::wallet_delete_channel
+        ))
+        .routes(routes!(v1::channels::wallet_rotate_secret))
+        .routes(routes!(v1::channels::wallet_test_channel))
+        .routes(routes!(
+            v1::channels::platform_list_channels,
+            v1::channels::platform_create_channel
+        ))
+        .routes(routes!(v1::channels::platform_test_draft))
+        .routes(routes!(
+            v1::channels::platform_get_channel,
+            v1::channels::platform_replace_channel,
+            v1::channels::platform_delete_channel
+        ))
+        .routes(routes!(v1::channels::platform_rotate_secret))
+        .routes(routes!(v1::channels::platform_test_channel))
         .routes(routes!(v1::deliveries::list_wallet_deliveries))
         .routes(routes!(v1::deliveries::get_wallet_delivery))
         .routes(routes!(v1::deliveries::replay_wallet_delivery))

@@ -9,6 +9,8 @@
 //! of exactly one connection, so writers queue in-process instead of failing with `SQLITE_BUSY`;
 //! reads use a separate pool.
 
+pub mod channels;
+pub mod deliveries;
 pub mod delivery_log;
 pub mod events;
 pub mod history;

@@ -5,12 +5,18 @@
 mod common;
 
 mod access;
+mod channels;
+mod deliveries;
 mod identifiers;
 mod outbox;
+mod permissions;
 mod public;
 mod validation;
 
 mod wallets;
+
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -87,4 +93,47 @@ fn chrono_like_rfc3339_ms(time: &str) -> bool {
         && time.as_bytes()[10] == b'T'
         && time.as_bytes()[19] == b'.'
         && time[..4].parse::<u32>().is_ok()
+}
+
+/// A webhook receiver on 127.0.0.1 that records what it gets and answers the status it is
+/// set to (which a test may change).
+pub struct Receiver {
+    /// Where it listens.
+    pub url: String,
+    /// Headers and body of each request, in order.
+    pub seen: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+    /// The status it answers.
+    pub status: Arc<AtomicU16>,
+}
+
+impl Receiver {
+    /// How many requests arrived.
+    pub fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+/// Starts a [`Receiver`] answering `status`.
+pub async fn receiver(status: u16) -> Receiver {
+    let seen: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>> = Arc::default();
+    let answer = Arc::new(AtomicU16::new(status));
+    let (record, current) = (seen.clone(), answer.clone());
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let (record, current) = (record.clone(), current.clone());
+            async move {
+                record.lock().unwrap().push((headers, body));
+                axum::http::StatusCode::from_u16(current.load(Ordering::SeqCst)).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Receiver {
+        url: format!("http://{address}/hook"),
+        seen,
+        status: answer,
+    }
 }

@@ -94,6 +94,9 @@ pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings 
     };
     settings.server.listen = "127.0.0.1:0".into();
     settings.server.shutdown_grace_secs = 2;
+    // Tests drive the dispatcher one step at a time (`Dispatcher::run_once`), so that delivery
+    // rows only change when a test says so.
+    settings.server.dispatcher_enabled = false;
     settings.database.url = Some(match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.join("test.db").display()),
         Backend::Postgres => fresh_postgres_database().await,
@@ -238,5 +241,73 @@ impl TestApp {
             .await;
         }
         id
+    }
+
+    /// Inserts a webhook channel row with `url`, its secrets sealed with the application's key,
+    /// and its subscriptions; returns its row id.
+    pub async fn insert_webhook_channel(
+        &self,
+        wallet: Option<&str>,
+        url: &str,
+        secrets: &business_wallet::channels::ChannelSecrets,
+        enabled: bool,
+        event_types: &[&str],
+    ) -> i64 {
+        self.insert_webhook_channel_with(wallet, &json!({ "url": url }), secrets, enabled, event_types)
+            .await
+    }
+
+    /// Like [`TestApp::insert_webhook_channel`], with a complete webhook type block (timeout,
+    /// API key header, OAuth2 client).
+    pub async fn insert_webhook_channel_with(
+        &self,
+        wallet: Option<&str>,
+        config: &Value,
+        secrets: &business_wallet::channels::ChannelSecrets,
+        enabled: bool,
+        event_types: &[&str],
+    ) -> i64 {
+        use business_wallet::store::Db;
+        let insert = "INSERT INTO integration_channel (channel_external_key, wallet_external_key, name, channel_type, enabled, config, secrets, created_at, updated_at, created_by, updated_by) \
+                      VALUES ($1, $2, $3, 'WEBHOOK', $4, $5, $6, 0, 0, 'test', 'test') RETURNING id";
+        let key = uuid::Uuid::new_v4().to_string();
+        let name = format!("webhook {key}");
+        let sealed = secrets.seal(&self.state.secrets);
+        let config = config.to_string();
+        let id: i64 = match &self.state.db {
+            Db::Postgres(pool) => sqlx::query_scalar(insert)
+                .bind(&key)
+                .bind(wallet)
+                .bind(&name)
+                .bind(enabled)
+                .bind(&config)
+                .bind(&sealed)
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+            Db::Sqlite { writer, .. } => sqlx::query_scalar(insert)
+                .bind(&key)
+                .bind(wallet)
+                .bind(&name)
+                .bind(enabled)
+                .bind(&config)
+                .bind(&sealed)
+                .fetch_one(writer)
+                .await
+                .unwrap(),
+        };
+        for event_type in event_types {
+            self.execute(&format!(
+                "INSERT INTO integration_channel_subscription (channel_id, event_type) VALUES ({id}, '{event_type}')"
+            ))
+            .await;
+        }
+        id
+    }
+
+    /// Makes every PENDING delivery due now, as if its back-off had passed.
+    pub async fn make_deliveries_due(&self) {
+        self.execute("UPDATE integration_delivery SET due_at = 0 WHERE state = 'PENDING'")
+            .await;
     }
 }

@@ -1,0 +1,356 @@
+//! Channels: `/api/wallets/{walletExternalKey}/integration-channels` for a wallet's own
+//! channels and `/api/integration-channels` for platform channels, which receive every
+//! wallet's events. The two sets of routes behave the same; platform routes need
+//! GLOBAL_WALLET_CRUD.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::api::extract::{external_key, ApiPath, ApiQuery, AppJson};
+use crate::auth::Principal;
+use crate::channels::TestSendReport;
+use crate::domain::channel::{self, ChannelBody, ChannelView};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use crate::store::delivery_log::Scope;
+
+/// The event whose sample a test send uses.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TestQuery {
+    /// An event type of the catalog; defaults to the channel's first subscription.
+    #[serde(rename = "eventType")]
+    pub event_type: Option<String>,
+}
+
+fn wallet_scope(wallet: &str) -> Result<Scope, ApiError> {
+    Ok(Scope::Wallet(external_key("walletExternalKey", wallet)?))
+}
+
+/// Lists the channels (never their secrets).
+#[utoipa::path(
+    get,
+    path = "/api/wallets/{walletExternalKey}/integration-channels",
+    tag = "channels",
+    params(("walletExternalKey" = String, Path, description = "The wallet")),
+    responses((status = 200, description = "The channels", body = Vec<ChannelView>), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn wallet_list_channels(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(wallet): ApiPath<String>,
+) -> Result<Json<Vec<ChannelView>>, ApiError> {
+    let scope = wallet_scope(&wallet)?;
+    Ok(Json(channel::list(&state, &principal, &scope).await?))
+}
+
+/// Creates a channel. The answer holds the new `hmacSecret`, the only time it is shown.
+#[utoipa::path(
+    post,
+    path = "/api/wallets/{walletExternalKey}/integration-channels",
+    tag = "channels",
+    params(("walletExternalKey" = String, Path, description = "The wallet")),
+    request_body = ChannelBody,
+    responses((status = 201, description = "Created; holds hmacSecret once", body = ChannelView), (status = 400, description = "Invalid input or a type that is off", body = ErrorBody), (status = 412, description = "Duplicate name", body = ErrorBody), (status = 422, description = "A block that does not fit the type", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn wallet_create_channel(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(wallet): ApiPath<String>,
+    AppJson(body): AppJson<ChannelBody>,
+) -> Result<(StatusCode, Json<ChannelView>), ApiError> {
+    let scope = wallet_scope(&wallet)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(channel::create(&state, &principal, &scope, body).await?),
+    ))
+}
+
+/// Sends the catalog sample of `eventType` once to an unsaved draft, signed with a throwaway secret. No delivery row, no retry.
+#[utoipa::path(
+    post,
+    path = "/api/wallets/{walletExternalKey}/integration-channels/test",
+    tag = "channels",
+    params(("walletExternalKey" = String, Path, description = "The wallet"), TestQuery),
+    request_body = ChannelBody,
+    responses((status = 200, description = "What happened", body = TestSendReport), (status = 400, description = "Invalid draft", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn wallet_test_draft(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(wallet): ApiPath<String>,
+    ApiQuery(query): ApiQuery<TestQuery>,
+    AppJson(body): AppJson<ChannelBody>,
+) -> Result<Json<TestSendReport>, ApiError> {
+    let scope = wallet_scope(&wallet)?;
+    Ok(Json(
+        channel::test_draft(&state, &principal, &scope, body, query.event_type.as_deref()).await?,
+    ))
+}
+
+/// Reads a channel (never its secrets).
+#[utoipa::path(
+    get,
+    path = "/api/wallets/{walletExternalKey}/integration-channels/{channelExternalKey}",
+    tag = "channels",
+    params(("walletExternalKey" = String, Path, description = "The wallet"), ("channelExternalKey" = String, Path, description = "The channel")),
+    responses((status = 200, description = "The channel", body = ChannelView), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn wallet_get_channel(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((wallet, key)): ApiPath<(String, String)>,
+) -> Result<Json<ChannelView>, ApiError> {
+    let scope = wallet_scope(&wallet)?;
+    let key = external_key("channelExternalKey", &key)?;
+    Ok(Json(channel::get(&state, &principal, &scope, &key).await?))
+}
+
+/// Replaces a channel. Omitted secrets keep their value; the HMAC secret never changes here.
+#[utoipa::path(
+    put,
+    path = "/api/wallets/{walletExternalKey}/integration-channels/{channelExternalKey}",
+    tag = "channels",
+    params(("walletExternalKey" = String, Path, description = "The wallet"), ("channelExternalKey" = String, Path, description = "The channel")),
+    request_body = ChannelBody,
+    responses((status = 200, description = "The channel", body = ChannelView), (status = 400, description = "Invalid input", body = ErrorBody), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 412, description = "Duplicate name", body = ErrorBody), (status = 422, description = "The type cannot change", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn wallet_replace_channel(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((wallet, key)): ApiPath<(String, String)>,
+    AppJson(body): AppJson<ChannelBody>,
+) -> Result<Json<ChannelView>, ApiError> {
+    let scope = wallet_scope(&wallet)?;
+    let key = external_key("channelExternalKey", &key)?;
+    Ok(Json(channel::replace(&state, &principal, &scope, &key, body).await?))
+}
+
+/// Deletes a channel and its deliveries.
+#[utoipa::path(
+    delete,
+    path = "/api/wallets/{walletExternalKey}/integration-channels/{channelExternalKey}",
+    tag = "channels",
+    params(("walletExternalKey" = String, Path, description = "The wallet"), ("channelExternalKey" = String, Path, description = "The channel")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn wallet_delete_channel(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((wallet, key)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let scope = wallet_scope(&wallet)?;
+    let key = external_key("channelExternalKey", &key)?;
+    channel::delete(&state, &principal, &scope, &key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replaces the HMAC secret; the previous one keeps signing during the grace window. The answer holds the new `hmacSecret` once.
+#[utoipa::path(
+    post,
+    path = "/api/wallets/{walletExternalKey}/integration-channels/{channelExternalKey}/rotate-secret",
+    tag = "channels",
+    params(("walletExternalKey" = String, Path, description = "The wallet"), ("channelExternalKey" = String, Path, description = "The channel")),
+    responses((status = 200, description = "Holds the new hmacSecret once", body = ChannelView), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn wallet_rotate_secret(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((wallet, key)): ApiPath<(String, String)>,
+) -> Result<Json<ChannelView>, ApiError> {
+    let scope = wallet_scope(&wallet)?;
+    let key = external_key("channelExternalKey", &key)?;
+    Ok(Json(channel::rotate_secret(&state, &principal, &scope, &key).await?))
+}
+
+/// Sends the catalog sample of `eventType` once through the channel, signed with its secrets. No delivery row, no retry.
+#[utoipa::path(
+    post,
+    path = "/api/wallets/{walletExternalKey}/integration-channels/{channelExternalKey}/test",
+    tag = "channels",
+    params(("walletExternalKey" = String, Path, description = "The wallet"), ("channelExternalKey" = String, Path, description = "The channel"), TestQuery),
+    responses((status = 200, description = "What happened", body = TestSendReport), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn wallet_test_channel(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((wallet, key)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<TestQuery>,
+) -> Result<Json<TestSendReport>, ApiError> {
+    let scope = wallet_scope(&wallet)?;
+    let key = external_key("channelExternalKey", &key)?;
+    Ok(Json(
+        channel::test_saved(&state, &principal, &scope, &key, query.event_type.as_deref()).await?,
+    ))
+}
+
+/// Lists the channels (never their secrets).
+#[utoipa::path(
+    get,
+    path = "/api/integration-channels",
+    tag = "platform",
+    responses((status = 200, description = "The channels", body = Vec<ChannelView>), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn platform_list_channels(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Vec<ChannelView>>, ApiError> {
+    let scope = Scope::Platform;
+    Ok(Json(channel::list(&state, &principal, &scope).await?))
+}
+
+/// Creates a channel. The answer holds the new `hmacSecret`, the only time it is shown.
+#[utoipa::path(
+    post,
+    path = "/api/integration-channels",
+    tag = "platform",
+    request_body = ChannelBody,
+    responses((status = 201, description = "Created; holds hmacSecret once", body = ChannelView), (status = 400, description = "Invalid input or a type that is off", body = ErrorBody), (status = 412, description = "Duplicate name", body = ErrorBody), (status = 422, description = "A block that does not fit the type", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn platform_create_channel(
+    State(state): State<AppState>,
+    principal: Principal,
+    AppJson(body): AppJson<ChannelBody>,
+) -> Result<(StatusCode, Json<ChannelView>), ApiError> {
+    let scope = Scope::Platform;
+    Ok((
+        StatusCode::CREATED,
+        Json(channel::create(&state, &principal, &scope, body).await?),
+    ))
+}
+
+/// Sends the catalog sample of `eventType` once to an unsaved draft, signed with a throwaway secret. No delivery row, no retry.
+#[utoipa::path(
+    post,
+    path = "/api/integration-channels/test",
+    tag = "platform",
+    params(TestQuery),
+    request_body = ChannelBody,
+    responses((status = 200, description = "What happened", body = TestSendReport), (status = 400, description = "Invalid draft", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn platform_test_draft(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<TestQuery>,
+    AppJson(body): AppJson<ChannelBody>,
+) -> Result<Json<TestSendReport>, ApiError> {
+    let scope = Scope::Platform;
+    Ok(Json(
+        channel::test_draft(&state, &principal, &scope, body, query.event_type.as_deref()).await?,
+    ))
+}
+
+/// Reads a channel (never its secrets).
+#[utoipa::path(
+    get,
+    path = "/api/integration-channels/{channelExternalKey}",
+    tag = "platform",
+    params(("channelExternalKey" = String, Path, description = "The channel")),
+    responses((status = 200, description = "The channel", body = ChannelView), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn platform_get_channel(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<ChannelView>, ApiError> {
+    let scope = Scope::Platform;
+    let key = external_key("channelExternalKey", &key)?;
+    Ok(Json(channel::get(&state, &principal, &scope, &key).await?))
+}
+
+/// Replaces a channel. Omitted secrets keep their value; the HMAC secret never changes here.
+#[utoipa::path(
+    put,
+    path = "/api/integration-channels/{channelExternalKey}",
+    tag = "platform",
+    params(("channelExternalKey" = String, Path, description = "The channel")),
+    request_body = ChannelBody,
+    responses((status = 200, description = "The channel", body = ChannelView), (status = 400, description = "Invalid input", body = ErrorBody), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 412, description = "Duplicate name", body = ErrorBody), (status = 422, description = "The type cannot change", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn platform_replace_channel(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(key): ApiPath<String>,
+    AppJson(body): AppJson<ChannelBody>,
+) -> Result<Json<ChannelView>, ApiError> {
+    let scope = Scope::Platform;
+    let key = external_key("channelExternalKey", &key)?;
+    Ok(Json(channel::replace(&state, &principal, &scope, &key, body).await?))
+}
+
+/// Deletes a channel and its deliveries.
+#[utoipa::path(
+    delete,
+    path = "/api/integration-channels/{channelExternalKey}",
+    tag = "platform",
+    params(("channelExternalKey" = String, Path, description = "The channel")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn platform_delete_channel(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(key): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let scope = Scope::Platform;
+    let key = external_key("channelExternalKey", &key)?;
+    channel::delete(&state, &principal, &scope, &key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replaces the HMAC secret; the previous one keeps signing during the grace window. The answer holds the new `hmacSecret` once.
+#[utoipa::path(
+    post,
+    path = "/api/integration-channels/{channelExternalKey}/rotate-secret",
+    tag = "platform",
+    params(("channelExternalKey" = String, Path, description = "The channel")),
+    responses((status = 200, description = "Holds the new hmacSecret once", body = ChannelView), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn platform_rotate_secret(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<ChannelView>, ApiError> {
+    let scope = Scope::Platform;
+    let key = external_key("channelExternalKey", &key)?;
+    Ok(Json(channel::rotate_secret(&state, &principal, &scope, &key).await?))
+}
+
+/// Sends the catalog sample of `eventType` once through the channel, signed with its secrets. No delivery row, no retry.
+#[utoipa::path(
+    post,
+    path = "/api/integration-channels/{channelExternalKey}/test",
+    tag = "platform",
+    params(("channelExternalKey" = String, Path, description = "The channel"), TestQuery),
+    responses((status = 200, description = "What happened", body = TestSendReport), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn platform_test_channel(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(key): ApiPath<String>,
+    ApiQuery(query): ApiQuery<TestQuery>,
+) -> Result<Json<TestSendReport>, ApiError> {
+    let scope = Scope::Platform;
+    let key = external_key("channelExternalKey", &key)?;
+    Ok(Json(
+        channel::test_saved(&state, &principal, &scope, &key, query.event_type.as_deref()).await?,
+    ))
+}

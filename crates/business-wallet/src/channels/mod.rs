@@ -1,0 +1,133 @@
+//! Integration channels: the one trait every channel type implements, the registry of the
+//! types this instance offers, and the built-in types.
+//!
+//! A channel turns one event into one request to a receiver and says how that went, as an
+//! [`Outcome`]: delivered, retryable or rejected. It never touches the database and never
+//! decides when to retry; that is the dispatcher's job. Custom adapters implement the same
+//! [`Channel`] trait and are registered in the same [`ChannelRegistry`].
+//!
+//! - [`prelude`]: the shared vocabulary (trait, message, outcome, records).
+//! - [`secrets`]: the stored, encrypted secrets of a channel and the signing secret format.
+//! - [`webhook`]: HTTP POST in CloudEvents binary mode, signed, behind the SSRF gate.
+
+pub mod prelude;
+pub mod secrets;
+pub mod webhook;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::{DeploymentMode, Settings};
+use crate::events::EventType;
+pub use prelude::{
+    Attempt, BoxFuture, Channel, ChannelConfig, InvalidConfig, OutboundMessage, Outcome, RequestRecord, ResponseRecord,
+};
+pub use secrets::{generate_hmac_secret, ChannelSecrets};
+
+/// Type name of the built-in webhook channel.
+pub const WEBHOOK: &str = "WEBHOOK";
+
+/// The channel types this instance can deliver to, by type name (`WEBHOOK`, a custom
+/// adapter's type). Cheap to clone.
+#[derive(Clone, Default)]
+pub struct ChannelRegistry {
+    channels: BTreeMap<String, Arc<dyn Channel>>,
+}
+
+impl std::fmt::Debug for ChannelRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.channels.keys()).finish()
+    }
+}
+
+impl ChannelRegistry {
+    /// The built-in channel types that the settings switch on.
+    ///
+    /// # Errors
+    /// The webhook HTTP client cannot be built (for example, no TLS roots).
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<ChannelRegistry> {
+        let mut registry = ChannelRegistry::default();
+        let webhook_on = settings.mode == DeploymentMode::Saas || settings.integration.channels.webhook.enabled;
+        if webhook_on {
+            registry.register(Arc::new(webhook::WebhookChannel::from_settings(settings)?));
+        }
+        Ok(registry)
+    }
+
+    /// Adds (or replaces) a channel type under its [`Channel::kind`].
+    pub fn register(&mut self, channel: Arc<dyn Channel>) {
+        self.channels.insert(channel.kind().to_string(), channel);
+    }
+
+    /// The channel type called `kind`, when it is on.
+    pub fn get(&self, kind: &str) -> Option<Arc<dyn Channel>> {
+        self.channels.get(kind).cloned()
+    }
+
+    /// Names of the types that are on.
+    pub fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.channels.keys().map(String::as_str)
+    }
+}
+
+/// The result of a test send: one real, signed request with a catalog sample, no delivery row,
+/// no retry.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestSendReport {
+    /// `DELIVERED`, `RETRYABLE` or `REJECTED`: what the dispatcher would have made of it.
+    pub outcome: &'static str,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// Why it was not delivered.
+    pub error: Option<String>,
+    /// Time from the start of the send to its end, in milliseconds.
+    pub duration_ms: u64,
+    /// The request as sent (secrets redacted).
+    #[schema(value_type = Option<Object>)]
+    pub request: Option<RequestRecord>,
+    /// The response, when there was one.
+    #[schema(value_type = Option<Object>)]
+    pub response: Option<ResponseRecord>,
+}
+
+/// Sends the canonical sample of `event_type` once through `channel`, signed with the
+/// channel's secrets: the `POST .../test` operation. Nothing is stored and nothing is retried.
+/// For an unsaved draft, pass a [`ChannelConfig`] whose secrets hold a throwaway
+/// [`generate_hmac_secret`].
+pub async fn test_send(
+    channel: &dyn Channel,
+    config: &ChannelConfig,
+    event_type: &EventType,
+    public_base_url: &str,
+) -> TestSendReport {
+    let envelope = event_type.sample_envelope(public_base_url);
+    let body = envelope.data.to_string().into_bytes();
+    let now = crate::store::now_ms();
+    let message = OutboundMessage {
+        envelope: &envelope,
+        body: &body,
+        signing_secrets: config.secrets.signing_secrets(now),
+        attempt: 1,
+    };
+    let started = Instant::now();
+    let attempt = channel.deliver(&message, config).await;
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let (outcome, error) = match &attempt.outcome {
+        Outcome::Delivered { .. } => ("DELIVERED", None),
+        Outcome::Retryable { error, .. } => ("RETRYABLE", Some(error.clone())),
+        Outcome::Rejected { error, .. } => ("REJECTED", Some(error.clone())),
+    };
+    let response = attempt.outcome.response().cloned();
+    TestSendReport {
+        outcome,
+        status: response.as_ref().map(|r| r.status),
+        error,
+        duration_ms,
+        request: attempt.request,
+        response,
+    }
+}

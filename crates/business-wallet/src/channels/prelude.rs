@@ -1,0 +1,163 @@
+//! The shared vocabulary of channels: the [`Channel`] trait, the message handed to it, and the
+//! three-way [`Outcome`] it returns together with the records kept in the deliveries log.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::secrets::ChannelSecrets;
+use crate::events::CloudEvent;
+
+/// A boxed future, so that [`Channel`] stays object-safe (`Arc<dyn Channel>`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A channel type: the webhook, a broker, or a custom adapter of an embedding application.
+///
+/// Implementations classify their own errors into an [`Outcome`], in one place, and never
+/// touch the database; the dispatcher records the result and decides about retries.
+pub trait Channel: Send + Sync + 'static {
+    /// The type name stored on channel rows, e.g. `WEBHOOK`.
+    fn kind(&self) -> &str;
+
+    /// Checks a channel's type block (the stored `config` JSON, without secrets) before it is
+    /// saved.
+    ///
+    /// # Errors
+    /// The block does not describe a usable channel of this type; the message says why.
+    fn validate(&self, config: &Value) -> Result<(), InvalidConfig>;
+
+    /// Sends one event once. Must finish within the channel's own timeout and must not panic.
+    fn deliver<'a>(&'a self, message: &'a OutboundMessage<'a>, channel: &'a ChannelConfig) -> BoxFuture<'a, Attempt>;
+}
+
+/// A channel's type block that cannot be used; the message is safe to show to the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidConfig(pub String);
+
+/// One channel as the dispatcher hands it to its type: identity, type block and secrets.
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    /// The channel's `channelExternalKey` (also the key of per-channel caches).
+    pub channel_external_key: String,
+    /// The type block (`integration_channel.config`).
+    pub config: Value,
+    /// The decrypted secrets.
+    pub secrets: ChannelSecrets,
+}
+
+/// What to send: the envelope, the exact body bytes, the secrets to sign with, and which
+/// attempt this is.
+#[derive(Debug)]
+pub struct OutboundMessage<'a> {
+    /// The CloudEvent (its `data` is also rendered in `body`).
+    pub envelope: &'a CloudEvent,
+    /// The data JSON exactly as stored: the body that is signed and sent.
+    pub body: &'a [u8],
+    /// HMAC secrets, current first, then the previous one while its grace window lasts.
+    pub signing_secrets: Vec<String>,
+    /// 1-based attempt number.
+    pub attempt: u32,
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The receiver accepted the event (2xx, broker ack).
+    Delivered {
+        /// The receiver's answer.
+        response: Option<ResponseRecord>,
+    },
+    /// The receiver may accept it later: retry with back-off.
+    Retryable {
+        /// What went wrong.
+        error: String,
+        /// How long the receiver asked us to wait (`Retry-After`).
+        retry_after: Option<Duration>,
+        /// The receiver's answer, when there was one.
+        response: Option<ResponseRecord>,
+    },
+    /// Sending again will not help: the delivery fails at once.
+    Rejected {
+        /// What went wrong.
+        error: String,
+        /// The receiver's answer, when there was one.
+        response: Option<ResponseRecord>,
+    },
+}
+
+impl Outcome {
+    /// The receiver's answer, when there was one.
+    pub fn response(&self) -> Option<&ResponseRecord> {
+        match self {
+            Outcome::Delivered { response }
+            | Outcome::Retryable { response, .. }
+            | Outcome::Rejected { response, .. } => response.as_ref(),
+        }
+    }
+
+    /// The error message, unless delivered.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Outcome::Delivered { .. } => None,
+            Outcome::Retryable { error, .. } | Outcome::Rejected { error, .. } => Some(error),
+        }
+    }
+
+    /// The stored name of the outcome: `DELIVERED`, `RETRYABLE` or `REJECTED`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Delivered { .. } => "DELIVERED",
+            Outcome::Retryable { .. } => "RETRYABLE",
+            Outcome::Rejected { .. } => "REJECTED",
+        }
+    }
+}
+
+/// One attempt as the deliveries log shows it: the request (when one was made) and the outcome.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// What was sent, secrets redacted.
+    pub request: Option<RequestRecord>,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+impl Attempt {
+    /// An attempt that ended before any request was made.
+    pub fn without_request(outcome: Outcome) -> Attempt {
+        Attempt { request: None, outcome }
+    }
+}
+
+/// A request as stored: method, URL, headers with secret values replaced, body.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestRecord {
+    /// HTTP method (or the broker operation).
+    pub method: String,
+    /// Target URL (or topic, queue).
+    pub url: String,
+    /// Headers in sending order; signature, API key and `Authorization` values redacted.
+    pub headers: Vec<(String, String)>,
+    /// The body as text.
+    pub body: String,
+}
+
+/// A response as stored: status, headers and the start of the body.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseRecord {
+    /// HTTP status code.
+    pub status: u16,
+    /// Headers in receiving order.
+    pub headers: Vec<(String, String)>,
+    /// The first bytes of the body (up to the configured excerpt size), as lossy UTF-8.
+    pub body_excerpt: String,
+}
+
+/// The value stored in place of a secret header value.
+pub const REDACTED: &str = "[redacted]";

@@ -1,0 +1,527 @@
+//! [`WebhookChannel`]: builds the signed request, sends it through a pooled client that follows
+//! no redirects and resolves names through the SSRF gate, and classifies what happened.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use super::config::{OAuth2Config, WebhookChannelConfig};
+use super::ssrf::{check_url, AddressNotAllowed, GatedResolver, NetworkPolicy};
+use crate::channels::prelude::REDACTED;
+use crate::channels::{
+    Attempt, BoxFuture, Channel, ChannelConfig, InvalidConfig, OutboundMessage, Outcome, RequestRecord, ResponseRecord,
+    WEBHOOK,
+};
+use crate::config::{Settings, WebhookSettings};
+
+/// A cached token is refreshed this long before it expires.
+const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+/// Lifetime assumed for a token whose response has no `expires_in`.
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+
+/// The built-in `WEBHOOK` channel type. One instance serves every webhook channel; its HTTP
+/// connection pool and OAuth2 token cache are shared.
+pub struct WebhookChannel {
+    client: reqwest::Client,
+    policy: Arc<NetworkPolicy>,
+    settings: WebhookSettings,
+    excerpt_bytes: usize,
+    tokens: Mutex<HashMap<String, CachedToken>>,
+}
+
+impl std::fmt::Debug for WebhookChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookChannel").field("policy", &self.policy).finish()
+    }
+}
+
+/// A bearer token and what it was issued for.
+struct CachedToken {
+    client: OAuth2Config,
+    access_token: String,
+    refresh_at: Instant,
+}
+
+/// A request that was sent (or could not be) and what came back.
+struct Exchange {
+    request: RequestRecord,
+    timeout: Duration,
+    result: Result<ResponseRecord, SendError>,
+}
+
+/// Why no response came back.
+enum SendError {
+    /// The request could not be built from the channel's settings; sending again will not help.
+    Unsendable(String),
+    /// The transport failed.
+    Transport(reqwest::Error),
+}
+
+impl WebhookChannel {
+    /// The channel with the instance's webhook settings and SSRF policy.
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built.
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<WebhookChannel> {
+        WebhookChannel::new(
+            NetworkPolicy::from_settings(settings),
+            settings.integration.webhook.clone(),
+            settings.integration.dispatch.response_excerpt_bytes,
+        )
+    }
+
+    /// A channel applying `policy`, with the given timeouts and response excerpt size.
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built.
+    pub fn new(
+        policy: NetworkPolicy,
+        settings: WebhookSettings,
+        excerpt_bytes: usize,
+    ) -> anyhow::Result<WebhookChannel> {
+        let policy = Arc::new(policy);
+        let client = reqwest::Client::builder()
+            // A redirect is reported as a retryable failure, never followed: following one
+            // would send the signed event to a place nobody configured.
+            .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment would resolve names itself, around the gate.
+            .no_proxy()
+            .dns_resolver(Arc::new(GatedResolver::new(policy.clone())))
+            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("business-wallet/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(WebhookChannel {
+            client,
+            policy,
+            settings,
+            excerpt_bytes,
+            tokens: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The SSRF policy in force (the channels API checks URLs with it).
+    pub fn policy(&self) -> &NetworkPolicy {
+        &self.policy
+    }
+
+    async fn send(&self, message: &OutboundMessage<'_>, channel: &ChannelConfig) -> Attempt {
+        let config = match WebhookChannelConfig::from_value(&channel.config, &self.settings) {
+            Ok(config) => config,
+            Err(err) => return Attempt::without_request(rejected(format!("invalid channel configuration: {err}"))),
+        };
+        if let Err(err) = check_url(&config.url, &self.policy) {
+            return Attempt::without_request(rejected(err.to_string()));
+        }
+        let timeout = config.timeout(&self.settings);
+        let Some(oauth2) = &config.oauth2 else {
+            return self
+                .exchange(&config, message, channel, None, timeout)
+                .await
+                .into_attempt();
+        };
+        let token = match self.token(channel, oauth2, timeout, false).await {
+            Ok(token) => token,
+            Err(outcome) => return Attempt::without_request(outcome),
+        };
+        let exchange = self.exchange(&config, message, channel, Some(&token), timeout).await;
+        let unauthorized = matches!(&exchange.result, Ok(r) if r.status == StatusCode::UNAUTHORIZED.as_u16());
+        if !unauthorized {
+            return exchange.into_attempt();
+        }
+        // The receiver may have revoked the token before it expired: fetch a new one, once.
+        match self.token(channel, oauth2, timeout, true).await {
+            Ok(token) => self
+                .exchange(&config, message, channel, Some(&token), timeout)
+                .await
+                .into_attempt(),
+            Err(outcome) => Attempt::without_request(outcome),
+        }
+    }
+
+    /// Sends the request once; signs it now, so every attempt carries a fresh timestamp.
+    async fn exchange(
+        &self,
+        config: &WebhookChannelConfig,
+        message: &OutboundMessage<'_>,
+        channel: &ChannelConfig,
+        bearer: Option<&str>,
+        timeout: Duration,
+    ) -> Exchange {
+        let mut headers = HeaderMap::new();
+        let mut shown: Vec<(String, String)> = Vec::new();
+        let mut add = |name: HeaderName, value: String, redacted: Option<&str>| {
+            shown.push((
+                name.as_str().to_string(),
+                redacted.map_or_else(|| value.clone(), str::to_string),
+            ));
+            match HeaderValue::from_str(&value) {
+                Ok(value) => {
+                    headers.append(name, value);
+                    Ok(())
+                }
+                Err(_) => Err(format!("header {name} has a value that cannot be sent")),
+            }
+        };
+        let mut result = Ok(());
+        result = result.and(add(CONTENT_TYPE, "application/json".into(), None));
+        for (name, value) in message.envelope.binary_mode_headers() {
+            let encoded = webhook_verify::percent_encode_header_value(value);
+            result = result.and(add(HeaderName::from_static(name), encoded, None));
+        }
+        let timestamp = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let keys: Vec<&[u8]> = message.signing_secrets.iter().map(|s| s.as_bytes()).collect();
+        let signature = webhook_verify::signature_header(&keys, timestamp, message.body);
+        let signature_shown = format!("t={timestamp},v1={REDACTED}");
+        result = result.and(add(
+            HeaderName::from_static("x-credenco-signature"),
+            signature,
+            Some(&signature_shown),
+        ));
+        if let Some(api_key) = &config.api_key {
+            match (
+                HeaderName::from_bytes(api_key.header_name.as_bytes()),
+                &channel.secrets.api_key_value,
+            ) {
+                (Ok(name), Some(value)) => result = result.and(add(name, value.clone(), Some(REDACTED))),
+                (Err(_), _) => result = result.and(Err("webhook.apiKey.headerName is not a valid header name".into())),
+                (_, None) => result = result.and(Err("the channel has an API key header but no API key value".into())),
+            }
+        }
+        if let Some(token) = bearer {
+            let redacted = format!("Bearer {REDACTED}");
+            result = result.and(add(AUTHORIZATION, format!("Bearer {token}"), Some(&redacted)));
+        }
+        let request = RequestRecord {
+            method: "POST".into(),
+            url: config.url.clone(),
+            headers: shown,
+            body: String::from_utf8_lossy(message.body).into_owned(),
+        };
+        if let Err(problem) = result {
+            return Exchange {
+                request,
+                timeout,
+                result: Err(SendError::Unsendable(problem)),
+            };
+        }
+        let sent = self
+            .client
+            .post(&config.url)
+            .headers(headers)
+            .body(message.body.to_vec())
+            .timeout(timeout)
+            .send()
+            .await;
+        let result = match sent {
+            Ok(response) => Ok(self.record(response).await),
+            Err(err) => Err(SendError::Transport(err)),
+        };
+        Exchange {
+            request,
+            timeout,
+            result,
+        }
+    }
+
+    /// Reads the status, the headers and at most `excerpt_bytes` of the body.
+    async fn record(&self, mut response: reqwest::Response) -> ResponseRecord {
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
+        // The status decides the outcome; a body that stalls or breaks only shortens the excerpt.
+        while body.len() < self.excerpt_bytes {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        body.truncate(self.excerpt_bytes);
+        ResponseRecord {
+            status,
+            headers,
+            body_excerpt: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    /// A bearer token for the channel's OAuth2 client, from the cache unless `refresh`.
+    async fn token(
+        &self,
+        channel: &ChannelConfig,
+        oauth2: &OAuth2Config,
+        timeout: Duration,
+        refresh: bool,
+    ) -> Result<String, Outcome> {
+        let key = &channel.channel_external_key;
+        if !refresh {
+            let tokens = self.tokens.lock().expect("token cache lock is never poisoned");
+            if let Some(cached) = tokens.get(key) {
+                if cached.client == *oauth2 && Instant::now() < cached.refresh_at {
+                    return Ok(cached.access_token.clone());
+                }
+            }
+        }
+        let Some(client_secret) = &channel.secrets.oauth2_client_secret else {
+            return Err(rejected("the channel has OAuth2 settings but no client secret".into()));
+        };
+        check_url(&oauth2.token_url, &self.policy).map_err(|e| rejected(format!("OAuth2 token URL: {e}")))?;
+        let mut form = vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", oauth2.client_id.as_str()),
+            ("client_secret", client_secret.as_str()),
+        ];
+        if let Some(scope) = &oauth2.scope {
+            form.push(("scope", scope.as_str()));
+        }
+        let started = Instant::now();
+        let sent = self
+            .client
+            .post(&oauth2.token_url)
+            .form(&form)
+            .timeout(timeout)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(err) => {
+                let outcome = classify_error(&err, timeout);
+                return Err(prefix_error(outcome, "OAuth2 token request"));
+            }
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        if !status.is_success() {
+            let outcome = classify_status(status.as_u16(), retry_after, None);
+            return Err(prefix_error(outcome, "OAuth2 token endpoint"));
+        }
+        let body: Value = match response.json().await {
+            Ok(body) => body,
+            Err(err) => return Err(retryable(format!("OAuth2 token response is not JSON: {err}"), None)),
+        };
+        let Some(access_token) = body["access_token"].as_str().map(str::to_string) else {
+            return Err(rejected("OAuth2 token response has no access_token".into()));
+        };
+        let lifetime = body["expires_in"]
+            .as_u64()
+            .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
+        let refresh_at = started + lifetime.saturating_sub(TOKEN_EXPIRY_MARGIN);
+        self.tokens.lock().expect("token cache lock is never poisoned").insert(
+            key.clone(),
+            CachedToken {
+                client: oauth2.clone(),
+                access_token: access_token.clone(),
+                refresh_at,
+            },
+        );
+        Ok(access_token)
+    }
+}
+
+impl Exchange {
+    fn into_attempt(self) -> Attempt {
+        let outcome = match self.result {
+            Ok(response) => {
+                let retry_after = response
+                    .headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(RETRY_AFTER.as_str()))
+                    .and_then(|(_, value)| parse_retry_after(value, SystemTime::now()));
+                classify_status(response.status, retry_after, Some(response))
+            }
+            Err(SendError::Unsendable(problem)) => rejected(problem),
+            Err(SendError::Transport(err)) => classify_error(&err, self.timeout),
+        };
+        Attempt {
+            request: Some(self.request),
+            outcome,
+        }
+    }
+}
+
+impl Channel for WebhookChannel {
+    fn kind(&self) -> &str {
+        WEBHOOK
+    }
+
+    fn validate(&self, config: &Value) -> Result<(), InvalidConfig> {
+        let config = WebhookChannelConfig::from_value(config, &self.settings)?;
+        check_url(&config.url, &self.policy).map_err(|e| InvalidConfig(format!("webhook.url: {e}")))?;
+        if let Some(oauth2) = &config.oauth2 {
+            check_url(&oauth2.token_url, &self.policy)
+                .map_err(|e| InvalidConfig(format!("webhook.oauth2.tokenUrl: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn deliver<'a>(&'a self, message: &'a OutboundMessage<'a>, channel: &'a ChannelConfig) -> BoxFuture<'a, Attempt> {
+        Box::pin(self.send(message, channel))
+    }
+}
+
+/// The one place HTTP statuses become outcomes: 2xx delivered; 408, 429, 3xx and 5xx (and
+/// anything else) retryable; every other 4xx rejected.
+pub fn classify_status(status: u16, retry_after: Option<Duration>, response: Option<ResponseRecord>) -> Outcome {
+    match status {
+        200..=299 => Outcome::Delivered { response },
+        408 | 429 => Outcome::Retryable {
+            error: format!("receiver answered {status}"),
+            retry_after,
+            response,
+        },
+        400..=499 => Outcome::Rejected {
+            error: format!("receiver answered {status}"),
+            response,
+        },
+        300..=399 => {
+            let location = response
+                .as_ref()
+                .and_then(|r| r.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("location")))
+                .map(|(_, v)| format!(" to {v}"))
+                .unwrap_or_default();
+            Outcome::Retryable {
+                error: format!("receiver answered {status}; redirect{location} not followed"),
+                retry_after,
+                response,
+            }
+        }
+        _ => Outcome::Retryable {
+            error: format!("receiver answered {status}"),
+            retry_after,
+            response,
+        },
+    }
+}
+
+/// The one place transport errors become outcomes: a refused address is rejected; timeouts,
+/// connection, TLS and other transport errors are retryable.
+pub fn classify_error(err: &reqwest::Error, timeout: Duration) -> Outcome {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = source {
+        if let Some(refused) = current.downcast_ref::<AddressNotAllowed>() {
+            return rejected(refused.to_string());
+        }
+        source = current.source();
+    }
+    if err.is_builder() {
+        return rejected(format!("request could not be built: {}", error_chain(err)));
+    }
+    let error = if err.is_timeout() {
+        format!("no complete answer within {} ms", timeout.as_millis())
+    } else if err.is_connect() {
+        format!("connection failed: {}", error_chain(err))
+    } else {
+        format!("request failed: {}", error_chain(err))
+    };
+    retryable(error, None)
+}
+
+/// Parses `Retry-After`: delta seconds, or an HTTP date (a date in the past means now).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn rejected(error: String) -> Outcome {
+    Outcome::Rejected { error, response: None }
+}
+
+fn retryable(error: String, retry_after: Option<Duration>) -> Outcome {
+    Outcome::Retryable {
+        error,
+        retry_after,
+        response: None,
+    }
+}
+
+fn prefix_error(outcome: Outcome, prefix: &str) -> Outcome {
+    match outcome {
+        Outcome::Retryable { error, retry_after, .. } => retryable(format!("{prefix}: {error}"), retry_after),
+        Outcome::Rejected { error, .. } => rejected(format!("{prefix}: {error}")),
+        delivered => delivered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified_as_the_specification_says() {
+        let class = |s| classify_status(s, None, None).name();
+        for s in [200, 201, 202, 204, 299] {
+            assert_eq!(class(s), "DELIVERED", "{s}");
+        }
+        for s in [400, 401, 403, 404, 410, 422] {
+            assert_eq!(class(s), "REJECTED", "{s}");
+        }
+        for s in [408, 429, 301, 302, 307, 500, 502, 503, 504, 100] {
+            assert_eq!(class(s), "RETRYABLE", "{s}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_a_forbidden_address_is_rejected_through_the_client() {
+        let channel = WebhookChannel::new(NetworkPolicy::default(), WebhookSettings::default(), 64).unwrap();
+        // Straight to the client, past `check_url`, so that only the resolver can refuse.
+        let err = channel
+            .client
+            .post("http://localhost:9/hook")
+            .send()
+            .await
+            .expect_err("the resolver refuses loopback");
+        match classify_error(&err, Duration::from_secs(1)) {
+            Outcome::Rejected { error, .. } => assert!(error.starts_with("address not allowed"), "{error}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_746_094_937);
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(90)));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
+        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+    }
+}

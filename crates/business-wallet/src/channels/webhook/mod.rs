@@ -1,0 +1,15 @@
+//! The webhook channel: one HTTP `POST` per delivery, in CloudEvents binary mode (attributes as
+//! `ce-` headers, the event data as the JSON body), signed with `X-Credenco-Signature`, with
+//! optional API-key or OAuth2 client-credentials authentication.
+//!
+//! - [`config`]: the channel's type block ([`WebhookChannelConfig`]).
+//! - [`channel`]: the [`WebhookChannel`] that sends and classifies the result.
+//! - [`ssrf`]: the gate deciding which addresses a webhook may reach.
+
+pub mod channel;
+pub mod config;
+pub mod ssrf;
+
+pub use channel::WebhookChannel;
+pub use config::WebhookChannelConfig;
+pub use ssrf::{check_url, NetworkPolicy, UrlRejected};

@@ -1,0 +1,157 @@
+//! The retry policy: one pure function from an attempt's result to what happens next.
+//!
+//! The dispatcher feeds it the attempt number, how the attempt ended, the receiver's
+//! `Retry-After` (if any), the configuration and a jitter value; nothing here reads a clock or
+//! a random generator, so every schedule can be unit-tested exactly.
+
+use std::time::Duration;
+
+use crate::config::RetrySettings;
+
+/// How an attempt ended, as far as the retry policy cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeClass {
+    /// The receiver accepted the event.
+    Delivered,
+    /// A failure that may go away (5xx, 408, 429, 3xx, timeout, connection or TLS error).
+    Retryable,
+    /// A failure that will not go away by sending again (most 4xx, a refused address).
+    Rejected,
+}
+
+/// What the dispatcher does with the delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Done: the delivery is DELIVERED.
+    Delivered,
+    /// Back to PENDING, due again after this delay.
+    RetryAfter(Duration),
+    /// Give up: the delivery is FAILED.
+    Failed,
+}
+
+/// Decides what follows attempt number `attempt` (1-based) of at most `max_attempts`.
+///
+/// A retryable failure waits `base * 2^(attempt-1)`, capped at the maximum delay, moved by
+/// `jitter * settings.jitter` of itself (`jitter` is a value in `[-1, 1]`, drawn by the caller).
+/// A `Retry-After` from the receiver replaces that delay, clamped to `[base, max]` so that a
+/// receiver can neither make us hammer it nor park a delivery for days. When no attempt is
+/// left, or the failure is not retryable, the delivery fails.
+pub fn next(
+    attempt: u32,
+    max_attempts: u32,
+    class: OutcomeClass,
+    retry_after: Option<Duration>,
+    settings: &RetrySettings,
+    jitter: f64,
+) -> Next {
+    match class {
+        OutcomeClass::Delivered => Next::Delivered,
+        OutcomeClass::Rejected => Next::Failed,
+        OutcomeClass::Retryable if attempt >= max_attempts => Next::Failed,
+        OutcomeClass::Retryable => Next::RetryAfter(delay(attempt, retry_after, settings, jitter)),
+    }
+}
+
+/// The wait after failed attempt `attempt`.
+fn delay(attempt: u32, retry_after: Option<Duration>, settings: &RetrySettings, jitter: f64) -> Duration {
+    let base = settings.base_delay_ms;
+    let cap = settings.max_delay_ms.max(base);
+    if let Some(asked) = retry_after {
+        let asked = u64::try_from(asked.as_millis()).unwrap_or(u64::MAX);
+        return Duration::from_millis(asked.clamp(base, cap));
+    }
+    let exponent = attempt.saturating_sub(1).min(63);
+    let backoff = base.saturating_mul(1u64 << exponent).min(cap);
+    let spread = jitter.clamp(-1.0, 1.0) * settings.jitter.clamp(0.0, 1.0);
+    let jittered = (backoff as f64 * (1.0 + spread)).round() as u64;
+    Duration::from_millis(jittered.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> RetrySettings {
+        RetrySettings {
+            base_delay_ms: 1_000,
+            max_delay_ms: 60_000,
+            jitter: 0.2,
+        }
+    }
+
+    fn secs(s: u64) -> Next {
+        Next::RetryAfter(Duration::from_secs(s))
+    }
+
+    #[test]
+    fn delays_double_until_the_cap() {
+        let s = settings();
+        let got: Vec<Next> = (1..=8)
+            .map(|a| next(a, 15, OutcomeClass::Retryable, None, &s, 0.0))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                secs(1),
+                secs(2),
+                secs(4),
+                secs(8),
+                secs(16),
+                secs(32),
+                secs(60),
+                secs(60)
+            ]
+        );
+        // Large attempt numbers do not overflow.
+        assert_eq!(next(200, 500, OutcomeClass::Retryable, None, &s, 0.0), secs(60));
+    }
+
+    #[test]
+    fn jitter_moves_the_delay_within_its_bounds() {
+        let s = settings();
+        let low = next(3, 15, OutcomeClass::Retryable, None, &s, -1.0);
+        let high = next(3, 15, OutcomeClass::Retryable, None, &s, 1.0);
+        assert_eq!(low, Next::RetryAfter(Duration::from_millis(3_200)));
+        assert_eq!(high, Next::RetryAfter(Duration::from_millis(4_800)));
+        // Out-of-range jitter values are clamped, not trusted.
+        assert_eq!(next(3, 15, OutcomeClass::Retryable, None, &s, 7.0), high);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_but_clamped() {
+        let s = settings();
+        let asked = |d| next(1, 15, OutcomeClass::Retryable, Some(d), &s, 1.0);
+        assert_eq!(asked(Duration::from_secs(3)), secs(3));
+        assert_eq!(asked(Duration::from_millis(10)), secs(1));
+        assert_eq!(asked(Duration::from_secs(86_400)), secs(60));
+    }
+
+    #[test]
+    fn last_attempt_and_rejections_fail_and_successes_deliver() {
+        let s = settings();
+        assert_eq!(next(15, 15, OutcomeClass::Retryable, None, &s, 0.0), Next::Failed);
+        // A lease taken over after a crash can push the count past the limit.
+        assert_eq!(next(16, 15, OutcomeClass::Retryable, None, &s, 0.0), Next::Failed);
+        assert_eq!(next(1, 15, OutcomeClass::Rejected, None, &s, 0.0), Next::Failed);
+        assert_eq!(next(15, 15, OutcomeClass::Delivered, None, &s, 0.0), Next::Delivered);
+        assert_eq!(next(1, 1, OutcomeClass::Retryable, None, &s, 0.0), Next::Failed);
+    }
+
+    #[test]
+    fn defaults_cover_about_a_day() {
+        let s = RetrySettings::default();
+        let attempts = crate::config::IntegrationSettings::default().max_attempts;
+        let total: Duration = (1..attempts)
+            .map(|a| match next(a, attempts, OutcomeClass::Retryable, None, &s, 0.0) {
+                Next::RetryAfter(d) => d,
+                other => panic!("attempt {a}: {other:?}"),
+            })
+            .sum();
+        assert_eq!(total, Duration::from_secs(87_330));
+        assert_eq!(
+            next(attempts, attempts, OutcomeClass::Retryable, None, &s, 0.0),
+            Next::Failed
+        );
+    }
+}

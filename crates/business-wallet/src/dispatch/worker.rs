@@ -1,0 +1,171 @@
+//! One claimed delivery from start to end: open the channel's secrets, hand the message to the
+//! channel, let the retry policy decide, and record the outcome under the lease.
+//!
+//! Nothing here knows HTTP or a broker: the channel returns an [`Attempt`] and this module turns
+//! it into a state change.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::retry::{self, Next, OutcomeClass};
+use crate::channels::{Attempt, ChannelConfig, ChannelRegistry, ChannelSecrets, OutboundMessage, Outcome};
+use crate::config::Settings;
+use crate::crypto::SecretBox;
+use crate::events::CloudEvent;
+use crate::store::deliveries::{self, AttemptRow, ClaimedDelivery, Resolution};
+use crate::store::{now_ms, Db};
+
+/// What the dispatcher needs to work a delivery; shared by all tasks.
+#[derive(Debug)]
+pub(crate) struct WorkerContext {
+    pub(crate) db: Db,
+    pub(crate) secret_box: Arc<SecretBox>,
+    pub(crate) channels: ChannelRegistry,
+    pub(crate) settings: Arc<Settings>,
+}
+
+/// How working one delivery ended, from the dispatcher's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// DELIVERED.
+    Delivered,
+    /// Back to PENDING for a later attempt.
+    Retried,
+    /// FAILED.
+    Failed,
+    /// Another dispatcher took the delivery over meanwhile; the result was dropped.
+    LeaseLost,
+    /// The outcome could not be stored; the lease will run out and the delivery comes back.
+    NotRecorded,
+}
+
+/// Works one claimed delivery to its recorded outcome.
+pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery) -> Handled {
+    let started_at = now_ms();
+    let clock = Instant::now();
+    let attempt_number = u32::try_from(delivery.attempts).unwrap_or(u32::MAX);
+    let attempt = attempt(ctx, &delivery, attempt_number, started_at).await;
+    let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
+
+    let (class, retry_after) = match &attempt.outcome {
+        Outcome::Delivered { .. } => (OutcomeClass::Delivered, None),
+        Outcome::Retryable { retry_after, .. } => (OutcomeClass::Retryable, *retry_after),
+        Outcome::Rejected { .. } => (OutcomeClass::Rejected, None),
+    };
+    let max_attempts = u32::try_from(delivery.max_attempts).unwrap_or(u32::MAX);
+    let jitter = rand::random::<f64>() * 2.0 - 1.0;
+    let next = retry::next(
+        attempt_number,
+        max_attempts,
+        class,
+        retry_after,
+        &ctx.settings.integration.retry,
+        jitter,
+    );
+    let resolution = match next {
+        Next::Delivered => Resolution::Delivered,
+        Next::RetryAfter(delay) => Resolution::Retry {
+            delay_ms: i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
+        },
+        Next::Failed => Resolution::Failed,
+    };
+    let row = attempt_row(&attempt, delivery.attempts, started_at, duration_ms);
+    let recorded = deliveries::record_outcome(&ctx.db, delivery.id, &delivery.lease_token, resolution, &row).await;
+    let handled = match (recorded, resolution) {
+        (Ok(false), _) => Handled::LeaseLost,
+        (Err(err), _) => {
+            tracing::error!(delivery = %delivery.delivery_external_key, error = %err, "delivery outcome could not be stored");
+            return Handled::NotRecorded;
+        }
+        (Ok(true), Resolution::Delivered) => Handled::Delivered,
+        (Ok(true), Resolution::Retry { .. }) => Handled::Retried,
+        (Ok(true), Resolution::Failed) => Handled::Failed,
+    };
+    tracing::info!(
+        delivery = %delivery.delivery_external_key,
+        channel = %delivery.channel_external_key,
+        event_id = %delivery.event.event_id,
+        event_type = %delivery.event.event_type,
+        correlation_id = %delivery.event.correlation_id,
+        attempt = attempt_number,
+        outcome = attempt.outcome.name(),
+        status = row.response_status,
+        error = row.error.as_deref().unwrap_or(""),
+        duration_ms,
+        result = ?handled,
+        "delivery attempt"
+    );
+    handled
+}
+
+/// Builds the message and lets the channel send it. Problems found before sending become
+/// outcomes too, so they are logged in the deliveries view like any other attempt.
+async fn attempt(ctx: &WorkerContext, delivery: &ClaimedDelivery, number: u32, now: i64) -> Attempt {
+    let Some(channel) = ctx.channels.get(&delivery.channel_type) else {
+        // Another instance, built with that type, may still deliver it.
+        return Attempt::without_request(Outcome::Retryable {
+            error: format!(
+                "channel type {} is not available on this instance",
+                delivery.channel_type
+            ),
+            retry_after: None,
+            response: None,
+        });
+    };
+    let secrets = match &delivery.channel_secrets {
+        None => ChannelSecrets::default(),
+        Some(sealed) => match ChannelSecrets::open(&ctx.secret_box, sealed) {
+            Ok(secrets) => secrets,
+            // A wrong encryption key is an operator error that can be fixed: keep retrying.
+            Err(err) => {
+                return Attempt::without_request(Outcome::Retryable {
+                    error: format!("channel secrets cannot be opened: {err}"),
+                    retry_after: None,
+                    response: None,
+                })
+            }
+        },
+    };
+    let config = match serde_json::from_str(&delivery.channel_config) {
+        Ok(config) => config,
+        Err(err) => return rejected(format!("channel configuration is not JSON: {err}")),
+    };
+    let envelope = match CloudEvent::from_row(&delivery.event) {
+        Ok(envelope) => envelope,
+        Err(err) => return rejected(format!("stored event data is not JSON: {err}")),
+    };
+    let channel_config = ChannelConfig {
+        channel_external_key: delivery.channel_external_key.clone(),
+        config,
+        secrets,
+    };
+    let message = OutboundMessage {
+        envelope: &envelope,
+        body: delivery.event.data.as_bytes(),
+        signing_secrets: channel_config.secrets.signing_secrets(now),
+        attempt: number,
+    };
+    channel.deliver(&message, &channel_config).await
+}
+
+fn rejected(error: String) -> Attempt {
+    Attempt::without_request(Outcome::Rejected { error, response: None })
+}
+
+fn attempt_row(attempt: &Attempt, number: i64, started_at: i64, duration_ms: i64) -> AttemptRow {
+    let response = attempt.outcome.response();
+    AttemptRow {
+        attempt: number,
+        started_at,
+        duration_ms,
+        outcome: attempt.outcome.name().to_string(),
+        request: attempt
+            .request
+            .as_ref()
+            .map(|r| serde_json::to_string(r).expect("a request record serialises")),
+        response_status: response.map(|r| i64::from(r.status)),
+        response_headers: response.map(|r| serde_json::to_string(&r.headers).expect("headers serialise")),
+        response_body: response.map(|r| r.body_excerpt.clone()),
+        error: attempt.outcome.error().map(str::to_string),
+    }
+}

@@ -1,0 +1,692 @@
+//! Integration channels as operators manage them: validation of the create/replace body,
+//! secrets (generated, kept, rotated, never returned), the audit entries, and test sends.
+//!
+//! A wallet's channels receive that wallet's events; platform channels (no wallet) receive the
+//! events of every wallet. Both are handled here with a [`Scope`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::validate::{optional_object, optional_text, required_text};
+use crate::auth::{Authority, Principal};
+use crate::channels::webhook::ssrf::{check_url, NetworkPolicy};
+use crate::channels::{self, ChannelConfig, ChannelSecrets, TestSendReport};
+use crate::config::DeploymentMode;
+use crate::error::ApiError;
+use crate::events;
+use crate::state::AppState;
+use crate::store::channels::{self as store_channels, ChannelRow};
+use crate::store::delivery_log::Scope;
+use crate::store::{self, history, rfc3339_ms, Tx};
+
+/// Body of create and of full replace (`PUT`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChannelBody {
+    /// Unique among the wallet's channels (1 to 100 characters).
+    pub name: String,
+    /// Free text, at most 2048 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `WEBHOOK`, `KAFKA`, `JMS`, or a registered custom adapter's type.
+    #[serde(rename = "type")]
+    pub channel_type: String,
+    /// Whether the channel receives events (default true).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Exact event types the channel subscribes to (at least one, from the catalog).
+    pub event_type_filters: Vec<String>,
+    /// The webhook block (type WEBHOOK).
+    #[serde(default, deserialize_with = "optional_object")]
+    pub webhook: Option<WebhookBody>,
+    /// The Kafka block (type KAFKA): `{"topic": "..."}`.
+    #[serde(default, deserialize_with = "optional_object")]
+    #[schema(value_type = Option<Object>)]
+    pub kafka: Option<Value>,
+    /// The JMS block (type JMS): `{"destination": "..."}`.
+    #[serde(default, deserialize_with = "optional_object")]
+    #[schema(value_type = Option<Object>)]
+    pub jms: Option<Value>,
+    /// A custom adapter's block, validated by the adapter.
+    #[serde(default, deserialize_with = "optional_object")]
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<Value>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The webhook block of a request, secrets included.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookBody {
+    /// The receiver's URL (`https` in SaaS mode).
+    pub url: String,
+    /// Request timeout in milliseconds.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// A static API key sent in a header.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub api_key: Option<ApiKeyBody>,
+    /// OAuth2 client-credentials.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub oauth2: Option<OAuth2Body>,
+}
+
+/// API key header. On replace, an omitted `value` keeps the stored one.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiKeyBody {
+    /// Header name, e.g. `X-Api-Key`.
+    pub header_name: String,
+    /// The key (a secret: never returned).
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// OAuth2 client. On replace, an omitted `clientSecret` keeps the stored one.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OAuth2Body {
+    /// Token endpoint.
+    pub token_url: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client secret (never returned).
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Scope.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// A channel as the API returns it: never a secret, except `hmacSecret` in the answer to
+/// create and to rotate-secret.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelView {
+    /// Public key.
+    pub channel_external_key: String,
+    /// Owning wallet; null for platform channels.
+    pub wallet_external_key: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Type.
+    #[serde(rename = "type")]
+    pub channel_type: String,
+    /// Enabled.
+    pub enabled: bool,
+    /// Subscribed event types.
+    pub event_type_filters: Vec<String>,
+    /// Webhook block without secrets (`apiKey.headerName`, `oauth2.tokenUrl/clientId/scope`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub webhook: Option<Value>,
+    /// Kafka block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub kafka: Option<Value>,
+    /// JMS block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub jms: Option<Value>,
+    /// Custom adapter block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<Value>,
+    /// Until when the previous HMAC secret still signs, after a rotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_valid_until: Option<String>,
+    /// Created.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// Creator.
+    pub created_by: String,
+    /// Last editor.
+    pub updated_by: String,
+    /// The signing secret: present only in the answer to create and rotate-secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hmac_secret: Option<String>,
+}
+
+/// The block field a type's settings live in.
+fn block_field(channel_type: &str) -> &'static str {
+    match channel_type {
+        channels::WEBHOOK => "webhook",
+        "KAFKA" => "kafka",
+        "JMS" => "jms",
+        _ => "config",
+    }
+}
+
+fn view(row: &ChannelRow, event_types: Vec<String>, secrets: Option<&ChannelSecrets>) -> ChannelView {
+    let config: Value = serde_json::from_str(&row.config).unwrap_or(Value::Null);
+    let field = block_field(&row.channel_type);
+    let now = store::now_ms();
+    ChannelView {
+        channel_external_key: row.channel_external_key.clone(),
+        wallet_external_key: row.wallet_external_key.clone(),
+        name: row.name.clone(),
+        description: row.description.clone(),
+        channel_type: row.channel_type.clone(),
+        enabled: row.enabled,
+        event_type_filters: event_types,
+        webhook: (field == "webhook").then(|| config.clone()),
+        kafka: (field == "kafka").then(|| config.clone()),
+        jms: (field == "jms").then(|| config.clone()),
+        config: (field == "config").then(|| config.clone()),
+        previous_secret_valid_until: secrets
+            .and_then(|s| s.previous_hmac_secret_expires_at)
+            .filter(|t| *t > now)
+            .map(rfc3339_ms),
+        created_at: rfc3339_ms(row.created_at),
+        updated_at: rfc3339_ms(row.updated_at),
+        created_by: row.created_by.clone(),
+        updated_by: row.updated_by.clone(),
+        hmac_secret: None,
+    }
+}
+
+/// A validated body: the columns to store and the secrets it carried.
+struct Validated {
+    name: String,
+    description: Option<String>,
+    channel_type: String,
+    enabled: bool,
+    event_types: Vec<String>,
+    config: Value,
+    api_key_value: Option<Option<String>>,
+    oauth2_client_secret: Option<Option<String>>,
+}
+
+async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated, ApiError> {
+    let name = required_text("name", &body.name, 100)?;
+    let description = optional_text("description", body.description.as_deref(), 2048)?;
+    let channel_type = body.channel_type.trim().to_string();
+    let settings = &state.settings;
+    let channel = state.channels.get(&channel_type).ok_or_else(|| {
+        let why = match (settings.mode, channel_type.as_str()) {
+            (DeploymentMode::Saas, _) => "only WEBHOOK channels exist in SaaS mode".to_string(),
+            (_, "WEBHOOK" | "KAFKA" | "JMS") => {
+                format!("{channel_type} channels are switched off in this deployment (integration.channels)")
+            }
+            _ => format!("unknown channel type `{channel_type}`"),
+        };
+        ApiError::invalid_field("type", why)
+    })?;
+
+    if body.event_type_filters.is_empty() {
+        return Err(ApiError::invalid_field(
+            "eventTypeFilters",
+            "must name at least one event type",
+        ));
+    }
+    let mut event_types = Vec::new();
+    for event_type in &body.event_type_filters {
+        if events::lookup(event_type).is_none() {
+            return Err(ApiError::invalid_field(
+                "eventTypeFilters",
+                format!("unknown event type `{event_type}`"),
+            ));
+        }
+        if !event_types.contains(event_type) {
+            event_types.push(event_type.clone());
+        }
+    }
+
+    let field = block_field(&channel_type);
+    let present = [
+        ("webhook", body.webhook.is_some()),
+        ("kafka", body.kafka.is_some()),
+        ("jms", body.jms.is_some()),
+        ("config", body.config.is_some()),
+    ];
+    if let Some((other, _)) = present.iter().find(|(f, set)| *set && *f != field) {
+        return Err(ApiError::unprocessable(
+            other,
+            format!("does not apply to a {channel_type} channel"),
+        ));
+    }
+    let (config, api_key_value, oauth2_client_secret) = match field {
+        "webhook" => {
+            let webhook = body
+                .webhook
+                .ok_or_else(|| ApiError::invalid_field("webhook", "is required for a WEBHOOK channel"))?;
+            let policy = NetworkPolicy::from_settings(settings);
+            check_url_and_addresses(&webhook.url, &policy, "webhook.url").await?;
+            let mut config = json!({ "url": webhook.url.trim() });
+            if let Some(ms) = webhook.timeout_ms {
+                config["timeoutMs"] = json!(ms);
+            }
+            if let Some(api_key) = &webhook.api_key {
+                config["apiKey"] = json!({ "headerName": api_key.header_name.trim() });
+                if api_key.value.as_deref().is_some_and(|v| v.is_empty() || v.len() > 4096) {
+                    return Err(ApiError::invalid_field(
+                        "webhook.apiKey.value",
+                        "must be 1 to 4096 characters",
+                    ));
+                }
+            }
+            if let Some(oauth2) = &webhook.oauth2 {
+                check_url_and_addresses(&oauth2.token_url, &policy, "webhook.oauth2.tokenUrl").await?;
+                config["oauth2"] = json!({ "tokenUrl": oauth2.token_url.trim(), "clientId": oauth2.client_id.trim() });
+                if let Some(scope) = oauth2.scope.as_deref().filter(|s| !s.trim().is_empty()) {
+                    config["oauth2"]["scope"] = json!(scope.trim());
+                }
+                if oauth2
+                    .client_secret
+                    .as_deref()
+                    .is_some_and(|v| v.is_empty() || v.len() > 4096)
+                {
+                    return Err(ApiError::invalid_field(
+                        "webhook.oauth2.clientSecret",
+                        "must be 1 to 4096 characters",
+                    ));
+                }
+            }
+            (
+                config,
+                webhook.api_key.map(|k| k.value),
+                webhook.oauth2.map(|o| o.client_secret),
+            )
+        }
+        "kafka" => (body.kafka.unwrap_or(Value::Null), None, None),
+        "jms" => (body.jms.unwrap_or(Value::Null), None, None),
+        _ => (body.config.unwrap_or(Value::Null), None, None),
+    };
+    if config.is_null() {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("is required for a {channel_type} channel"),
+        ));
+    }
+    channel.validate(&config).map_err(|e| ApiError::BadRequest {
+        message: e.0,
+        details: Some(json!({ "field": field })),
+    })?;
+    Ok(Validated {
+        name,
+        description,
+        channel_type,
+        enabled: body.enabled,
+        event_types,
+        config,
+        api_key_value,
+        oauth2_client_secret,
+    })
+}
+
+/// The SSRF gate on save: the URL itself, then every address its host name resolves to now
+/// (the dispatcher checks the resolved address again at send time). A name that does not
+/// resolve yet is accepted; sending to it will fail until it does.
+async fn check_url_and_addresses(url: &str, policy: &NetworkPolicy, field: &str) -> Result<(), ApiError> {
+    let parsed = check_url(url.trim(), policy).map_err(|e| ApiError::invalid_field(field, e.to_string()))?;
+    if let Some(url::Host::Domain(host)) = parsed.host() {
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        if let Ok(addresses) = tokio::net::lookup_host((host, port)).await {
+            for address in addresses {
+                policy
+                    .check_ip(address.ip())
+                    .map_err(|e| ApiError::invalid_field(field, format!("{host} resolves to {}: {e}", address.ip())))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Merges the secrets of a body into stored ones: a block that is gone drops its secret, an
+/// omitted value keeps the stored one, and a block new without its secret is an error.
+fn merge_secrets(secrets: &mut ChannelSecrets, valid: &Validated) -> Result<(), ApiError> {
+    match &valid.api_key_value {
+        None => secrets.api_key_value = None,
+        Some(Some(value)) => secrets.api_key_value = Some(value.clone()),
+        Some(None) if secrets.api_key_value.is_some() => {}
+        Some(None) => return Err(ApiError::invalid_field("webhook.apiKey.value", "is required")),
+    }
+    match &valid.oauth2_client_secret {
+        None => secrets.oauth2_client_secret = None,
+        Some(Some(value)) => secrets.oauth2_client_secret = Some(value.clone()),
+        Some(None) if secrets.oauth2_client_secret.is_some() => {}
+        Some(None) => return Err(ApiError::invalid_field("webhook.oauth2.clientSecret", "is required")),
+    }
+    Ok(())
+}
+
+async fn authorize(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    authority: Authority,
+) -> Result<(), ApiError> {
+    match scope {
+        Scope::Platform => principal.require_global(),
+        Scope::Wallet(wallet) => {
+            principal.require(authority, wallet)?;
+            if store::wallets::find(&state.db, wallet).await?.is_none() {
+                return Err(super::wallet::not_found(wallet));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn scope_wallet(scope: &Scope) -> Option<String> {
+    match scope {
+        Scope::Wallet(w) => Some(w.clone()),
+        Scope::Platform => None,
+    }
+}
+
+fn channel_not_found(key: &str) -> ApiError {
+    ApiError::NotFound(format!("channel {key} does not exist"))
+}
+
+fn duplicate_name(name: &str) -> ApiError {
+    ApiError::PreconditionFailed(format!("a channel named `{name}` already exists"))
+}
+
+/// Maps the unique violation of a concurrent duplicate name to 412.
+fn unique_to_412(name: &str) -> impl FnOnce(sqlx::Error) -> ApiError + '_ {
+    move |err| match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => duplicate_name(name),
+        _ => ApiError::from(err),
+    }
+}
+
+fn open_secrets(state: &AppState, row: &ChannelRow) -> Result<ChannelSecrets, ApiError> {
+    match &row.secrets {
+        Some(sealed) => ChannelSecrets::open(&state.secrets, sealed).map_err(ApiError::internal),
+        None => Ok(ChannelSecrets::default()),
+    }
+}
+
+async fn record(
+    tx: &mut Tx,
+    scope: &Scope,
+    action: &str,
+    actor: &str,
+    row: &ChannelRow,
+    now: i64,
+) -> Result<(), ApiError> {
+    history::append(
+        tx,
+        scope_wallet(scope).as_deref(),
+        "INTEGRATION",
+        action,
+        actor,
+        &json!({ "channelExternalKey": row.channel_external_key, "name": row.name, "type": row.channel_type }),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn event_types_of(state: &AppState, scope: &Scope) -> Result<Vec<(i64, String)>, ApiError> {
+    Ok(store_channels::subscriptions(&state.db, scope).await?)
+}
+
+fn types_for(all: &[(i64, String)], id: i64) -> Vec<String> {
+    all.iter().filter(|(c, _)| *c == id).map(|(_, t)| t.clone()).collect()
+}
+
+/// Creates a channel; the answer carries its new HMAC secret, the only time it is shown.
+///
+/// # Errors
+/// 400 for invalid input or a type that is off; 403/404; 412 for a duplicate name.
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    body: ChannelBody,
+) -> Result<ChannelView, ApiError> {
+    authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    let valid = validate_body(state, body).await?;
+    let mut secrets = ChannelSecrets::generate();
+    merge_secrets(&mut secrets, &valid)?;
+    let now = store::now_ms();
+    let row = ChannelRow {
+        id: 0,
+        channel_external_key: Uuid::new_v4().to_string(),
+        wallet_external_key: scope_wallet(scope),
+        name: valid.name.clone(),
+        description: valid.description.clone(),
+        channel_type: valid.channel_type.clone(),
+        enabled: valid.enabled,
+        config: valid.config.to_string(),
+        secrets: Some(secrets.seal(&state.secrets)),
+        created_at: now,
+        updated_at: now,
+        created_by: principal.sub.clone(),
+        updated_by: principal.sub.clone(),
+    };
+    let mut tx = state.db.begin().await?;
+    if store_channels::name_taken(&mut tx, scope, &row.name, None).await? {
+        return Err(duplicate_name(&row.name));
+    }
+    let id = store_channels::insert(&mut tx, &row, &valid.event_types)
+        .await
+        .map_err(unique_to_412(&row.name))?;
+    record(&mut tx, scope, "CHANNEL_CREATED", &principal.sub, &row, now).await?;
+    tx.commit().await?;
+    let row = ChannelRow { id, ..row };
+    let mut created = view(&row, valid.event_types, Some(&secrets));
+    created.hmac_secret = Some(secrets.hmac_secret.clone());
+    Ok(created)
+}
+
+/// Lists the channels of the scope.
+///
+/// # Errors
+/// 403/404.
+pub async fn list(state: &AppState, principal: &Principal, scope: &Scope) -> Result<Vec<ChannelView>, ApiError> {
+    authorize(state, principal, scope, Authority::WalletIntegrationChannelRead).await?;
+    let rows = store_channels::list(&state.db, scope).await?;
+    let subscriptions = event_types_of(state, scope).await?;
+    rows.iter()
+        .map(|row| {
+            let secrets = open_secrets(state, row)?;
+            Ok(view(row, types_for(&subscriptions, row.id), Some(&secrets)))
+        })
+        .collect()
+}
+
+/// Reads one channel (never its secrets).
+///
+/// # Errors
+/// 403/404.
+pub async fn get(state: &AppState, principal: &Principal, scope: &Scope, key: &str) -> Result<ChannelView, ApiError> {
+    authorize(state, principal, scope, Authority::WalletIntegrationChannelRead).await?;
+    let row = store_channels::find(&state.db, scope, key)
+        .await?
+        .ok_or_else(|| channel_not_found(key))?;
+    let subscriptions = event_types_of(state, scope).await?;
+    let secrets = open_secrets(state, &row)?;
+    Ok(view(&row, types_for(&subscriptions, row.id), Some(&secrets)))
+}
+
+/// Replaces a channel. Secrets omitted from the body keep their value; the HMAC secret never
+/// changes here.
+///
+/// # Errors
+/// 400/403/404/412; 422 when the type would change.
+pub async fn replace(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    key: &str,
+    body: ChannelBody,
+) -> Result<ChannelView, ApiError> {
+    authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    let valid = validate_body(state, body).await?;
+    let now = store::now_ms();
+    let mut tx = state.db.begin().await?;
+    let current = store_channels::find_in(&mut tx, scope, key)
+        .await?
+        .ok_or_else(|| channel_not_found(key))?;
+    if current.channel_type != valid.channel_type {
+        return Err(ApiError::unprocessable(
+            "type",
+            format!(
+                "a {} channel cannot become {}; create a new channel",
+                current.channel_type, valid.channel_type
+            ),
+        ));
+    }
+    if store_channels::name_taken(&mut tx, scope, &valid.name, Some(current.id)).await? {
+        return Err(duplicate_name(&valid.name));
+    }
+    let mut secrets = open_secrets(state, &current)?;
+    merge_secrets(&mut secrets, &valid)?;
+    let row = ChannelRow {
+        name: valid.name.clone(),
+        description: valid.description.clone(),
+        enabled: valid.enabled,
+        config: valid.config.to_string(),
+        secrets: Some(secrets.seal(&state.secrets)),
+        updated_at: now,
+        updated_by: principal.sub.clone(),
+        ..current
+    };
+    store_channels::update(&mut tx, &row, &valid.event_types)
+        .await
+        .map_err(unique_to_412(&row.name))?;
+    record(&mut tx, scope, "CHANNEL_UPDATED", &principal.sub, &row, now).await?;
+    tx.commit().await?;
+    if row.enabled {
+        // Deliveries that waited while the channel was disabled are due again.
+        state.outbox.committed();
+    }
+    Ok(view(&row, valid.event_types, Some(&secrets)))
+}
+
+/// Deletes a channel with its deliveries.
+///
+/// # Errors
+/// 403/404.
+pub async fn delete(state: &AppState, principal: &Principal, scope: &Scope, key: &str) -> Result<(), ApiError> {
+    authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    let now = store::now_ms();
+    let mut tx = state.db.begin().await?;
+    let row = store_channels::find_in(&mut tx, scope, key)
+        .await?
+        .ok_or_else(|| channel_not_found(key))?;
+    store_channels::delete(&mut tx, row.id).await?;
+    record(&mut tx, scope, "CHANNEL_DELETED", &principal.sub, &row, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Replaces the HMAC secret; the previous one keeps signing for the configured grace window.
+///
+/// # Errors
+/// 403/404.
+pub async fn rotate_secret(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    key: &str,
+) -> Result<ChannelView, ApiError> {
+    authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    let now = store::now_ms();
+    let grace_ms = i64::try_from(
+        state
+            .settings
+            .integration
+            .secret_rotation_grace_secs
+            .saturating_mul(1000),
+    )
+    .unwrap_or(i64::MAX);
+    let mut tx = state.db.begin().await?;
+    let row = store_channels::find_in(&mut tx, scope, key)
+        .await?
+        .ok_or_else(|| channel_not_found(key))?;
+    let mut secrets = open_secrets(state, &row)?;
+    let new_secret = secrets.rotate(now, grace_ms);
+    let sealed = secrets.seal(&state.secrets);
+    store_channels::update_secrets(&mut tx, row.id, &sealed, now, &principal.sub).await?;
+    record(&mut tx, scope, "CHANNEL_SECRET_ROTATED", &principal.sub, &row, now).await?;
+    tx.commit().await?;
+    let row = ChannelRow {
+        updated_at: now,
+        updated_by: principal.sub.clone(),
+        ..row
+    };
+    let subscriptions = event_types_of(state, scope).await?;
+    let mut rotated = view(&row, types_for(&subscriptions, row.id), Some(&secrets));
+    rotated.hmac_secret = Some(new_secret);
+    Ok(rotated)
+}
+
+fn pick_event_type(requested: Option<&str>, subscribed: &[String]) -> Result<&'static events::EventType, ApiError> {
+    let name = requested
+        .map(str::to_string)
+        .or_else(|| subscribed.first().cloned())
+        .unwrap_or_else(|| events::WALLET_CREATED_V1.type_name.to_string());
+    events::lookup(&name).ok_or_else(|| ApiError::invalid_field("eventType", format!("unknown event type `{name}`")))
+}
+
+/// Sends the catalog sample of `event_type` through a saved channel once, signed with its
+/// secrets; nothing is stored and nothing is retried.
+///
+/// # Errors
+/// 400 for an unknown event type; 403/404.
+pub async fn test_saved(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    key: &str,
+    event_type: Option<&str>,
+) -> Result<TestSendReport, ApiError> {
+    authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    let row = store_channels::find(&state.db, scope, key)
+        .await?
+        .ok_or_else(|| channel_not_found(key))?;
+    let subscriptions = event_types_of(state, scope).await?;
+    let event_type = pick_event_type(event_type, &types_for(&subscriptions, row.id))?;
+    let channel = state.channels.get(&row.channel_type).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{} channels are switched off in this deployment",
+            row.channel_type
+        ))
+    })?;
+    let config = ChannelConfig {
+        channel_external_key: row.channel_external_key.clone(),
+        config: serde_json::from_str(&row.config).map_err(ApiError::internal)?,
+        secrets: open_secrets(state, &row)?,
+    };
+    Ok(channels::test_send(channel.as_ref(), &config, event_type, state.outbox.base_url()).await)
+}
+
+/// The same for an unsaved draft, signed with a throwaway secret.
+///
+/// # Errors
+/// 400 for an invalid draft or unknown event type; 403/404.
+pub async fn test_draft(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    body: ChannelBody,
+    event_type: Option<&str>,
+) -> Result<TestSendReport, ApiError> {
+    authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    let valid = validate_body(state, body).await?;
+    let event_type = pick_event_type(event_type, &valid.event_types)?;
+    let mut secrets = ChannelSecrets::generate();
+    merge_secrets(&mut secrets, &valid)?;
+    let channel = state
+        .channels
+        .get(&valid.channel_type)
+        .ok_or_else(|| ApiError::invalid_field("type", "this channel type is switched off"))?;
+    let config = ChannelConfig {
+        channel_external_key: format!("draft-{}", Uuid::new_v4()),
+        config: valid.config,
+        secrets,
+    };
+    Ok(channels::test_send(channel.as_ref(), &config, event_type, state.outbox.base_url()).await)
+}

@@ -1,0 +1,240 @@
+//! Channel rows and their subscriptions.
+
+use sqlx::FromRow;
+
+use super::delivery_log::Scope;
+use super::{with_reader, with_tx, Db, Tx};
+
+/// A stored channel. `secrets` is sealed; `config` holds no secret.
+#[derive(Debug, Clone, FromRow)]
+pub struct ChannelRow {
+    /// Row id.
+    pub id: i64,
+    /// Public key.
+    pub channel_external_key: String,
+    /// Owning wallet; `None` for a platform channel.
+    pub wallet_external_key: Option<String>,
+    /// Unique per wallet (or among platform channels).
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// `WEBHOOK`, `KAFKA`, `JMS` or a custom adapter's type.
+    pub channel_type: String,
+    /// Whether new deliveries are created and existing ones dispatched.
+    pub enabled: bool,
+    /// The type block as JSON text.
+    pub config: String,
+    /// Sealed secrets.
+    pub secrets: Option<Vec<u8>>,
+    /// Created, epoch ms.
+    pub created_at: i64,
+    /// Updated, epoch ms.
+    pub updated_at: i64,
+    /// Creator's `sub`.
+    pub created_by: String,
+    /// Last editor's `sub`.
+    pub updated_by: String,
+}
+
+const COLUMNS: &str =
+    "id, channel_external_key, wallet_external_key, name, description, channel_type, enabled, config, \
+                       secrets, created_at, updated_at, created_by, updated_by";
+
+fn owner_clause(scope: &Scope) -> &'static str {
+    match scope {
+        Scope::Wallet(_) => "wallet_external_key = $1",
+        Scope::Platform => "wallet_external_key IS NULL AND $1 IS NULL",
+    }
+}
+
+fn owner(scope: &Scope) -> Option<&str> {
+    match scope {
+        Scope::Wallet(w) => Some(w),
+        Scope::Platform => None,
+    }
+}
+
+/// Inserts a channel with its subscriptions; returns the row id.
+///
+/// # Errors
+/// Database failure, including the unique violation of a duplicate name.
+pub async fn insert(tx: &mut Tx, row: &ChannelRow, event_types: &[String]) -> Result<i64, sqlx::Error> {
+    const SQL: &str = "INSERT INTO integration_channel (channel_external_key, wallet_external_key, name, description, \
+                       channel_type, enabled, config, secrets, created_at, updated_at, created_by, updated_by) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id";
+    let id: i64 = with_tx!(&mut *tx, c => sqlx::query_scalar(SQL)
+        .bind(&row.channel_external_key)
+        .bind(&row.wallet_external_key)
+        .bind(&row.name)
+        .bind(&row.description)
+        .bind(&row.channel_type)
+        .bind(row.enabled)
+        .bind(&row.config)
+        .bind(&row.secrets)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .bind(&row.created_by)
+        .bind(&row.updated_by)
+        .fetch_one(c)
+        .await)?;
+    replace_subscriptions(tx, id, event_types).await?;
+    Ok(id)
+}
+
+/// Replaces a channel's subscriptions.
+///
+/// # Errors
+/// Database failure.
+pub async fn replace_subscriptions(tx: &mut Tx, channel_id: i64, event_types: &[String]) -> Result<(), sqlx::Error> {
+    with_tx!(&mut *tx, c => sqlx::query("DELETE FROM integration_channel_subscription WHERE channel_id = $1")
+        .bind(channel_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    for event_type in event_types {
+        with_tx!(&mut *tx, c => sqlx::query("INSERT INTO integration_channel_subscription (channel_id, event_type) VALUES ($1, $2)")
+            .bind(channel_id)
+            .bind(event_type)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}
+
+/// Rewrites every mutable column of a channel (full replace).
+///
+/// # Errors
+/// Database failure, including the unique violation of a duplicate name.
+pub async fn update(tx: &mut Tx, row: &ChannelRow, event_types: &[String]) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE integration_channel SET name = $2, description = $3, channel_type = $4, enabled = $5, \
+                       config = $6, secrets = $7, updated_at = $8, updated_by = $9 WHERE id = $1";
+    with_tx!(&mut *tx, c => sqlx::query(SQL)
+        .bind(row.id)
+        .bind(&row.name)
+        .bind(&row.description)
+        .bind(&row.channel_type)
+        .bind(row.enabled)
+        .bind(&row.config)
+        .bind(&row.secrets)
+        .bind(row.updated_at)
+        .bind(&row.updated_by)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    replace_subscriptions(tx, row.id, event_types).await
+}
+
+/// Deletes a channel (its subscriptions and deliveries go with it). Returns whether it existed.
+///
+/// # Errors
+/// Database failure.
+pub async fn delete(tx: &mut Tx, id: i64) -> Result<bool, sqlx::Error> {
+    // Attempts and deliveries reference the channel; remove them explicitly so the statement
+    // does not depend on each backend's cascade settings.
+    with_tx!(&mut *tx, c => sqlx::query(
+        "DELETE FROM integration_delivery_attempt WHERE delivery_id IN (SELECT id FROM integration_delivery WHERE channel_id = $1)")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    with_tx!(&mut *tx, c => sqlx::query("DELETE FROM integration_delivery WHERE channel_id = $1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    with_tx!(&mut *tx, c => sqlx::query("DELETE FROM integration_channel_subscription WHERE channel_id = $1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    let deleted = with_tx!(&mut *tx, c => sqlx::query("DELETE FROM integration_channel WHERE id = $1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(deleted == 1)
+}
+
+/// The channel of the scope with this key, inside a transaction (for updates).
+///
+/// # Errors
+/// Database failure.
+pub async fn find_in(tx: &mut Tx, scope: &Scope, key: &str) -> Result<Option<ChannelRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM integration_channel WHERE {} AND channel_external_key = $2",
+        owner_clause(scope)
+    );
+    with_tx!(tx, c => sqlx::query_as::<_, ChannelRow>(&sql).bind(owner(scope)).bind(key).fetch_optional(c).await)
+}
+
+/// The channel of the scope with this key.
+///
+/// # Errors
+/// Database failure.
+pub async fn find(db: &Db, scope: &Scope, key: &str) -> Result<Option<ChannelRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM integration_channel WHERE {} AND channel_external_key = $2",
+        owner_clause(scope)
+    );
+    with_reader!(db, p => sqlx::query_as::<_, ChannelRow>(&sql).bind(owner(scope)).bind(key).fetch_optional(p).await)
+}
+
+/// The channels of the scope, oldest first.
+///
+/// # Errors
+/// Database failure.
+pub async fn list(db: &Db, scope: &Scope) -> Result<Vec<ChannelRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM integration_channel WHERE {} ORDER BY id",
+        owner_clause(scope)
+    );
+    with_reader!(db, p => sqlx::query_as::<_, ChannelRow>(&sql).bind(owner(scope)).fetch_all(p).await)
+}
+
+/// The subscriptions of the given channels, as (channel id, event type) pairs.
+///
+/// # Errors
+/// Database failure.
+pub async fn subscriptions(db: &Db, scope: &Scope) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    let sql = format!(
+        "SELECT s.channel_id, s.event_type FROM integration_channel_subscription s \
+         JOIN integration_channel c ON c.id = s.channel_id WHERE {} ORDER BY s.event_type",
+        owner_clause(scope).replace("wallet_external_key", "c.wallet_external_key")
+    );
+    with_reader!(db, p => sqlx::query_as::<_, (i64, String)>(&sql).bind(owner(scope)).fetch_all(p).await)
+}
+
+/// Whether another channel of the scope already has this name.
+///
+/// # Errors
+/// Database failure.
+pub async fn name_taken(tx: &mut Tx, scope: &Scope, name: &str, except_id: Option<i64>) -> Result<bool, sqlx::Error> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM integration_channel WHERE {} AND name = $2 AND ($3 IS NULL OR id <> $3)",
+        owner_clause(scope)
+    );
+    let count: i64 = with_tx!(tx, c => sqlx::query_scalar(&sql)
+        .bind(owner(scope))
+        .bind(name)
+        .bind(except_id)
+        .fetch_one(c)
+        .await)?;
+    Ok(count > 0)
+}
+
+/// Stores new sealed secrets.
+///
+/// # Errors
+/// Database failure.
+pub async fn update_secrets(tx: &mut Tx, id: i64, sealed: &[u8], now: i64, actor: &str) -> Result<(), sqlx::Error> {
+    with_tx!(tx, c => sqlx::query("UPDATE integration_channel SET secrets = $2, updated_at = $3, updated_by = $4 WHERE id = $1")
+        .bind(id)
+        .bind(sealed)
+        .bind(now)
+        .bind(actor)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}

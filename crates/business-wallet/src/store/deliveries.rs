@@ -1,0 +1,257 @@
+//! The dispatcher's statements on `integration_delivery` and `integration_delivery_attempt`:
+//! claiming due deliveries under a lease, recording outcomes guarded by the lease token, and
+//! releasing leases.
+//!
+//! Times of leases and retries come from the database clock (`now()` on PostgreSQL), so
+//! instances with skewed clocks agree on when a lease has ended. Every statement after the claim
+//! names the row's `lease_token`: when it no longer matches, another dispatcher has taken the
+//! delivery over and the late result is dropped.
+
+use sqlx::FromRow;
+
+use super::events::EventRow;
+use super::{with_reader, with_tx, Db};
+
+/// Epoch milliseconds from the database clock, per backend.
+const PG_NOW: &str = "(EXTRACT(EPOCH FROM now()) * 1000)::BIGINT";
+// Rounded, not truncated: the float arithmetic can land just below the exact millisecond, and
+// a row written in the same millisecond (by the outbox, with the process clock) must be due.
+const SQLITE_NOW: &str = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)";
+
+fn with_now(db: &Db, template: &str) -> String {
+    match db {
+        Db::Postgres(_) => template.replace("{now}", PG_NOW),
+        Db::Sqlite { .. } => template.replace("{now}", SQLITE_NOW),
+    }
+}
+
+/// A delivery this dispatcher holds the lease of, with its event and channel.
+#[derive(Debug, Clone, FromRow)]
+pub struct ClaimedDelivery {
+    /// Row id.
+    pub id: i64,
+    /// `deliveryExternalKey`.
+    pub delivery_external_key: String,
+    /// The lease; every later statement on the row must present it.
+    pub lease_token: String,
+    /// This attempt's number (already counted).
+    pub attempts: i64,
+    /// Attempts allowed before the delivery fails.
+    pub max_attempts: i64,
+    /// When the delivery was created (with its event), epoch milliseconds.
+    pub created_at: i64,
+    /// Channel row id.
+    pub channel_id: i64,
+    /// `channelExternalKey`.
+    pub channel_external_key: String,
+    /// Channel type name, e.g. `WEBHOOK`.
+    pub channel_type: String,
+    /// The channel's type block (JSON text, no secrets).
+    pub channel_config: String,
+    /// The channel's sealed secrets.
+    pub channel_secrets: Option<Vec<u8>>,
+    /// The event.
+    #[sqlx(flatten)]
+    pub event: EventRow,
+}
+
+/// What a claim takes.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest<'a> {
+    /// Most rows to take.
+    pub limit: i64,
+    /// Lease length, in milliseconds.
+    pub lease_ms: i64,
+    /// Channels that already have their fill of deliveries in flight here.
+    pub skip_channels: &'a [i64],
+}
+
+/// Takes up to `limit` due deliveries (PENDING and due, or DELIVERING with an ended lease) of
+/// enabled channels, oldest due first: sets them DELIVERING under a fresh lease token, counts the
+/// attempt, and returns them with their events and channels. The claim commits before anything
+/// is sent. Deliveries of disabled channels are left as they are.
+///
+/// # Errors
+/// Database failure.
+pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
+    let lease_token = uuid::Uuid::new_v4().to_string();
+    // The inner SELECT picks the rows; on PostgreSQL it locks them and skips rows another
+    // instance is claiming at this moment, so concurrent dispatchers never take the same row.
+    // SQLite runs the statement on its single writer connection, which serialises claims.
+    const PG_CLAIM: &str = "UPDATE integration_delivery SET state = 'DELIVERING', due_at = {now} + $1, lease_token = $2, \
+                            attempts = attempts + 1, updated_at = {now} \
+                            WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
+                            WHERE d.state IN ('PENDING', 'DELIVERING') AND d.due_at <= {now} AND c.enabled \
+                            AND NOT (d.channel_id = ANY($4)) \
+                            ORDER BY d.due_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED)";
+    const SQLITE_CLAIM: &str = "UPDATE integration_delivery SET state = 'DELIVERING', due_at = {now} + $1, lease_token = $2, \
+                                attempts = attempts + 1, updated_at = {now} \
+                                WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
+                                WHERE d.state IN ('PENDING', 'DELIVERING') AND d.due_at <= {now} AND c.enabled \
+                                AND d.channel_id NOT IN (SELECT value FROM json_each($4)) \
+                                ORDER BY d.due_at LIMIT $3)";
+    let claimed = match db {
+        Db::Postgres(pool) => sqlx::query(&with_now(db, PG_CLAIM))
+            .bind(request.lease_ms)
+            .bind(&lease_token)
+            .bind(request.limit)
+            .bind(request.skip_channels)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        Db::Sqlite { writer, .. } => sqlx::query(&with_now(db, SQLITE_CLAIM))
+            .bind(request.lease_ms)
+            .bind(&lease_token)
+            .bind(request.limit)
+            .bind(serde_json::to_string(request.skip_channels).expect("a list of integers serialises"))
+            .execute(writer)
+            .await?
+            .rows_affected(),
+    };
+    if claimed == 0 {
+        return Ok(Vec::new());
+    }
+    const LOAD: &str = "SELECT d.id, d.delivery_external_key, d.lease_token, d.attempts, d.max_attempts, d.created_at, d.channel_id, \
+                        c.channel_external_key, c.channel_type, c.config AS channel_config, c.secrets AS channel_secrets, \
+                        e.event_id, e.event_type, e.source, e.subject, e.wallet_external_key, e.time, e.dataschema, \
+                        e.correlation_id, e.data \
+                        FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
+                        JOIN integration_event e ON e.id = d.event_id \
+                        WHERE d.lease_token = $1 AND d.state = 'DELIVERING' ORDER BY d.due_at, d.id";
+    with_reader!(db, p => sqlx::query_as::<_, ClaimedDelivery>(LOAD).bind(&lease_token).fetch_all(p).await)
+}
+
+/// The delivery's next state after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// DELIVERED.
+    Delivered,
+    /// PENDING again, due after this many milliseconds.
+    Retry {
+        /// Delay from now, in milliseconds.
+        delay_ms: i64,
+    },
+    /// FAILED.
+    Failed,
+}
+
+/// One attempt as stored in `integration_delivery_attempt`.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptRow {
+    /// 1-based attempt number.
+    pub attempt: i64,
+    /// When the attempt started, epoch milliseconds.
+    pub started_at: i64,
+    /// How long it took.
+    pub duration_ms: i64,
+    /// `DELIVERED`, `RETRYABLE` or `REJECTED`.
+    pub outcome: String,
+    /// The request as JSON (secrets redacted), when one was made.
+    pub request: Option<String>,
+    /// The response status, when there was a response.
+    pub response_status: Option<i64>,
+    /// The response headers as JSON.
+    pub response_headers: Option<String>,
+    /// The start of the response body.
+    pub response_body: Option<String>,
+    /// Why it did not succeed.
+    pub error: Option<String>,
+}
+
+/// Moves a claimed delivery to its next state and stores the attempt, in one transaction, if
+/// the lease is still ours. Returns `false` (and changes nothing) when the lease was lost.
+///
+/// # Errors
+/// Database failure; the lease then stays and the delivery is retried when it ends.
+pub async fn record_outcome(
+    db: &Db,
+    id: i64,
+    lease_token: &str,
+    resolution: Resolution,
+    attempt: &AttemptRow,
+) -> Result<bool, sqlx::Error> {
+    const DELIVERED: &str =
+        "UPDATE integration_delivery SET state = 'DELIVERED', delivered_at = {now}, last_status = $3, \
+                             last_error = NULL, lease_token = NULL, updated_at = {now} \
+                             WHERE id = $1 AND lease_token = $2 AND state = 'DELIVERING'";
+    const RETRY: &str = "UPDATE integration_delivery SET state = 'PENDING', due_at = {now} + $5, last_status = $3, \
+                         last_error = $4, lease_token = NULL, updated_at = {now} \
+                         WHERE id = $1 AND lease_token = $2 AND state = 'DELIVERING'";
+    const FAILED: &str = "UPDATE integration_delivery SET state = 'FAILED', last_status = $3, last_error = $4, \
+                          lease_token = NULL, updated_at = {now} \
+                          WHERE id = $1 AND lease_token = $2 AND state = 'DELIVERING'";
+    const INSERT_ATTEMPT: &str =
+        "INSERT INTO integration_delivery_attempt (delivery_id, attempt, started_at, duration_ms, outcome, \
+                                  request, response_status, response_headers, response_body, error) \
+                                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    let (template, delay_ms) = match resolution {
+        Resolution::Delivered => (DELIVERED, 0),
+        Resolution::Retry { delay_ms } => (RETRY, delay_ms),
+        Resolution::Failed => (FAILED, 0),
+    };
+    let update = with_now(db, template);
+    let mut tx = db.begin().await?;
+    let updated = with_tx!(&mut tx, c => {
+        let mut query = sqlx::query(&update)
+            .bind(id)
+            .bind(lease_token)
+            .bind(attempt.response_status);
+        if resolution != Resolution::Delivered {
+            query = query.bind(&attempt.error);
+        }
+        if let Resolution::Retry { .. } = resolution {
+            query = query.bind(delay_ms);
+        }
+        query.execute(c).await.map(|done| done.rows_affected())
+    })?;
+    if updated == 0 {
+        return Ok(false);
+    }
+    with_tx!(&mut tx, c => sqlx::query(INSERT_ATTEMPT)
+        .bind(id)
+        .bind(attempt.attempt)
+        .bind(attempt.started_at)
+        .bind(attempt.duration_ms)
+        .bind(&attempt.outcome)
+        .bind(&attempt.request)
+        .bind(attempt.response_status)
+        .bind(&attempt.response_headers)
+        .bind(&attempt.response_body)
+        .bind(&attempt.error)
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Gives a claimed delivery back without an attempt: PENDING, the attempt uncounted, due after
+/// `delay_ms`. Used at shutdown and when a channel already has its fill in flight. Returns
+/// `false` when the lease was no longer ours.
+///
+/// # Errors
+/// Database failure; the lease then simply runs out.
+pub async fn release(db: &Db, id: i64, lease_token: &str, delay_ms: i64) -> Result<bool, sqlx::Error> {
+    const RELEASE: &str =
+        "UPDATE integration_delivery SET state = 'PENDING', attempts = attempts - 1, due_at = {now} + $3, \
+                           lease_token = NULL, updated_at = {now} \
+                           WHERE id = $1 AND lease_token = $2 AND state = 'DELIVERING'";
+    let sql = with_now(db, RELEASE);
+    let done = match db {
+        Db::Postgres(pool) => sqlx::query(&sql)
+            .bind(id)
+            .bind(lease_token)
+            .bind(delay_ms)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        Db::Sqlite { writer, .. } => sqlx::query(&sql)
+            .bind(id)
+            .bind(lease_token)
+            .bind(delay_ms)
+            .execute(writer)
+            .await?
+            .rows_affected(),
+    };
+    Ok(done == 1)
+}

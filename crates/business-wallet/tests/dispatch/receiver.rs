@@ -1,0 +1,129 @@
+//! A real HTTP receiver on 127.0.0.1 whose answers a test scripts in advance: a status with
+//! headers, or no answer at all. It records every request it gets, and counts the hits on a
+//! second path that redirects point at.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use axum::Router;
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// Answer with this status and these headers.
+    Status(u16, Vec<(&'static str, String)>),
+    /// Never answer.
+    Hang,
+}
+
+/// A request the receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("header {name} missing"))
+            .to_str()
+            .unwrap()
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    script: Mutex<VecDeque<Reply>>,
+    received: Mutex<Vec<Received>>,
+    redirect_target_hits: AtomicUsize,
+    token_requests: Mutex<Vec<String>>,
+}
+
+/// The running receiver; answers 200 when the script is empty.
+#[derive(Clone)]
+pub struct Receiver {
+    pub port: u16,
+    inner: Arc<Inner>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let inner = Arc::new(Inner::default());
+        let app = Router::new()
+            .route("/hook", post(hook))
+            .route("/target", any(target))
+            .route("/token", post(token))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Receiver { port, inner }
+    }
+
+    /// `http://127.0.0.1:{port}/hook`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    /// Queues answers, in order.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.inner.script.lock().unwrap().extend(replies);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.received.lock().unwrap().clone()
+    }
+
+    /// The form bodies of the requests to the OAuth2 token endpoint `/token`.
+    pub fn token_requests(&self) -> Vec<String> {
+        self.inner.token_requests.lock().unwrap().clone()
+    }
+
+    pub fn redirect_target_hits(&self) -> usize {
+        self.inner.redirect_target_hits.load(Ordering::SeqCst)
+    }
+}
+
+/// A scripted status, shorthand.
+pub fn status(code: u16) -> Reply {
+    Reply::Status(code, Vec::new())
+}
+
+async fn hook(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    inner.received.lock().unwrap().push(Received { headers, body });
+    let reply = inner.script.lock().unwrap().pop_front();
+    match reply.unwrap_or(Reply::Status(200, Vec::new())) {
+        Reply::Status(code, headers) => {
+            let mut response = (StatusCode::from_u16(code).unwrap(), "scripted answer").into_response();
+            for (name, value) in headers {
+                response.headers_mut().insert(name, value.parse().unwrap());
+            }
+            response
+        }
+        Reply::Hang => std::future::pending().await,
+    }
+}
+
+async fn target(State(inner): State<Arc<Inner>>) -> StatusCode {
+    inner.redirect_target_hits.fetch_add(1, Ordering::SeqCst);
+    StatusCode::OK
+}
+
+/// An OAuth2 token endpoint issuing `token-1`, `token-2`, ... valid for an hour.
+async fn token(State(inner): State<Arc<Inner>>, body: String) -> axum::Json<serde_json::Value> {
+    let mut requests = inner.token_requests.lock().unwrap();
+    requests.push(body);
+    axum::Json(serde_json::json!({
+        "access_token": format!("token-{}", requests.len()),
+        "token_type": "Bearer",
+        "expires_in": 3600
+    }))
+}
