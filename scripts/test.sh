@@ -80,6 +80,15 @@ ensure_postgres
 drop_old_test_databases
 export BUSINESS_WALLET_TEST_POSTGRES_URL="${BUSINESS_WALLET_TEST_POSTGRES_URL:-postgres://postgres@$PG_HOST:$PG_PORT/postgres}"
 
+# Each part of the product that needs more (brokers, a browser) has its own idempotent set-up
+# script here; they may export environment variables for the tests.
+for setup in scripts/setup/*.sh; do
+  [ -e "$setup" ] || continue
+  log "set-up: $setup"
+  # shellcheck source=/dev/null
+  source "$setup"
+done
+
 log "checking formatting"
 cargo fmt --all -- --check
 
@@ -88,3 +97,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "running the tests (SQLite and PostgreSQL)"
 cargo test --workspace --locked "$@"
+
+# Suites outside cargo (for example the browser tests), each a script of its own.
+for check in scripts/checks/*.sh; do
+  [ -e "$check" ] || continue
+  log "running $check"
+  bash "$check"
+done
