@@ -116,6 +116,15 @@ impl Application {
             .server
             .dispatcher_enabled
             .then(|| tokio::spawn(Dispatcher::new(&self.state).run(shutdown.clone())));
+        // The retention job runs where the dispatcher runs; several instances running it at
+        // once only repeat harmless deletes.
+        let retention = self.state.settings.server.dispatcher_enabled.then(|| {
+            tokio::spawn(crate::dispatch::retention::run(
+                self.state.db.clone(),
+                self.state.settings.integration.retention.clone(),
+                shutdown.clone(),
+            ))
+        });
         if let Some(listener) = self.listener {
             let router = crate::api::router(self.state.clone());
             let stop = shutdown.clone();
@@ -131,6 +140,9 @@ impl Application {
             }
         } else {
             shutdown.cancelled().await;
+        }
+        if let Some(retention) = retention {
+            let _ = retention.await;
         }
         if let Some(dispatcher) = dispatcher {
             if let Err(err) = dispatcher.await {

@@ -187,6 +187,34 @@ pub struct IntegrationSettings {
     pub dispatch: DispatchSettings,
     /// Webhook requests.
     pub webhook: WebhookSettings,
+    /// Clean-up of old deliveries.
+    pub retention: RetentionSettings,
+}
+
+/// How long finished deliveries are kept. DISMISSED deliveries are always kept: an operator
+/// decided about them, and they are the record of that decision.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Days a DELIVERED delivery (with its attempts) is kept after its last change.
+    pub delivered_days: u32,
+    /// Days a FAILED delivery is kept after its last change.
+    pub failed_days: u32,
+    /// Seconds between two clean-up runs (on instances that run the dispatcher).
+    pub interval_secs: u64,
+    /// Most deliveries removed by one statement, so a run never holds long locks.
+    pub batch_size: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            delivered_days: 7,
+            failed_days: 30,
+            interval_secs: 3600,
+            batch_size: 1000,
+        }
+    }
 }
 
 impl Default for IntegrationSettings {
@@ -199,6 +227,7 @@ impl Default for IntegrationSettings {
             retry: RetrySettings::default(),
             dispatch: DispatchSettings::default(),
             webhook: WebhookSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }
@@ -480,6 +509,12 @@ impl Settings {
             })
         };
         let integration = &self.integration;
+        if integration.retention.interval_secs == 0 {
+            return invalid("integration.retention.interval_secs", "must be at least 1");
+        }
+        if integration.retention.batch_size == 0 {
+            return invalid("integration.retention.batch_size", "must be at least 1");
+        }
         if integration.retry.base_delay_ms == 0 {
             return invalid("integration.retry.base_delay_ms", "must be at least 1");
         }

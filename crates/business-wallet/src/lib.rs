@@ -29,6 +29,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod metrics;
 pub mod outbox;
 pub mod state;
 pub mod store;

@@ -32,3 +32,17 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         }
     }
 }
+
+/// `GET /metrics`: Prometheus text format (see [`crate::metrics`]).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus metrics", content_type = "text/plain"), (status = 503, description = "The database is unreachable"))
+)]
+pub async fn metrics(
+    State(state): State<AppState>,
+) -> Result<impl axum::response::IntoResponse, crate::error::ApiError> {
+    let body = crate::metrics::render(&state.db).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
+}

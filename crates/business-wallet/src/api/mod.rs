@@ -108,6 +108,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(public::get_schema))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
+        .routes(routes!(health::metrics))
         .split_for_parts()
 }
 

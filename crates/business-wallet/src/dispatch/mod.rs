@@ -20,6 +20,7 @@
 //! that one claim returned are given back at once, so a slow receiver holds a few slots, never
 //! all of them.
 
+pub mod retention;
 pub mod retry;
 pub mod worker;
 
@@ -112,6 +113,8 @@ impl Dispatcher {
     /// A dispatcher over the application's database, secrets, channel types and settings,
     /// woken by its outbox.
     pub fn new(state: &AppState) -> Dispatcher {
+        // Counters recorded before a recorder exists would be lost.
+        crate::metrics::handle();
         Dispatcher {
             inner: Arc::new(Inner {
                 ctx: WorkerContext {

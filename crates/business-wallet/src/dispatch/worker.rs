@@ -81,6 +81,10 @@ pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery) -> Hand
         (Ok(true), Resolution::Retry { .. }) => Handled::Retried,
         (Ok(true), Resolution::Failed) => Handled::Failed,
     };
+    crate::metrics::attempt(&delivery.channel_type, attempt.outcome.name());
+    if handled == Handled::Delivered {
+        crate::metrics::delivered(now_ms() - delivery.created_at);
+    }
     tracing::info!(
         delivery = %delivery.delivery_external_key,
         channel = %delivery.channel_external_key,

@@ -255,3 +255,80 @@ pub async fn release(db: &Db, id: i64, lease_token: &str, delay_ms: i64) -> Resu
     };
     Ok(done == 1)
 }
+
+/// Figures for the metrics gauges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryStats {
+    /// FAILED deliveries (DISMISSED excluded).
+    pub failed: i64,
+    /// PENDING and DELIVERING deliveries.
+    pub backlog: i64,
+    /// Age of the oldest due PENDING delivery, in ms (0 when none is due).
+    pub oldest_due_age_ms: i64,
+}
+
+/// Counts for the gauges, in one statement.
+///
+/// # Errors
+/// Database failure.
+pub async fn stats(db: &Db, now: i64) -> Result<DeliveryStats, sqlx::Error> {
+    const SQL: &str = "SELECT \
+        (SELECT COUNT(*) FROM integration_delivery WHERE state = 'FAILED'), \
+        (SELECT COUNT(*) FROM integration_delivery WHERE state IN ('PENDING', 'DELIVERING')), \
+        (SELECT MIN(due_at) FROM integration_delivery WHERE state = 'PENDING' AND due_at <= $1)";
+    let (failed, backlog, oldest): (i64, i64, Option<i64>) =
+        with_reader!(db, p => sqlx::query_as(SQL).bind(now).fetch_one(p).await)?;
+    Ok(DeliveryStats {
+        failed,
+        backlog,
+        oldest_due_age_ms: oldest.map(|due| (now - due).max(0)).unwrap_or(0),
+    })
+}
+
+/// Removes up to `batch` finished deliveries in `state` (DELIVERED or FAILED) last changed
+/// before `before`, with their attempts, in one transaction. Returns how many were removed.
+///
+/// # Errors
+/// Database failure.
+pub async fn purge_finished(db: &Db, state: &str, before: i64, batch: i64) -> Result<u64, sqlx::Error> {
+    debug_assert!(
+        state == "DELIVERED" || state == "FAILED",
+        "only finished deliveries are purged"
+    );
+    const PICK: &str = "SELECT id FROM integration_delivery WHERE state = $1 AND updated_at < $2 ORDER BY id LIMIT $3";
+    let mut tx = db.begin().await?;
+    let removed = with_tx!(&mut tx, c => {
+        let ids: Vec<i64> = sqlx::query_scalar(PICK).bind(state).bind(before).bind(batch).fetch_all(&mut *c).await?;
+        for id in &ids {
+            sqlx::query("DELETE FROM integration_delivery_attempt WHERE delivery_id = $1").bind(id).execute(&mut *c).await?;
+        }
+        let mut removed = 0;
+        for id in &ids {
+            // The state is checked again: a FAILED delivery replayed meanwhile stays.
+            removed += sqlx::query("DELETE FROM integration_delivery WHERE id = $1 AND state = $2")
+                .bind(id)
+                .bind(state)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+        }
+        Ok::<u64, sqlx::Error>(removed)
+    })?;
+    tx.commit().await?;
+    Ok(removed)
+}
+
+/// Removes up to `batch` events created before `before` that no delivery refers to any more.
+///
+/// # Errors
+/// Database failure.
+pub async fn purge_orphan_events(db: &Db, before: i64, batch: i64) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM integration_event WHERE id IN (SELECT e.id FROM integration_event e \
+                       WHERE e.created_at < $1 AND NOT EXISTS (SELECT 1 FROM integration_delivery d WHERE d.event_id = e.id) \
+                       ORDER BY e.id LIMIT $2)";
+    let mut tx = db.begin().await?;
+    let removed =
+        with_tx!(&mut tx, c => sqlx::query(SQL).bind(before).bind(batch).execute(c).await.map(|r| r.rows_affected()))?;
+    tx.commit().await?;
+    Ok(removed)
+}

@@ -8,6 +8,7 @@ mod access;
 mod channels;
 mod deliveries;
 mod identifiers;
+mod operations;
 mod outbox;
 mod permissions;
 mod public;

@@ -1,0 +1,89 @@
+//! Prometheus metrics, served at `GET /metrics`.
+//!
+//! - `business_wallet_delivery_attempts_total{channel_type, outcome}`: attempts by how they
+//!   ended (`DELIVERED`, `RETRYABLE`, `REJECTED`).
+//! - `business_wallet_delivery_latency_seconds`: from the publishing commit to the delivered
+//!   acknowledgement.
+//! - `business_wallet_deliveries_failed`: FAILED deliveries (DISMISSED ones are not counted).
+//! - `business_wallet_delivery_backlog`: deliveries still PENDING or DELIVERING.
+//! - `business_wallet_oldest_due_delivery_age_seconds`: how long the oldest due delivery has
+//!   been waiting.
+//!
+//! The gauges are read from the database when scraped, so every instance reports the shared
+//! truth; counters and the histogram are this process's own. Labels are bounded: channel types
+//! and outcome names only.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::store::{self, Db};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's Prometheus recorder, installed on first use. The `metrics` facade has one
+/// recorder per process; an embedding application that installed its own keeps it, and this
+/// handle then renders only what it recorded itself.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("business_wallet_delivery_latency_seconds".into()),
+                &[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 600.0,
+                ],
+            )
+            .expect("the bucket list is not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// Counts one attempt.
+pub fn attempt(channel_type: &str, outcome: &'static str) {
+    metrics::counter!(
+        "business_wallet_delivery_attempts_total",
+        "channel_type" => channel_type.to_string(),
+        "outcome" => outcome
+    )
+    .increment(1);
+}
+
+/// Records the commit-to-delivery latency of a delivered event.
+pub fn delivered(latency_ms: i64) {
+    metrics::histogram!("business_wallet_delivery_latency_seconds").record(latency_ms.max(0) as f64 / 1000.0);
+}
+
+/// Renders every metric in the Prometheus text format: this process's counters and histogram,
+/// then the gauges, read from the database for this request (so concurrent scrapes of
+/// different instances or test applications never mix their figures).
+///
+/// # Errors
+/// The database could not be read.
+pub async fn render(db: &Db) -> Result<String, sqlx::Error> {
+    let stats = store::deliveries::stats(db, store::now_ms()).await?;
+    let mut text = handle().render();
+    let gauges = [
+        (
+            "business_wallet_deliveries_failed",
+            "FAILED deliveries (DISMISSED excluded).",
+            stats.failed as f64,
+        ),
+        (
+            "business_wallet_delivery_backlog",
+            "Deliveries PENDING or DELIVERING.",
+            stats.backlog as f64,
+        ),
+        (
+            "business_wallet_oldest_due_delivery_age_seconds",
+            "How long the oldest due delivery has been waiting.",
+            stats.oldest_due_age_ms as f64 / 1000.0,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"));
+    }
+    Ok(text)
+}
