@@ -57,11 +57,13 @@ pub async fn insert_with_deliveries(
         .await)?;
 
     match tx {
-        // One statement fans the event out; PostgreSQL generates the delivery keys.
+        // One statement fans the event out; PostgreSQL generates the delivery keys. The due time
+        // comes from the database clock, the clock the dispatchers' claims compare it with.
         Tx::Postgres(tx) => {
             const FAN_OUT: &str = "INSERT INTO integration_delivery (delivery_external_key, event_id, channel_id, wallet_external_key, \
                                    state, attempts, max_attempts, due_at, created_at, updated_at) \
-                                   SELECT gen_random_uuid()::text, $1, c.id, c.wallet_external_key, 'PENDING', 0, $2, $3, $3, $3 \
+                                   SELECT gen_random_uuid()::text, $1, c.id, c.wallet_external_key, 'PENDING', 0, $2, \
+                                   (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT, $3, $3 \
                                    FROM integration_channel c JOIN integration_channel_subscription s ON s.channel_id = c.id \
                                    WHERE s.event_type = $4 AND c.enabled AND (c.wallet_external_key = $5 OR c.wallet_external_key IS NULL)";
             let done = sqlx::query(FAN_OUT)
