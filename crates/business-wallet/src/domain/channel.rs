@@ -358,31 +358,6 @@ fn merge_secrets(secrets: &mut ChannelSecrets, valid: &Validated) -> Result<(), 
     Ok(())
 }
 
-async fn authorize(
-    state: &AppState,
-    principal: &Principal,
-    scope: &Scope,
-    authority: Authority,
-) -> Result<(), ApiError> {
-    match scope {
-        Scope::Platform => principal.require_global(),
-        Scope::Wallet(wallet) => {
-            principal.require(authority, wallet)?;
-            if store::wallets::find(&state.db, wallet).await?.is_none() {
-                return Err(super::wallet::not_found(wallet));
-            }
-            Ok(())
-        }
-    }
-}
-
-fn scope_wallet(scope: &Scope) -> Option<String> {
-    match scope {
-        Scope::Wallet(w) => Some(w.clone()),
-        Scope::Platform => None,
-    }
-}
-
 fn channel_not_found(key: &str) -> ApiError {
     ApiError::NotFound(format!("channel {key} does not exist"))
 }
@@ -416,7 +391,7 @@ async fn record(
 ) -> Result<(), ApiError> {
     history::append(
         tx,
-        scope_wallet(scope).as_deref(),
+        scope.wallet(),
         "INTEGRATION",
         action,
         actor,
@@ -445,7 +420,7 @@ pub async fn create(
     scope: &Scope,
     body: ChannelBody,
 ) -> Result<ChannelView, ApiError> {
-    authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    super::delivery::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let valid = validate_body(state, body).await?;
     let mut secrets = ChannelSecrets::generate();
     merge_secrets(&mut secrets, &valid)?;
@@ -453,7 +428,7 @@ pub async fn create(
     let row = ChannelRow {
         id: 0,
         channel_external_key: Uuid::new_v4().to_string(),
-        wallet_external_key: scope_wallet(scope),
+        wallet_external_key: scope.wallet().map(str::to_string),
         name: valid.name.clone(),
         description: valid.description.clone(),
         channel_type: valid.channel_type.clone(),
@@ -485,7 +460,7 @@ pub async fn create(
 /// # Errors
 /// 403/404.
 pub async fn list(state: &AppState, principal: &Principal, scope: &Scope) -> Result<Vec<ChannelView>, ApiError> {
-    authorize(state, principal, scope, Authority::WalletIntegrationChannelRead).await?;
+    super::delivery::authorize(state, principal, scope, Authority::WalletIntegrationChannelRead).await?;
     let rows = store_channels::list(&state.db, scope).await?;
     let subscriptions = event_types_of(state, scope).await?;
     rows.iter()
@@ -501,7 +476,7 @@ pub async fn list(state: &AppState, principal: &Principal, scope: &Scope) -> Res
 /// # Errors
 /// 403/404.
 pub async fn get(state: &AppState, principal: &Principal, scope: &Scope, key: &str) -> Result<ChannelView, ApiError> {
-    authorize(state, principal, scope, Authority::WalletIntegrationChannelRead).await?;
+    super::delivery::authorize(state, principal, scope, Authority::WalletIntegrationChannelRead).await?;
     let row = store_channels::find(&state.db, scope, key)
         .await?
         .ok_or_else(|| channel_not_found(key))?;
@@ -522,7 +497,7 @@ pub async fn replace(
     key: &str,
     body: ChannelBody,
 ) -> Result<ChannelView, ApiError> {
-    authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    super::delivery::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let valid = validate_body(state, body).await?;
     let now = store::now_ms();
     let mut tx = state.db.begin().await?;
@@ -570,7 +545,7 @@ pub async fn replace(
 /// # Errors
 /// 403/404.
 pub async fn delete(state: &AppState, principal: &Principal, scope: &Scope, key: &str) -> Result<(), ApiError> {
-    authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    super::delivery::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let now = store::now_ms();
     let mut tx = state.db.begin().await?;
     let row = store_channels::find_in(&mut tx, scope, key)
@@ -592,7 +567,7 @@ pub async fn rotate_secret(
     scope: &Scope,
     key: &str,
 ) -> Result<ChannelView, ApiError> {
-    authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    super::delivery::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let now = store::now_ms();
     let grace_ms = i64::try_from(
         state
@@ -643,7 +618,7 @@ pub async fn test_saved(
     key: &str,
     event_type: Option<&str>,
 ) -> Result<TestSendReport, ApiError> {
-    authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    super::delivery::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let row = store_channels::find(&state.db, scope, key)
         .await?
         .ok_or_else(|| channel_not_found(key))?;
@@ -674,7 +649,7 @@ pub async fn test_draft(
     body: ChannelBody,
     event_type: Option<&str>,
 ) -> Result<TestSendReport, ApiError> {
-    authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    super::delivery::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let valid = validate_body(state, body).await?;
     let event_type = pick_event_type(event_type, &valid.event_types)?;
     let mut secrets = ChannelSecrets::generate();

@@ -247,7 +247,8 @@ fn parse_time(field: &str, value: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::invalid_field(field, format!("`{value}` is not an RFC 3339 time")))
 }
 
-/// Checks that the principal may act on the scope, and that the wallet exists.
+/// Checks that the principal may act on the scope (a wallet's channels or deliveries: the
+/// authority on that wallet; the platform's: GLOBAL_WALLET_CRUD), and that the wallet exists.
 ///
 /// # Errors
 /// 403 without the authority; 404 for an unknown wallet.
@@ -368,7 +369,7 @@ pub async fn transition(
     };
     history::append(
         &mut tx,
-        scope_wallet(scope),
+        scope.wallet(),
         "INTEGRATION",
         action,
         &principal.sub,
@@ -403,7 +404,7 @@ pub async fn replay_matching(
     if replayed > 0 {
         history::append(
             &mut tx,
-            scope_wallet(scope),
+            scope.wallet(),
             "INTEGRATION",
             "DELIVERIES_REPLAYED",
             &principal.sub,
@@ -423,11 +424,4 @@ pub async fn replay_matching(
         state.outbox.committed();
     }
     Ok(BulkReplay { replayed })
-}
-
-fn scope_wallet(scope: &Scope) -> Option<&str> {
-    match scope {
-        Scope::Wallet(w) => Some(w),
-        Scope::Platform => None,
-    }
 }

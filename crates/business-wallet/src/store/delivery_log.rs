@@ -17,7 +17,8 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn wallet(&self) -> Option<&str> {
+    /// The wallet, or `None` for the platform.
+    pub fn wallet(&self) -> Option<&str> {
         match self {
             Scope::Wallet(w) => Some(w),
             Scope::Platform => None,
