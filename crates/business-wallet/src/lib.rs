@@ -15,7 +15,9 @@
 //! - [`channels`]: the channel trait and the built-in channel types (webhook).
 //! - [`auth`]: bearer JWTs and authorities.
 //! - [`api`]: the HTTP routes, extractors and OpenAPI description.
-//! - [`app`]: start-up and shutdown.
+//! - [`embed`]: embedding the wallet in another application (router, dispatcher, publisher,
+//!   custom channel adapters).
+//! - [`app`]: the standalone server's start-up and shutdown.
 
 #![warn(missing_docs)]
 
@@ -27,6 +29,7 @@ pub mod config;
 pub mod crypto;
 pub mod dispatch;
 pub mod domain;
+pub mod embed;
 pub mod error;
 pub mod events;
 pub mod outbox;
@@ -36,4 +39,5 @@ pub mod telemetry;
 
 pub use app::Application;
 pub use config::Settings;
+pub use embed::{Embedded, Publisher, Wallet, WalletBuilder};
 pub use state::AppState;

@@ -106,6 +106,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(v1::history::platform_history))
         .routes(routes!(public::list_event_types))
         .routes(routes!(public::get_schema))
+        .routes(routes!(public::list_channel_types))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .split_for_parts()
