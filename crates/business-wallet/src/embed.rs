@@ -210,17 +210,25 @@ impl Embedded {
 /// use business_wallet::embed::EventToPublish;
 /// use serde_json::json;
 ///
+/// let key = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
 /// let publisher = wallet.publisher();
 /// let mut tx = publisher.begin().await?;
 /// // ... the application's own writes in `tx` ...
+/// let data = json!({
+///     "walletExternalKey": key,
+///     "displayName": "Acme Logistics B.V.",
+///     "email": null, "website": null, "phoneNumber": null, "address": null,
+///     "createdAt": "2026-05-01T09:42:17.812Z",
+///     "createdBy": "importer",
+/// });
 /// publisher
 ///     .publish(
 ///         &mut tx,
 ///         EventToPublish {
 ///             event_type: "com.credenco.businesswallet.wallet.created.v1",
-///             wallet_external_key: "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
-///             subject_values: &[("walletExternalKey", "3f2504e0-4f89-41d3-9a0c-0305e82c3301")],
-///             data: json!({ "walletExternalKey": "3f2504e0-4f89-41d3-9a0c-0305e82c3301" }),
+///             wallet_external_key: key,
+///             subject_values: &[("walletExternalKey", key)],
+///             data,
 ///             correlation_id: "import-2026-05-01",
 ///         },
 ///     )
