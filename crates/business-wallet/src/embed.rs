@@ -61,6 +61,11 @@ pub struct Wallet;
 impl Wallet {
     /// Starts building an embedded wallet from `settings`. Nothing is connected until
     /// [`WalletBuilder::build`].
+    ///
+    /// `server.listen`, `server.api_enabled` and `server.dispatcher_enabled` are not used here:
+    /// the application serves [`Embedded::router`] and spawns [`Embedded::dispatcher`] itself.
+    /// Set `public_base_url` to where the router is reachable, since events point their
+    /// `dataschema` there.
     pub fn builder(settings: Settings) -> WalletBuilder {
         WalletBuilder {
             settings,
@@ -204,6 +209,9 @@ impl Embedded {
 /// Publishes catalog events from the embedding application's code, inside its own
 /// transaction: the event and one delivery per subscribed channel are written with the
 /// application's change, or not at all. Cheap to clone.
+///
+/// The transaction is a [`Tx`]: one from [`Publisher::begin`], or the application's own sqlx
+/// transaction on the same database wrapped as `Tx::Postgres(tx)` or `Tx::Sqlite(tx)`.
 ///
 /// ```no_run
 /// # async fn run(wallet: business_wallet::Embedded) -> anyhow::Result<()> {
