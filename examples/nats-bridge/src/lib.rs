@@ -13,6 +13,8 @@
 //!   connection is down: retryable;
 //! - an invalid subject: rejected (also refused when the channel is saved).
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
