@@ -98,6 +98,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "running the tests (SQLite and PostgreSQL)"
 cargo test --workspace --locked "$@"
 
+log "checking the API documentation"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --locked
+
 # Suites outside cargo (for example the browser tests), each a script of its own.
 for check in scripts/checks/*.sh; do
   [ -e "$check" ] || continue

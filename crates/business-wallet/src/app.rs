@@ -1,4 +1,5 @@
-//! Start-up: from settings to a running instance, and the one shutdown path.
+//! Start-up of the standalone server: from settings to a running instance, and the one
+//! shutdown path. It is the embedding API ([`crate::embed`]) plus a listener and the two tasks.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,14 +9,11 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Authenticator;
-use crate::channels::{Channel, ChannelRegistry};
+use crate::channels::Channel;
 use crate::config::Settings;
-use crate::crypto::SecretBox;
 use crate::dispatch::Dispatcher;
-use crate::outbox::Outbox;
+use crate::embed::Wallet;
 use crate::state::AppState;
-use crate::store::Db;
 
 /// A built instance: database connected and migrated, keys loaded, listener bound.
 #[derive(Debug)]
@@ -26,9 +24,10 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects the database (running migrations when `database.migrate_on_start`), loads or
-    /// generates the keys, and binds the listener (port 0 picks a free port) when the API is
-    /// enabled.
+    /// Binds the listener (port 0 picks a free port) when the API is enabled, then builds the
+    /// wallet with [`Wallet::builder`]: connects the database (running migrations when
+    /// `database.migrate_on_start`) and loads or generates the keys. Without a configured
+    /// `public_base_url`, the bound address is used.
     ///
     /// # Errors
     /// The database is unreachable, a migration fails, a key file is unusable, or the address
@@ -63,22 +62,11 @@ impl Application {
                 settings.public_base_url = Some(format!("http://{addr}"));
             }
         }
-        let db = Db::connect(&settings).await?;
-        if settings.database.migrate_on_start {
-            db.migrate().await.context("database migrations failed")?;
-        }
-        let mut channels = ChannelRegistry::from_settings(&settings).context("cannot set up the channel types")?;
+        let mut builder = Wallet::builder(settings);
         for adapter in adapters {
-            channels.register(adapter);
+            builder = builder.adapter(adapter);
         }
-        let state = AppState {
-            channels,
-            auth: Arc::new(Authenticator::from_settings(&settings)?),
-            secrets: Arc::new(SecretBox::from_settings(&settings)?),
-            outbox: Outbox::new(&settings.public_base_url(), settings.integration.max_attempts),
-            settings: Arc::new(settings),
-            db,
-        };
+        let state = builder.build().await?.state().clone();
         Ok(Application {
             state,
             listener,

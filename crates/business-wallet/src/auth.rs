@@ -124,7 +124,7 @@ impl Principal {
     ///
     /// # Errors
     /// 403 naming the missing authority.
-    pub fn require(&self, authority: Authority, wallet: &str) -> Result<(), ApiError> {
+    pub(crate) fn require(&self, authority: Authority, wallet: &str) -> Result<(), ApiError> {
         if self.has(authority, wallet) {
             Ok(())
         } else {
@@ -138,7 +138,7 @@ impl Principal {
     ///
     /// # Errors
     /// 403.
-    pub fn require_global(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_global(&self) -> Result<(), ApiError> {
         if self.is_global() {
             Ok(())
         } else {
@@ -153,7 +153,7 @@ impl Principal {
     ///
     /// # Errors
     /// 403.
-    pub fn require_any_on(&self, wallet: &str) -> Result<(), ApiError> {
+    pub(crate) fn require_any_on(&self, wallet: &str) -> Result<(), ApiError> {
         if self.is_global() || (!self.authorities.is_empty() && self.wallet.as_deref() == Some(wallet)) {
             Ok(())
         } else {
@@ -279,7 +279,7 @@ impl Authenticator {
     /// # Errors
     /// 401 for a token that is malformed, expired, not yet valid, wrongly signed or for another
     /// issuer or audience; 503 when the key set cannot be fetched.
-    pub async fn authenticate(&self, token: &str) -> Result<Principal, ApiError> {
+    pub(crate) async fn authenticate(&self, token: &str) -> Result<Principal, ApiError> {
         let invalid = |e: jsonwebtoken::errors::Error| ApiError::Unauthorized(format!("invalid bearer token: {e}"));
         let claims = match &self.source {
             KeySource::Local(key) => {

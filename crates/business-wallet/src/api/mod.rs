@@ -106,6 +106,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(v1::history::platform_history))
         .routes(routes!(public::list_event_types))
         .routes(routes!(public::get_schema))
+        .routes(routes!(public::list_channel_types))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics))
@@ -137,6 +138,9 @@ pub fn router(state: AppState) -> Router {
             response
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            refuse_announced_oversize(body_limit, req, next)
+        }))
         .layer(CatchPanicLayer::custom(|_panic| {
             let mut response = ApiError::internal(anyhow::anyhow!("handler panicked")).into_response();
             response.extensions_mut().remove::<InternalError>();
@@ -145,6 +149,22 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(middleware::from_fn(request_context))
         .with_state(state)
+}
+
+/// Answers 413 when the declared `Content-Length` is over the limit, before the body is read:
+/// a client that sent `Expect: 100-continue` is then never asked for the body. Bodies without
+/// a declared length are limited while they are read.
+async fn refuse_announced_oversize(limit: usize, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return ApiError::PayloadTooLarge("the request body is larger than the configured limit".into())
+            .into_response();
+    }
+    next.run(req).await
 }
 
 /// Gives each request its correlation id (echoed in the response), a tracing span that carries

@@ -1,4 +1,5 @@
-//! Unauthenticated routes under `/api/public`: the event catalog and its JSON Schemas.
+//! Unauthenticated routes under `/api/public`: the event catalog and its JSON Schemas, and the
+//! channel types this instance offers.
 
 use axum::extract::State;
 use axum::http::header;
@@ -8,6 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::api::extract::ApiPath;
+use crate::channels;
 use crate::error::{ApiError, ErrorBody};
 use crate::events::{self, CATALOG};
 use crate::state::AppState;
@@ -93,4 +95,48 @@ pub async fn get_schema(
         ],
         body,
     ))
+}
+
+/// One entry of `GET /api/public/channel-types`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelTypeInfo {
+    /// The value of a channel's `type`, e.g. `WEBHOOK` or a custom adapter's type.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// The body field that holds the type's own settings: `webhook`, `kafka`, `jms`, or
+    /// `config` for a custom adapter.
+    pub config_field: String,
+    /// Whether the type is built into the product (false for an embedding application's
+    /// adapter).
+    pub built_in: bool,
+}
+
+/// Lists the channel types this instance offers: the built-in types switched on in its
+/// configuration and the adapters an embedding application registered.
+#[utoipa::path(
+    get,
+    path = "/api/public/channel-types",
+    tag = "channels",
+    responses((status = 200, description = "The channel types on offer", body = Vec<ChannelTypeInfo>))
+)]
+pub async fn list_channel_types(State(state): State<AppState>) -> Json<Vec<ChannelTypeInfo>> {
+    Json(
+        state
+            .channels
+            .kinds()
+            .map(|kind| {
+                let built_in = channels::BUILT_IN.contains(&kind);
+                ChannelTypeInfo {
+                    type_name: kind.to_string(),
+                    config_field: if built_in {
+                        kind.to_ascii_lowercase()
+                    } else {
+                        "config".into()
+                    },
+                    built_in,
+                }
+            })
+            .collect(),
+    )
 }

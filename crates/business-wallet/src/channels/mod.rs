@@ -30,6 +30,9 @@ pub use secrets::{generate_hmac_secret, ChannelSecrets};
 /// Type name of the built-in webhook channel.
 pub const WEBHOOK: &str = "WEBHOOK";
 
+/// The names of the built-in channel types; any other type is a custom adapter's.
+pub const BUILT_IN: &[&str] = &[WEBHOOK, "KAFKA", "JMS"];
+
 /// The channel types this instance can deliver to, by type name (`WEBHOOK`, a custom
 /// adapter's type). Cheap to clone.
 #[derive(Clone, Default)]

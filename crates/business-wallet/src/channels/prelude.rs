@@ -18,6 +18,64 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///
 /// Implementations classify their own errors into an [`Outcome`], in one place, and never
 /// touch the database; the dispatcher records the result and decides about retries.
+///
+/// An embedding application registers its own types with
+/// [`WalletBuilder::adapter`](crate::WalletBuilder::adapter). Operators then create channels of
+/// that type through the channels API, with the adapter's settings as JSON in the body field
+/// `config`; [`Channel::validate`] checks that block before it is saved, and
+/// [`Channel::deliver`] gets it back in [`ChannelConfig::config`].
+///
+/// A minimal adapter that appends each event, as a structured-mode CloudEvent, to an
+/// in-memory log named by its `config`:
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use business_wallet::channels::{
+///     Attempt, BoxFuture, Channel, ChannelConfig, InvalidConfig, OutboundMessage, Outcome,
+/// };
+/// use serde_json::{json, Value};
+///
+/// #[derive(Default)]
+/// struct MemoryLog {
+///     lines: Mutex<Vec<(String, String)>>,
+/// }
+///
+/// impl Channel for MemoryLog {
+///     fn kind(&self) -> &str {
+///         "MEMORY_LOG"
+///     }
+///
+///     fn validate(&self, config: &Value) -> Result<(), InvalidConfig> {
+///         match config.get("log").and_then(Value::as_str) {
+///             Some(name) if !name.is_empty() => Ok(()),
+///             _ => Err(InvalidConfig("config.log: a log name is required".into())),
+///         }
+///     }
+///
+///     fn deliver<'a>(
+///         &'a self,
+///         message: &'a OutboundMessage<'a>,
+///         channel: &'a ChannelConfig,
+///     ) -> BoxFuture<'a, Attempt> {
+///         Box::pin(async move {
+///             let Some(log) = channel.config["log"].as_str() else {
+///                 return Attempt::without_request(Outcome::Rejected {
+///                     error: "no log name".into(),
+///                     response: None,
+///                 });
+///             };
+///             let line = serde_json::to_string(message.envelope).expect("an envelope serialises");
+///             self.lines.lock().unwrap().push((log.to_string(), line));
+///             Attempt::without_request(Outcome::Delivered { response: None })
+///         })
+///     }
+/// }
+///
+/// let adapter = Arc::new(MemoryLog::default());
+/// assert!(adapter.validate(&json!({"log": "audit"})).is_ok());
+/// assert!(adapter.validate(&json!({})).is_err());
+/// // Registered with: Wallet::builder(settings).adapter(adapter).build().await
+/// ```
 pub trait Channel: Send + Sync + 'static {
     /// The type name stored on channel rows, e.g. `WEBHOOK`.
     fn kind(&self) -> &str;

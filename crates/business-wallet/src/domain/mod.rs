@@ -1,9 +1,12 @@
 //! The domain: wallets and their identifiers, with real key material. Creating either writes
 //! the domain rows and the catalog event in one transaction through the [`crate::outbox`].
+//!
+//! Only [`keys`] (key generation, did:key and JWK thumbprints) is public; the services behind
+//! the HTTP API are reached through the API (or, for events, [`crate::Publisher`]).
 
-pub mod channel;
-pub mod delivery;
-pub mod identifier;
+pub(crate) mod channel;
+pub(crate) mod delivery;
+pub(crate) mod identifier;
 pub mod keys;
-pub mod validate;
-pub mod wallet;
+pub(crate) mod validate;
+pub(crate) mod wallet;

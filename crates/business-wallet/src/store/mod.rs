@@ -3,7 +3,7 @@
 //! Every SQL statement of the product lives under this module, and so does every difference
 //! between the two backends. Both backends use the same schema shape: text UUIDs, JSON as text,
 //! and times as milliseconds since the Unix epoch, so most statements are written once and run
-//! on either pool through the [`with_tx!`] and [`with_reader!`] macros.
+//! on either pool through the `with_tx!` and `with_reader!` macros.
 //!
 //! SQLite runs in WAL mode with `synchronous=FULL` and a busy timeout. Writes go through a pool
 //! of exactly one connection, so writers queue in-process instead of failing with `SQLITE_BUSY`;

@@ -112,13 +112,25 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Starts an application after `adjust` changed its settings.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with_adapters(backend, adjust, Vec::new()).await
+}
+
+/// Like [`spawn_app_with`], with custom channel adapters registered (as an embedding
+/// application would).
+pub async fn spawn_app_with_adapters(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Settings),
+    adapters: Vec<std::sync::Arc<dyn business_wallet::channels::Channel>>,
+) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         business_wallet::telemetry::init(&Default::default());
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(backend, dir.path()).await;
     adjust(&mut settings);
-    let application = Application::build(settings.clone()).await.expect("application builds");
+    let application = Application::build_with_adapters(settings.clone(), adapters)
+        .await
+        .expect("application builds");
     let address = format!("http://{}", application.local_addr().expect("API enabled"));
     let state = application.state().clone();
     let shutdown = CancellationToken::new();
