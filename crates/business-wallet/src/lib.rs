@@ -33,6 +33,7 @@ pub mod outbox;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 
 pub use app::Application;
 pub use config::Settings;
