@@ -82,16 +82,17 @@ test("create a webhook channel, see its secret once, and a DELIVERED delivery wi
   }
 });
 
-test("a FAILED delivery is replayed to DELIVERED, another dismissed out of the default filter", async () => {
+test("a FAILED delivery is replayed to DELIVERED, another dismissed out of the default filter, the rest replayed in bulk", async () => {
   const wallet = await createWallet("Failing receiver");
   const failing = await receiver(404);
   try {
     await createChannel(wallet, "Flaky", failing.url);
     await createIdentifier(wallet);
     await createIdentifier(wallet);
-    const failed = await eventually("two FAILED deliveries", async () => {
+    await createIdentifier(wallet);
+    const failed = await eventually("three FAILED deliveries", async () => {
       const items = await deliveries(wallet, "FAILED");
-      return items.length === 2 && items;
+      return items.length === 3 && items;
     });
     const { page, close } = await browser();
     try {
@@ -103,7 +104,7 @@ test("a FAILED delivery is replayed to DELIVERED, another dismissed out of the d
       }
 
       failing.setStatus(200);
-      const [replayed, dismissed] = failed;
+      const [replayed, dismissed, rest] = failed;
       await page.locator(`tr[data-delivery="${replayed.deliveryExternalKey}"] a`).click();
       await shot(page, "delivery-failed");
       await page.getByRole("button", { name: "Replay" }).click();
@@ -126,6 +127,15 @@ test("a FAILED delivery is replayed to DELIVERED, another dismissed out of the d
       await page.getByLabel("DISMISSED").check();
       await page.getByRole("button", { name: "Apply filters" }).click();
       assert.equal(await page.locator(`tr[data-delivery="${dismissed.deliveryExternalKey}"]`).getAttribute("data-state"), "DISMISSED");
+
+      // Bulk replay of the FAILED deliveries that match the filters: the one left.
+      await page.goto(`${BASE}/ui/integrations/deliveries`);
+      assert.equal(await page.locator(`tr[data-delivery="${rest.deliveryExternalKey}"]`).getAttribute("data-state"), "FAILED");
+      await page.getByRole("button", { name: /Replay every FAILED delivery/ }).click();
+      assert.match(await page.getByRole("status").textContent(), /queued again: 1\./);
+      await eventually("the bulk replay to be delivered", async () =>
+        (await deliveries(wallet, "DELIVERED")).some((d) => d.deliveryExternalKey === rest.deliveryExternalKey));
+      await shot(page, "deliveries-bulk-replayed");
     } finally {
       await close();
     }

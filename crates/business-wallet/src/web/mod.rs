@@ -19,9 +19,14 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::delivery_log::Scope;
 
-/// The routes of the Web UI.
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// The routes of the Web UI. When the public base URL is `https`, cookies are marked Secure.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let secure = state
+        .settings
+        .public_base_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
+    let routes = Router::new()
         .route("/ui", get(|| async { Redirect::to("/ui/integrations/channels") }))
         .route("/ui/", get(|| async { Redirect::to("/ui/integrations/channels") }))
         .route("/ui/assets/app.css", get(css))
@@ -54,7 +59,29 @@ pub fn router() -> Router<AppState> {
         .route("/ui/integrations/deliveries/{key}", get(pages::delivery))
         .route("/ui/integrations/deliveries/{key}/replay", post(pages::replay))
         .route("/ui/integrations/deliveries/{key}/dismiss", post(pages::dismiss))
-        .route("/ui/integrations/history", get(pages::history))
+        .route("/ui/integrations/history", get(pages::history));
+    if secure {
+        routes.layer(axum::middleware::map_response(secure_cookies))
+    } else {
+        routes
+    }
+}
+
+/// Adds `Secure` to every cookie set, for deployments served over https.
+async fn secure_cookies(mut response: Response) -> Response {
+    let cookies: Vec<_> = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(|v| format!("{v}; Secure")))
+        .collect();
+    response.headers_mut().remove(header::SET_COOKIE);
+    for cookie in cookies {
+        if let Ok(value) = header::HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
 }
 
 async fn css() -> Response {

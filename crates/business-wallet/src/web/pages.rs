@@ -636,7 +636,9 @@ pub async fn deliveries(State(state): State<AppState>, session: Session, RawQuer
         let sep = if filters.is_empty() { "" } else { "&" };
         format!("/ui/integrations/deliveries?{filters}{sep}cursor={cursor}")
     });
-    let notice = field(&query, "replayed").map(|n| format!("{n} failed deliveries were queued again."));
+    let notice = field(&query, "replayed")
+        .and_then(|n| n.parse::<u64>().ok())
+        .map(|n| format!("Failed deliveries queued again: {n}."));
     HtmlTemplate(DeliveriesPage {
         ctx,
         items: page.items,

@@ -272,3 +272,14 @@ both_backends!(
     reader_sees_no_management,
     global_holder_chooses_a_wallet,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_secure_behind_https() {
+    let app = common::spawn_app_with(common::Backend::Sqlite, |s| {
+        s.public_base_url = Some("https://wallet.example".into());
+    })
+    .await;
+    let form = client().get(app.url("/ui/sign-in")).send().await.unwrap();
+    let (_, full) = set_cookie(&form, "bw_sign_in").unwrap();
+    assert!(full.ends_with("; Secure"), "{full}");
+}
