@@ -218,6 +218,22 @@ test("a form post without the CSRF token is refused", async () => {
     })();
     const rotations = body.items.filter((e) => e.action === "CHANNEL_SECRET_ROTATED");
     assert.equal(rotations.length, 1, "only the post with the token rotated the secret");
+
+    // Test sends, of the saved channel and of an unsaved draft: outcome, status and time.
+    await page.goto(`${BASE}/ui/integrations/channels/${channel.channelExternalKey}`);
+    await page.getByRole("button", { name: "Send test event" }).click();
+    const saved = await page.getByTestId("test-result").textContent();
+    assert.match(saved, /DELIVERED/);
+    assert.match(saved, /200/);
+    assert.match(saved, /\d+ ms/);
+    await shot(page, "test-send");
+    await page.goto(`${BASE}/ui/integrations/channels/new`);
+    await page.getByLabel("Name", { exact: true }).fill("Draft");
+    await page.getByLabel(IDENTIFIER_CREATED).check();
+    await page.getByLabel("URL", { exact: true }).fill(hook.url);
+    await page.getByRole("button", { name: /Send test event/ }).click();
+    assert.match(await page.getByTestId("test-result").textContent(), /DELIVERED/);
+    await shot(page, "test-send-draft");
   } finally {
     await close();
   }

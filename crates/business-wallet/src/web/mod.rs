@@ -42,6 +42,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(pages::channels).post(pages::create_channel),
         )
         .route("/ui/integrations/channels/new", get(pages::new_channel))
+        .route("/ui/integrations/channels/test", post(pages::test_draft))
         .route(
             "/ui/integrations/channels/{key}",
             get(pages::channel).post(pages::replace_channel),

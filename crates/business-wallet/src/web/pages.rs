@@ -88,7 +88,7 @@ struct ConfirmDeletePage {
 #[template(path = "test_result.html")]
 struct TestResultPage {
     ctx: Ctx,
-    channel: ChannelView,
+    channel_name: String,
     report: TestSendReport,
     request_headers: Vec<(String, String)>,
 }
@@ -541,17 +541,45 @@ pub async fn test_channel(
     }
     .await;
     match result {
-        Ok((report, channel)) => {
+        Ok((report, view)) => {
             let request_headers = report.request.as_ref().map(|r| r.headers.clone()).unwrap_or_default();
             HtmlTemplate(TestResultPage {
                 ctx,
-                channel,
+                channel_name: view.name,
                 report,
                 request_headers,
             })
             .into_response()
         }
         Err(err) => error_page(Some(&ctx), err),
+    }
+}
+
+/// POST the new-channel form to send one test event through it without saving it.
+pub async fn test_draft(
+    State(state): State<AppState>,
+    session: Session,
+    RawQuery(raw): RawQuery,
+    Form(form): FormPairs,
+) -> Response {
+    let (scope, ctx) = post_scope!(session, raw, form, "channels");
+    let values = ChannelForm::from_pairs(&form);
+    let body = match values.to_body() {
+        Ok(body) => body,
+        Err(err) => return form_with_error(&state, ctx, None, values, err),
+    };
+    match channel::test_draft(&state, &session.principal, &scope, body, None).await {
+        Ok(report) => {
+            let request_headers = report.request.as_ref().map(|r| r.headers.clone()).unwrap_or_default();
+            HtmlTemplate(TestResultPage {
+                ctx,
+                channel_name: format!("{} (not saved)", values.name),
+                report,
+                request_headers,
+            })
+            .into_response()
+        }
+        Err(err) => form_with_error(&state, ctx, None, values, err),
     }
 }
 
