@@ -283,3 +283,70 @@ async fn cookies_are_secure_behind_https() {
     let (_, full) = set_cookie(&form, "bw_sign_in").unwrap();
     assert!(full.ends_with("; Secure"), "{full}");
 }
+
+async fn operator_edits_and_deletes_a_channel(app: TestApp) {
+    let (wallet, channel) = wallet_with_channel(&app, "Before").await;
+    let token = app.token("operator", &["WALLET_INTEGRATION_CHANNEL_CRUD"], Some(&wallet));
+    let cookie = sign_in(&app, &token).await;
+    let (_, form) = page(&app, &cookie, &format!("/ui/integrations/channels/{channel}")).await;
+    assert!(form.contains("value=\"Before\""), "the edit form is filled in");
+    assert!(form.contains("Rotate secret"));
+    let csrf = csrf_of(&form);
+    let saved = post(
+        &app,
+        &cookie,
+        &format!("/ui/integrations/channels/{channel}"),
+        &[
+            ("_csrf", csrf.as_str()),
+            ("name", "After"),
+            ("type", "WEBHOOK"),
+            ("enabled", "on"),
+            ("event", IDENTIFIER_CREATED),
+            ("url", "https://receiver.example/other"),
+            ("timeout_ms", "3000"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status(), 303);
+    let (_, list) = page(&app, &cookie, "/ui/integrations/channels").await;
+    assert!(list.contains(">After<") && list.contains("https://receiver.example/other"));
+
+    let (status, confirm) = page(&app, &cookie, &format!("/ui/integrations/channels/{channel}/delete")).await;
+    assert_eq!(status, 200);
+    assert!(confirm.contains("cannot be undone"));
+    let deleted = post(
+        &app,
+        &cookie,
+        &format!("/ui/integrations/channels/{channel}/delete"),
+        &[("_csrf", csrf.as_str())],
+    )
+    .await;
+    assert_eq!(deleted.status(), 303);
+    let (_, list) = page(&app, &cookie, "/ui/integrations/channels").await;
+    assert!(list.contains("No channels yet"));
+}
+
+both_backends!(operator_edits_and_deletes_a_channel);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_ends_with_the_token() {
+    let app = common::spawn_app_with(common::Backend::Sqlite, |s| s.auth.leeway_secs = Some(0)).await;
+    let wallet = app.create_wallet("Short").await["walletExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = business_wallet::auth::mint_local_token(
+        &app.settings,
+        "brief",
+        &["WALLET_INTEGRATION_CHANNEL_READ".to_string()],
+        Some(&wallet),
+        std::time::Duration::from_secs(2),
+    )
+    .unwrap();
+    let cookie = sign_in(&app, &token).await;
+    let (status, _) = page(&app, &cookie, "/ui/integrations/channels").await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (status, _) = page(&app, &cookie, "/ui/integrations/channels").await;
+    assert_eq!(status, 303, "an expired token sends the user back to sign-in");
+}
