@@ -39,6 +39,7 @@ test("create a webhook channel, see its secret once, and a DELIVERED delivery wi
 
     const secret = (await page.getByTestId("secret").textContent()).trim();
     assert.ok(secret.length >= 16, `a secret is shown: ${secret}`);
+    await page.getByRole("button", { name: "Copy" }).waitFor();
     await shot(page, "channel-secret");
     await page.reload();
     assert.ok(await page.getByTestId("secret-gone").isVisible(), "the secret page says it is gone");

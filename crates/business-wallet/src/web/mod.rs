@@ -60,12 +60,35 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/ui/integrations/deliveries/{key}", get(pages::delivery))
         .route("/ui/integrations/deliveries/{key}/replay", post(pages::replay))
         .route("/ui/integrations/deliveries/{key}/dismiss", post(pages::dismiss))
-        .route("/ui/integrations/history", get(pages::history));
+        .route("/ui/integrations/history", get(pages::history))
+        .layer(axum::middleware::map_response(page_headers));
     if secure {
         routes.layer(axum::middleware::map_response(secure_cookies))
     } else {
         routes
     }
+}
+
+/// Pages are not framed by other sites, load only this server's script and style, and are not
+/// cached (they carry CSRF tokens and the wallet's data).
+async fn page_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let static_value = header::HeaderValue::from_static;
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        static_value("default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, static_value("DENY"));
+    headers.insert(header::REFERRER_POLICY, static_value("same-origin"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, static_value("nosniff"));
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        headers.insert(header::CACHE_CONTROL, static_value("no-store"));
+    }
+    response
 }
 
 /// Adds `Secure` to every cookie set, for deployments served over https.

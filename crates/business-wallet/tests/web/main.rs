@@ -108,6 +108,13 @@ async fn pages_need_a_session(app: TestApp) {
         assert_eq!(response.status(), 303, "{path}");
         assert_eq!(response.headers()["location"], "/ui/sign-in");
     }
+    let sign_in = client().get(app.url("/ui/sign-in")).send().await.unwrap();
+    assert_eq!(sign_in.headers()["x-frame-options"], "DENY");
+    assert_eq!(sign_in.headers()["cache-control"], "no-store");
+    assert!(sign_in.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
     let (status, _) = page(&app, "bw_session=forged", "/ui/integrations/channels").await;
     assert_eq!(status, 303, "a cookie that does not open is no session");
     let css = client().get(app.url("/ui/assets/app.css")).send().await.unwrap();
