@@ -38,6 +38,7 @@ pub mod outbox;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 
 pub use api::openapi;
 pub use app::Application;

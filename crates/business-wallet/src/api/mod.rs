@@ -124,6 +124,7 @@ pub fn router(state: AppState) -> Router {
     let openapi = std::sync::Arc::new(openapi);
     let body_limit = state.settings.server.body_limit_bytes;
     routes
+        .merge(crate::web::router(&state))
         .route(
             "/api/openapi.json",
             axum::routing::get(move || {

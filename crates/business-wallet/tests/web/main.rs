@@ -1,0 +1,359 @@
+//! Web UI pages over HTTP: sign-in and its cookie, redirects without a session, CSRF checks,
+//! what a read-only user is shown, and escaping. The browser scenarios live in `ui-tests/`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use common::TestApp;
+use serde_json::json;
+
+const IDENTIFIER_CREATED: &str = "com.credenco.businesswallet.identifier.created.v1";
+
+/// A client that does not follow redirects, so that the tests see them.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The `name=value` part of a `Set-Cookie` header for `name`, and the whole header.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| (v.split(';').next().unwrap().to_string(), v.to_string()))
+}
+
+/// The value of the first hidden `_csrf` input of a page.
+fn csrf_of(html: &str) -> String {
+    let start = html.find("name=\"_csrf\" value=\"").expect("a CSRF field") + "name=\"_csrf\" value=\"".len();
+    html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+/// Signs in with `token` and returns the session cookie (`bw_session=...`).
+async fn sign_in(app: &TestApp, token: &str) -> String {
+    let client = client();
+    let form = client.get(app.url("/ui/sign-in")).send().await.unwrap();
+    let (pre, _) = set_cookie(&form, "bw_sign_in").expect("the sign-in form sets its CSRF cookie");
+    let csrf = csrf_of(&form.text().await.unwrap());
+    let response = client
+        .post(app.url("/ui/sign-in"))
+        .header("cookie", pre)
+        .form(&[("_csrf", csrf.as_str()), ("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let (cookie, full) = set_cookie(&response, "bw_session").expect("a session cookie");
+    assert!(full.contains("HttpOnly"), "{full}");
+    assert!(full.contains("SameSite=Strict"), "{full}");
+    assert!(full.contains("Path=/ui"), "{full}");
+    assert!(!full.contains(token), "the token is sealed, not stored in clear");
+    cookie
+}
+
+async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
+    let response = client()
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn post(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    client()
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn wallet_with_channel(app: &TestApp, name: &str) -> (String, String) {
+    let wallet = app.create_wallet("Web").await["walletExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let response = app
+        .post(
+            &format!("/api/wallets/{wallet}/integration-channels"),
+            Some(&app.admin_token),
+            &json!({
+                "name": name,
+                "type": "WEBHOOK",
+                "eventTypeFilters": [IDENTIFIER_CREATED],
+                "webhook": {"url": "https://receiver.example/hook"}
+            }),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let channel: serde_json::Value = response.json().await.unwrap();
+    (wallet, channel["channelExternalKey"].as_str().unwrap().to_string())
+}
+
+async fn pages_need_a_session(app: TestApp) {
+    for path in [
+        "/ui/integrations/channels",
+        "/ui/integrations/deliveries",
+        "/ui/integrations/history",
+    ] {
+        let response = client().get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 303, "{path}");
+        assert_eq!(response.headers()["location"], "/ui/sign-in");
+    }
+    let sign_in = client().get(app.url("/ui/sign-in")).send().await.unwrap();
+    assert_eq!(sign_in.headers()["x-frame-options"], "DENY");
+    assert_eq!(sign_in.headers()["cache-control"], "no-store");
+    assert!(sign_in.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    let (status, _) = page(&app, "bw_session=forged", "/ui/integrations/channels").await;
+    assert_eq!(status, 303, "a cookie that does not open is no session");
+    let css = client().get(app.url("/ui/assets/app.css")).send().await.unwrap();
+    assert_eq!(css.status(), 200);
+    assert!(css.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+}
+
+async fn sign_in_refuses_bad_tokens_and_forms(app: TestApp) {
+    let client = client();
+    let form = client.get(app.url("/ui/sign-in")).send().await.unwrap();
+    let (pre, _) = set_cookie(&form, "bw_sign_in").unwrap();
+    let html = form.text().await.unwrap();
+    assert!(html.contains("<label for=\"token\">"), "the token field is labelled");
+    let csrf = csrf_of(&html);
+    let bad = client
+        .post(app.url("/ui/sign-in"))
+        .header("cookie", &pre)
+        .form(&[("_csrf", csrf.as_str()), ("token", "not-a-jwt")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    assert!(bad.text().await.unwrap().contains("invalid bearer token"));
+    let no_csrf = client
+        .post(app.url("/ui/sign-in"))
+        .header("cookie", &pre)
+        .form(&[("token", app.admin_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_csrf.status(), 403, "the sign-in form has its CSRF token too");
+}
+
+async fn operator_sees_and_manages_channels(app: TestApp) {
+    let (wallet, channel) = wallet_with_channel(&app, "Orders <script>alert(1)</script>").await;
+    let token = app.token(
+        "operator",
+        &["WALLET_INTEGRATION_CHANNEL_CRUD", "WALLET_INTEGRATION_DELIVERY_CRUD"],
+        Some(&wallet),
+    );
+    let cookie = sign_in(&app, &token).await;
+    let (status, html) = page(&app, &cookie, "/ui/integrations/channels").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Orders &#60;script&#62;") || html.contains("Orders &lt;script&gt;"),
+        "escaped: {html}"
+    );
+    assert!(!html.contains("<script>alert(1)"));
+    assert!(html.contains("https://receiver.example/hook"));
+    assert!(html.contains("New channel"));
+    assert!(html.contains(&wallet));
+
+    // A post without the CSRF token changes nothing; with it, the channel is disabled.
+    let refused = post(
+        &app,
+        &cookie,
+        &format!("/ui/integrations/channels/{channel}/toggle"),
+        &[],
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    let csrf = csrf_of(&html);
+    let done = post(
+        &app,
+        &cookie,
+        &format!("/ui/integrations/channels/{channel}/toggle"),
+        &[("_csrf", csrf.as_str())],
+    )
+    .await;
+    assert_eq!(done.status(), 303);
+    let (_, html) = page(&app, &cookie, "/ui/integrations/channels").await;
+    assert!(html.contains(">Enable<"), "the channel is now disabled");
+
+    // A form error is shown next to its field.
+    let (_, form) = page(&app, &cookie, "/ui/integrations/channels/new").await;
+    assert!(form.contains("<legend>Event filters</legend>"));
+    assert!(
+        !form.contains("<legend>Kafka</legend>"),
+        "Kafka is off in this deployment"
+    );
+    let invalid = post(
+        &app,
+        &cookie,
+        "/ui/integrations/channels",
+        &[
+            ("_csrf", csrf.as_str()),
+            ("name", "x"),
+            ("type", "WEBHOOK"),
+            ("url", "https://receiver.example/h"),
+        ],
+    )
+    .await;
+    assert_eq!(invalid.status(), 400);
+    let html = invalid.text().await.unwrap();
+    assert!(
+        html.contains("eventTypeFilters: must name at least one event type"),
+        "{html}"
+    );
+
+    let (status, html) = page(&app, &cookie, "/ui/integrations/history").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("CHANNEL_UPDATED"));
+}
+
+async fn reader_sees_no_management(app: TestApp) {
+    let (wallet, channel) = wallet_with_channel(&app, "Watched").await;
+    let token = app.token(
+        "reader",
+        &["WALLET_INTEGRATION_CHANNEL_READ", "WALLET_INTEGRATION_DELIVERY_READ"],
+        Some(&wallet),
+    );
+    let cookie = sign_in(&app, &token).await;
+    let (_, list) = page(&app, &cookie, "/ui/integrations/channels").await;
+    let (_, detail) = page(&app, &cookie, &format!("/ui/integrations/channels/{channel}")).await;
+    let (_, deliveries) = page(&app, &cookie, "/ui/integrations/deliveries").await;
+    for html in [&list, &detail, &deliveries] {
+        for word in [
+            "New channel",
+            "Rotate secret",
+            "Save changes",
+            "Delete",
+            "Replay",
+            "Dismiss",
+        ] {
+            assert!(!html.contains(word), "{word} shown to a reader");
+        }
+    }
+    assert!(detail.contains("disabled"), "the channel form is read-only");
+    let csrf = csrf_of(&list);
+    let forged = post(
+        &app,
+        &cookie,
+        &format!("/ui/integrations/channels/{channel}/rotate"),
+        &[("_csrf", csrf.as_str())],
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+}
+
+async fn global_holder_chooses_a_wallet(app: TestApp) {
+    let cookie = sign_in(&app, &app.admin_token.clone()).await;
+    let (status, html) = page(&app, &cookie, "/ui/integrations/channels").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Choose a wallet"));
+    let (status, html) = page(&app, &cookie, "/ui/integrations/channels?wallet=platform").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Platform"));
+    let (_, html) = page(
+        &app,
+        &cookie,
+        "/ui/integrations/deliveries?wallet=platform&state=FAILED&state=DISMISSED",
+    )
+    .await;
+    assert!(html.contains("value=\"FAILED\" checked"));
+    assert!(!html.contains("value=\"PENDING\" checked"));
+}
+
+both_backends!(
+    pages_need_a_session,
+    sign_in_refuses_bad_tokens_and_forms,
+    operator_sees_and_manages_channels,
+    reader_sees_no_management,
+    global_holder_chooses_a_wallet,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_secure_behind_https() {
+    let app = common::spawn_app_with(common::Backend::Sqlite, |s| {
+        s.public_base_url = Some("https://wallet.example".into());
+    })
+    .await;
+    let form = client().get(app.url("/ui/sign-in")).send().await.unwrap();
+    let (_, full) = set_cookie(&form, "bw_sign_in").unwrap();
+    assert!(full.ends_with("; Secure"), "{full}");
+}
+
+async fn operator_edits_and_deletes_a_channel(app: TestApp) {
+    let (wallet, channel) = wallet_with_channel(&app, "Before").await;
+    let token = app.token("operator", &["WALLET_INTEGRATION_CHANNEL_CRUD"], Some(&wallet));
+    let cookie = sign_in(&app, &token).await;
+    let (_, form) = page(&app, &cookie, &format!("/ui/integrations/channels/{channel}")).await;
+    assert!(form.contains("value=\"Before\""), "the edit form is filled in");
+    assert!(form.contains("Rotate secret"));
+    let csrf = csrf_of(&form);
+    let saved = post(
+        &app,
+        &cookie,
+        &format!("/ui/integrations/channels/{channel}"),
+        &[
+            ("_csrf", csrf.as_str()),
+            ("name", "After"),
+            ("type", "WEBHOOK"),
+            ("enabled", "on"),
+            ("event", IDENTIFIER_CREATED),
+            ("url", "https://receiver.example/other"),
+            ("timeout_ms", "3000"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status(), 303);
+    let (_, list) = page(&app, &cookie, "/ui/integrations/channels").await;
+    assert!(list.contains(">After<") && list.contains("https://receiver.example/other"));
+
+    let (status, confirm) = page(&app, &cookie, &format!("/ui/integrations/channels/{channel}/delete")).await;
+    assert_eq!(status, 200);
+    assert!(confirm.contains("cannot be undone"));
+    let deleted = post(
+        &app,
+        &cookie,
+        &format!("/ui/integrations/channels/{channel}/delete"),
+        &[("_csrf", csrf.as_str())],
+    )
+    .await;
+    assert_eq!(deleted.status(), 303);
+    let (_, list) = page(&app, &cookie, "/ui/integrations/channels").await;
+    assert!(list.contains("No channels yet"));
+}
+
+both_backends!(operator_edits_and_deletes_a_channel);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_ends_with_the_token() {
+    let app = common::spawn_app_with(common::Backend::Sqlite, |s| s.auth.leeway_secs = Some(0)).await;
+    let wallet = app.create_wallet("Short").await["walletExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = business_wallet::auth::mint_local_token(
+        &app.settings,
+        "brief",
+        &["WALLET_INTEGRATION_CHANNEL_READ".to_string()],
+        Some(&wallet),
+        std::time::Duration::from_secs(2),
+    )
+    .unwrap();
+    let cookie = sign_in(&app, &token).await;
+    let (status, _) = page(&app, &cookie, "/ui/integrations/channels").await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (status, _) = page(&app, &cookie, "/ui/integrations/channels").await;
+    assert_eq!(status, 303, "an expired token sends the user back to sign-in");
+}
