@@ -322,20 +322,120 @@ impl Default for WebhookSettings {
 pub struct ChannelSwitches {
     /// Webhook channels.
     pub webhook: Switch,
-    /// Kafka channels.
-    pub kafka: Switch,
-    /// JMS channels.
-    pub jms: Switch,
+    /// Kafka channels and the producer they share.
+    pub kafka: KafkaSettings,
+    /// JMS channels and the broker connection they use.
+    pub jms: JmsSettings,
 }
 
 impl Default for ChannelSwitches {
     fn default() -> Self {
         ChannelSwitches {
             webhook: Switch { enabled: true },
-            kafka: Switch { enabled: false },
-            jms: Switch { enabled: false },
+            kafka: KafkaSettings::default(),
+            jms: JmsSettings::default(),
         }
     }
+}
+
+/// The Kafka cluster that every Kafka channel of this instance publishes to (a channel only
+/// names its topic).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// Whether Kafka channels are on offer (needs the `kafka` Cargo feature).
+    pub enabled: bool,
+    /// Comma-separated `host:port` list of brokers to bootstrap from.
+    pub bootstrap_servers: String,
+    /// The producer's `client.id`, as brokers log and meter it.
+    pub client_id: String,
+    /// How long the producer keeps trying one record before the attempt is retried later, in
+    /// milliseconds (librdkafka's `message.timeout.ms`). Must stay below the dispatcher lease.
+    pub message_timeout_ms: u64,
+    /// Further librdkafka producer properties, passed through unchanged: security protocol,
+    /// SASL and TLS settings, and the like. Properties the channel sets itself are refused.
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        KafkaSettings {
+            enabled: false,
+            bootstrap_servers: String::new(),
+            client_id: "business-wallet".into(),
+            message_timeout_ms: 30_000,
+            properties: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// Producer properties the Kafka channel sets itself; `properties` may not replace them.
+pub const KAFKA_FIXED_PROPERTIES: &[&str] = &[
+    "bootstrap.servers",
+    "metadata.broker.list",
+    "client.id",
+    "enable.idempotence",
+    "acks",
+    "request.required.acks",
+    "partitioner",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
+];
+
+/// The JMS broker that every JMS channel of this instance sends to (a channel only names its
+/// destination).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JmsSettings {
+    /// Whether JMS channels are on offer (needs the `jms` Cargo feature).
+    pub enabled: bool,
+    /// The wire protocol: `stomp` (ActiveMQ Classic, Artemis) or `amqp` (AMQP 1.0: Artemis,
+    /// ActiveMQ, IBM MQ, RabbitMQ).
+    pub protocol: JmsProtocol,
+    /// The broker address: `stomp://host:port` (default port 61613) for STOMP,
+    /// `amqp://host:port` (default port 5672) or `amqps://...` for AMQP 1.0.
+    pub url: String,
+    /// User name to log in with, if the broker wants one.
+    pub username: Option<String>,
+    /// Password to log in with.
+    pub password: Option<String>,
+    /// Mark messages so that a JMS consumer reads a `TextMessage`: ActiveMQ's
+    /// `amq-msg-type: text` header over STOMP, the AMQP JMS mapping's message annotations over
+    /// AMQP. Turn off for brokers that do not understand them (IBM MQ).
+    pub jms_mapping: bool,
+    /// Time allowed for connecting and for the broker to confirm one message, in milliseconds.
+    pub timeout_ms: u64,
+    /// AMQP only: put before a queue's name to make its target address (like Qpid JMS's
+    /// `jms.queuePrefix`), e.g. `/queue/` for RabbitMQ 3.
+    pub amqp_queue_prefix: String,
+    /// AMQP only: put before a topic's name to make its target address, e.g. `/topic/`.
+    pub amqp_topic_prefix: String,
+}
+
+impl Default for JmsSettings {
+    fn default() -> Self {
+        JmsSettings {
+            enabled: false,
+            protocol: JmsProtocol::Stomp,
+            url: String::new(),
+            username: None,
+            password: None,
+            jms_mapping: true,
+            timeout_ms: 10_000,
+            amqp_queue_prefix: String::new(),
+            amqp_topic_prefix: String::new(),
+        }
+    }
+}
+
+/// How the JMS channel talks to its broker.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JmsProtocol {
+    /// STOMP 1.2.
+    Stomp,
+    /// AMQP 1.0.
+    Amqp,
 }
 
 /// An on/off switch.
@@ -473,6 +573,7 @@ impl Settings {
             return Err(invalid("integration.max_attempts", "must be at least 1".into()));
         }
         self.validate_delivery()?;
+        self.validate_brokers()?;
         if self.mode == DeploymentMode::Saas
             && (self.integration.channels.kafka.enabled || self.integration.channels.jms.enabled)
         {
@@ -554,6 +655,82 @@ impl Settings {
                 "integration.dispatch.lease_secs",
                 "must be at least three times integration.webhook.max_timeout_ms",
             );
+        }
+        Ok(())
+    }
+
+    /// Checks the Kafka and JMS settings of the types that are switched on.
+    fn validate_brokers(&self) -> Result<(), ConfigError> {
+        let invalid = |setting: &'static str, message: String| Err(ConfigError::Invalid { setting, message });
+        let lease_ms = self.integration.dispatch.lease_secs.saturating_mul(1000);
+        let kafka = &self.integration.channels.kafka;
+        if kafka.enabled && !cfg!(feature = "kafka") {
+            return invalid(
+                "integration.channels.kafka.enabled",
+                "this build has no Kafka support (Cargo feature `kafka`)".into(),
+            );
+        }
+        if kafka.enabled {
+            if kafka.bootstrap_servers.trim().is_empty() {
+                return invalid(
+                    "integration.channels.kafka.bootstrap_servers",
+                    "must list at least one host:port when Kafka channels are enabled".into(),
+                );
+            }
+            if kafka.message_timeout_ms == 0 || kafka.message_timeout_ms.saturating_mul(2) > lease_ms {
+                return invalid(
+                    "integration.channels.kafka.message_timeout_ms",
+                    "must be at least 1 and at most half of integration.dispatch.lease_secs".into(),
+                );
+            }
+            if let Some(key) = kafka
+                .properties
+                .keys()
+                .find(|k| KAFKA_FIXED_PROPERTIES.contains(&k.as_str()))
+            {
+                return invalid(
+                    "integration.channels.kafka.properties",
+                    format!("`{key}` is set by the channel itself"),
+                );
+            }
+        }
+        let jms = &self.integration.channels.jms;
+        if jms.enabled && !cfg!(feature = "jms") {
+            return invalid(
+                "integration.channels.jms.enabled",
+                "this build has no JMS support (Cargo feature `jms`)".into(),
+            );
+        }
+        if jms.enabled {
+            let (scheme, schemes): (&str, &[&str]) = match jms.protocol {
+                JmsProtocol::Stomp => ("stomp", &["stomp"]),
+                JmsProtocol::Amqp => ("amqp", &["amqp", "amqps"]),
+            };
+            let parsed = url::Url::parse(&jms.url);
+            let fits = parsed.as_ref().is_ok_and(|u| {
+                schemes.contains(&u.scheme())
+                    && u.host_str().is_some()
+                    && u.username().is_empty()
+                    && u.password().is_none()
+            });
+            if !fits {
+                return invalid(
+                    "integration.channels.jms.url",
+                    format!("must be a {scheme}://host:port URL for protocol `{scheme}` (credentials go in username and password)"),
+                );
+            }
+            if jms.password.is_some() && jms.username.is_none() {
+                return invalid(
+                    "integration.channels.jms.username",
+                    "must be set when integration.channels.jms.password is".into(),
+                );
+            }
+            if jms.timeout_ms == 0 || jms.timeout_ms.saturating_mul(2) > lease_ms {
+                return invalid(
+                    "integration.channels.jms.timeout_ms",
+                    "must be at least 1 and at most half of integration.dispatch.lease_secs".into(),
+                );
+            }
         }
         Ok(())
     }
@@ -652,6 +829,73 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("secrets.encryption_key"));
+    }
+
+    #[test]
+    fn broker_settings_are_checked_when_switched_on() {
+        let check = |adjust: &dyn Fn(&mut Settings)| {
+            let mut settings = Settings::default();
+            adjust(&mut settings);
+            settings.validate().err().map(|e| e.to_string()).unwrap_or_default()
+        };
+        // Switched off, nothing else is needed.
+        assert_eq!(check(&|_| {}), "");
+        let kafka = |s: &mut Settings| {
+            s.integration.channels.kafka.enabled = true;
+            s.integration.channels.kafka.bootstrap_servers = "127.0.0.1:9092".into();
+        };
+        assert_eq!(check(&kafka), "");
+        let err = check(&|s| s.integration.channels.kafka.enabled = true);
+        assert!(err.contains("integration.channels.kafka.bootstrap_servers"), "{err}");
+        let err = check(&|s| {
+            kafka(s);
+            s.integration.channels.kafka.message_timeout_ms = 400_000;
+        });
+        assert!(err.contains("integration.channels.kafka.message_timeout_ms"), "{err}");
+        let err = check(&|s| {
+            kafka(s);
+            s.integration
+                .channels
+                .kafka
+                .properties
+                .insert("acks".into(), "1".into());
+        });
+        assert!(
+            err.contains("integration.channels.kafka.properties") && err.contains("acks"),
+            "{err}"
+        );
+
+        let jms = |s: &mut Settings| {
+            s.integration.channels.jms.enabled = true;
+            s.integration.channels.jms.url = "stomp://127.0.0.1:61613".into();
+        };
+        assert_eq!(check(&jms), "");
+        let err = check(&|s| {
+            jms(s);
+            s.integration.channels.jms.url = "http://127.0.0.1".into();
+        });
+        assert!(err.contains("integration.channels.jms.url"), "{err}");
+        let err = check(&|s| {
+            jms(s);
+            s.integration.channels.jms.password = Some("p".into());
+        });
+        assert!(err.contains("integration.channels.jms.username"), "{err}");
+        let amqp = |s: &mut Settings| {
+            jms(s);
+            s.integration.channels.jms.protocol = JmsProtocol::Amqp;
+            s.integration.channels.jms.url = "amqps://broker.internal".into();
+        };
+        assert_eq!(check(&amqp), "");
+        let err = check(&|s| {
+            amqp(s);
+            s.integration.channels.jms.url = "amqp://user:secret@broker.internal".into();
+        });
+        assert!(err.contains("integration.channels.jms.url"), "{err}");
+        let err = check(&|s| {
+            kafka(s);
+            s.mode = DeploymentMode::Saas;
+        });
+        assert!(err.contains("integration.channels"), "{err}");
     }
 
     #[test]

@@ -9,7 +9,13 @@
 //! - [`prelude`]: the shared vocabulary (trait, message, outcome, records).
 //! - [`secrets`]: the stored, encrypted secrets of a channel and the signing secret format.
 //! - [`webhook`]: HTTP POST in CloudEvents binary mode, signed, behind the SSRF gate.
+//! - `kafka` (Cargo feature `kafka`): records in CloudEvents structured mode on a topic.
+//! - `jms` (Cargo feature `jms`): text messages in structured mode on a JMS queue or topic.
 
+#[cfg(feature = "jms")]
+pub mod jms;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod prelude;
 pub mod secrets;
 pub mod webhook;
@@ -57,6 +63,19 @@ impl ChannelRegistry {
         if webhook_on {
             registry.register(Arc::new(webhook::WebhookChannel::from_settings(settings)?));
         }
+        // Brokers are on-premise only (the settings refuse them in saas mode as well).
+        let on_premise = settings.mode == DeploymentMode::OnPremise;
+        #[cfg(feature = "kafka")]
+        if on_premise && settings.integration.channels.kafka.enabled {
+            registry.register(Arc::new(kafka::KafkaChannel::new(
+                &settings.integration.channels.kafka,
+            )?));
+        }
+        #[cfg(feature = "jms")]
+        if on_premise && settings.integration.channels.jms.enabled {
+            registry.register(Arc::new(jms::JmsChannel::new(&settings.integration.channels.jms)));
+        }
+        let _ = on_premise;
         Ok(registry)
     }
 

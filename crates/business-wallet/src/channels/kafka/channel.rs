@@ -1,0 +1,259 @@
+//! [`KafkaChannel`]: one idempotent producer shared by every Kafka channel of the instance,
+//! the record it builds for an event, and the one place where broker errors are classified.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use serde_json::Value;
+
+use super::config::KafkaChannelConfig;
+use crate::channels::{
+    Attempt, BoxFuture, Channel, ChannelConfig, InvalidConfig, OutboundMessage, Outcome, RequestRecord, ResponseRecord,
+};
+use crate::config::KafkaSettings;
+
+/// Type name of the Kafka channel.
+pub const KAFKA: &str = "KAFKA";
+
+/// The `content-type` header of every record: CloudEvents structured mode.
+pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json; charset=UTF-8";
+
+/// Extra time past `message.timeout.ms` before an attempt is given up locally, should the
+/// delivery report never come.
+const REPORT_GRACE: Duration = Duration::from_secs(5);
+
+/// The built-in `KAFKA` channel type.
+pub struct KafkaChannel {
+    settings: KafkaSettings,
+    /// Replaced after a fatal producer error (an idempotent producer cannot go on after one).
+    producer: Mutex<FutureProducer>,
+}
+
+impl std::fmt::Debug for KafkaChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaChannel")
+            .field("bootstrap_servers", &self.settings.bootstrap_servers)
+            .finish()
+    }
+}
+
+/// What the broker's answer means for the delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Sending again later may work.
+    Retry,
+    /// Sending again will not help.
+    Reject,
+}
+
+impl KafkaChannel {
+    /// The channel for the cluster in `settings`. No connection is made yet.
+    ///
+    /// # Errors
+    /// librdkafka refuses the producer properties.
+    pub fn new(settings: &KafkaSettings) -> anyhow::Result<KafkaChannel> {
+        let producer = build_producer(settings)?;
+        Ok(KafkaChannel {
+            settings: settings.clone(),
+            producer: Mutex::new(producer),
+        })
+    }
+
+    fn producer(&self) -> FutureProducer {
+        self.producer.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Starts over with a new producer after a fatal error.
+    fn renew_producer(&self) {
+        match build_producer(&self.settings) {
+            Ok(fresh) => *self.producer.lock().unwrap_or_else(|e| e.into_inner()) = fresh,
+            Err(err) => tracing::error!(error = %err, "cannot rebuild the Kafka producer"),
+        }
+    }
+
+    async fn send(&self, message: &OutboundMessage<'_>, channel: &ChannelConfig) -> Attempt {
+        let config = match KafkaChannelConfig::from_value(&channel.config) {
+            Ok(config) => config,
+            Err(err) => {
+                return Attempt::without_request(Outcome::Rejected {
+                    error: format!("invalid channel configuration: {err}"),
+                    response: None,
+                })
+            }
+        };
+        let payload = match serde_json::to_vec(message.envelope) {
+            Ok(payload) => payload,
+            Err(err) => {
+                return Attempt::without_request(Outcome::Rejected {
+                    error: format!("the event cannot be rendered: {err}"),
+                    response: None,
+                })
+            }
+        };
+        let key = message.envelope.walletexternalkey.as_str();
+        let request = RequestRecord {
+            method: "PRODUCE".into(),
+            url: config.topic.clone(),
+            headers: vec![
+                ("key".into(), key.to_string()),
+                ("content-type".into(), STRUCTURED_CONTENT_TYPE.into()),
+            ],
+            body: String::from_utf8_lossy(&payload).into_owned(),
+        };
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "content-type",
+            value: Some(STRUCTURED_CONTENT_TYPE),
+        });
+        let record = FutureRecord::to(&config.topic)
+            .key(key)
+            .payload(&payload)
+            .headers(headers);
+        let producer = self.producer();
+        // Enqueueing does not wait: a full local queue is reported at once (and retried later).
+        let delivery = match producer.send_result(record) {
+            Ok(delivery) => delivery,
+            Err((err, _)) => return self.failed(request, &err),
+        };
+        let limit = Duration::from_millis(self.settings.message_timeout_ms) + REPORT_GRACE;
+        let outcome = match tokio::time::timeout(limit, delivery).await {
+            Ok(Ok(Ok((partition, offset)))) => Outcome::Delivered {
+                response: Some(ResponseRecord {
+                    status: 0,
+                    headers: vec![
+                        ("partition".into(), partition.to_string()),
+                        ("offset".into(), offset.to_string()),
+                    ],
+                    body_excerpt: format!("partition {partition}, offset {offset}"),
+                }),
+            },
+            Ok(Ok(Err((err, _)))) => return self.failed(request, &err),
+            Ok(Err(_canceled)) => Outcome::Retryable {
+                error: "the Kafka producer went away before the broker answered".into(),
+                retry_after: None,
+                response: None,
+            },
+            Err(_elapsed) => Outcome::Retryable {
+                error: format!("no delivery report from Kafka within {} ms", limit.as_millis()),
+                retry_after: None,
+                response: None,
+            },
+        };
+        Attempt {
+            request: Some(request),
+            outcome,
+        }
+    }
+
+    /// The attempt for a record the broker did not take.
+    fn failed(&self, request: RequestRecord, err: &KafkaError) -> Attempt {
+        let code = err.rdkafka_error_code();
+        if code == Some(RDKafkaErrorCode::Fatal) {
+            self.renew_producer();
+        }
+        let error = format!("Kafka: {err}");
+        let outcome = match code.map_or(Verdict::Retry, classify) {
+            Verdict::Retry => Outcome::Retryable {
+                error,
+                retry_after: None,
+                response: None,
+            },
+            Verdict::Reject => Outcome::Rejected { error, response: None },
+        };
+        Attempt {
+            request: Some(request),
+            outcome,
+        }
+    }
+}
+
+impl Channel for KafkaChannel {
+    fn kind(&self) -> &str {
+        KAFKA
+    }
+
+    fn validate(&self, config: &Value) -> Result<(), InvalidConfig> {
+        KafkaChannelConfig::from_value(config).map(|_| ())
+    }
+
+    fn deliver<'a>(&'a self, message: &'a OutboundMessage<'a>, channel: &'a ChannelConfig) -> BoxFuture<'a, Attempt> {
+        Box::pin(self.send(message, channel))
+    }
+}
+
+/// The producer: idempotent, acknowledged by all in-sync replicas, keys hashed like the Java
+/// client (so a wallet's records land where a Java producer would put them), and a bounded
+/// time per record so an attempt ends well within the dispatcher's lease.
+fn build_producer(settings: &KafkaSettings) -> anyhow::Result<FutureProducer> {
+    let mut config = ClientConfig::new();
+    for (key, value) in &settings.properties {
+        config.set(key, value);
+    }
+    config
+        .set("bootstrap.servers", &settings.bootstrap_servers)
+        .set("client.id", &settings.client_id)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("partitioner", "murmur2_random")
+        .set("message.timeout.ms", settings.message_timeout_ms.to_string());
+    Ok(config.create()?)
+}
+
+/// The one place where a broker or client error code becomes retry or reject. Anything not
+/// named here is treated as passing: retrying costs little, failing a delivery for a transient
+/// fault loses it until somebody replays it.
+fn classify(code: RDKafkaErrorCode) -> Verdict {
+    use RDKafkaErrorCode as C;
+    match code {
+        // The record itself, or the channel's topic, can never be accepted as configured.
+        C::MessageSizeTooLarge
+        | C::InvalidMessageSize
+        | C::MessageBatchTooLarge
+        | C::InvalidMessage
+        | C::InvalidRecord
+        | C::InvalidTopic
+        | C::UnknownTopic
+        | C::PolicyViolation
+        | C::TopicAuthorizationFailed
+        | C::ClusterAuthorizationFailed
+        | C::InvalidArgument
+        | C::BadMessage => Verdict::Reject,
+        // Transport, timeouts, leader elections, unavailable brokers or replicas, a full local
+        // queue, a topic still being created, and everything else.
+        _ => Verdict::Retry,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_broker_trouble_is_retried_and_bad_records_are_rejected() {
+        for code in [
+            RDKafkaErrorCode::BrokerTransportFailure,
+            RDKafkaErrorCode::AllBrokersDown,
+            RDKafkaErrorCode::MessageTimedOut,
+            RDKafkaErrorCode::RequestTimedOut,
+            RDKafkaErrorCode::NotLeaderForPartition,
+            RDKafkaErrorCode::LeaderNotAvailable,
+            RDKafkaErrorCode::BrokerNotAvailable,
+            RDKafkaErrorCode::NotEnoughReplicas,
+            RDKafkaErrorCode::QueueFull,
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+        ] {
+            assert_eq!(classify(code), Verdict::Retry, "{code:?}");
+        }
+        for code in [
+            RDKafkaErrorCode::MessageSizeTooLarge,
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::InvalidTopic,
+            RDKafkaErrorCode::UnknownTopic,
+        ] {
+            assert_eq!(classify(code), Verdict::Reject, "{code:?}");
+        }
+    }
+}

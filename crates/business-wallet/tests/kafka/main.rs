@@ -1,0 +1,334 @@
+//! Kafka channel against a real Kafka-protocol broker (`scripts/setup/brokers.sh` starts one
+//! and exports `BUSINESS_WALLET_TEST_KAFKA_BOOTSTRAP`, `BUSINESS_WALLET_TEST_KAFKA_TOPIC` and `BUSINESS_WALLET_TEST_TANSU`): records
+//! are read back with a librdkafka consumer, and an outage is survived without losing events.
+#![cfg(feature = "kafka")]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use business_wallet::dispatch::Dispatcher;
+use common::{Backend, TestApp};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::{json, Value};
+
+const WALLET_CREATED: &str = "com.credenco.businesswallet.wallet.created.v1";
+
+fn env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run scripts/test.sh (or source scripts/setup/brokers.sh)"))
+}
+
+macro_rules! kafka_tests {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(crate::common::Backend::Postgres).await
+            }
+        }
+    )+};
+}
+
+kafka_tests!(
+    records_are_structured_cloudevents_keyed_by_wallet,
+    an_outage_is_retried_and_nothing_is_lost,
+    a_record_the_cluster_refuses_fails_at_once,
+    a_bad_topic_is_refused_on_save
+);
+
+/// An on-premise instance with Kafka channels on, publishing to `bootstrap`.
+async fn spawn(backend: Backend, bootstrap: &str) -> TestApp {
+    spawn_with(backend, bootstrap, &[]).await
+}
+
+/// Like [`spawn`], with further producer properties.
+async fn spawn_with(backend: Backend, bootstrap: &str, properties: &[(&str, &str)]) -> TestApp {
+    let bootstrap = bootstrap.to_string();
+    let properties: Vec<(String, String)> = properties.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    common::spawn_app_with(backend, move |settings| {
+        let kafka = &mut settings.integration.channels.kafka;
+        kafka.enabled = true;
+        kafka.bootstrap_servers = bootstrap;
+        kafka.message_timeout_ms = 2_000;
+        kafka.properties.extend(properties);
+    })
+    .await
+}
+
+/// Creates a platform Kafka channel on `topic` through the API.
+async fn create_channel(app: &TestApp, topic: &str) {
+    let response = app
+        .post(
+            "/api/integration-channels",
+            Some(&app.admin_token),
+            &json!({
+                "name": format!("kafka {}", uuid::Uuid::new_v4()),
+                "type": "KAFKA",
+                "eventTypeFilters": [WALLET_CREATED],
+                "kafka": {"topic": topic}
+            }),
+        )
+        .await;
+    let status = response.status();
+    assert_eq!(status, 201, "{}", response.text().await.unwrap());
+}
+
+/// Runs the dispatcher until nothing is due.
+async fn drain(app: &TestApp) {
+    let dispatcher = Dispatcher::new(&app.state);
+    for _ in 0..20 {
+        if dispatcher.run_once().await.unwrap().claimed == 0 {
+            return;
+        }
+    }
+}
+
+async fn states(app: &TestApp) -> Vec<(String, i64)> {
+    let sql = "SELECT state, attempts FROM integration_delivery ORDER BY id";
+    match &app.state.db {
+        business_wallet::store::Db::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+        business_wallet::store::Db::Sqlite { writer, .. } => sqlx::query_as(sql).fetch_all(writer).await.unwrap(),
+    }
+}
+
+/// Reads `topic` from the start, by partition assignment, until a record keyed by each of
+/// `keys` was seen; returns (content-type header, value) by key.
+fn consume(bootstrap: &str, topic: &str, keys: &[String]) -> HashMap<String, (String, Vec<u8>)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("bw-test-{}", uuid::Uuid::new_v4()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let partitions = metadata.topics()[0].partitions().len() as i32;
+    assert!(partitions > 0, "topic {topic} has partitions");
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let mut found = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while found.len() < keys.len() && Instant::now() < deadline {
+        let Some(result) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let message = result.unwrap();
+        let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+        if !keys.contains(&key) {
+            continue;
+        }
+        let content_type = message
+            .headers()
+            .and_then(|h| h.iter().find(|h| h.key == "content-type"))
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default();
+        found.insert(key, (content_type, message.payload().unwrap_or_default().to_vec()));
+    }
+    found
+}
+
+async fn assert_valid_against_served_schema(app: &TestApp, dataschema: &str, data: &Value) {
+    let path = dataschema.strip_prefix(&app.address).expect("dataschema served here");
+    let schema: Value = app.get(path, None).await.json().await.unwrap();
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let errors: Vec<String> = validator.iter_errors(data).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{data} against {path}: {errors:?}");
+}
+
+async fn records_are_structured_cloudevents_keyed_by_wallet(backend: Backend) {
+    let bootstrap = env("BUSINESS_WALLET_TEST_KAFKA_BOOTSTRAP");
+    let topic = env("BUSINESS_WALLET_TEST_KAFKA_TOPIC");
+    let app = spawn(backend, &bootstrap).await;
+    create_channel(&app, &topic).await;
+    let mut keys = Vec::new();
+    for name in ["Acme", "Globex"] {
+        let wallet = app.create_wallet(name).await;
+        keys.push(wallet["walletExternalKey"].as_str().unwrap().to_string());
+    }
+    drain(&app).await;
+    assert_eq!(states(&app).await, vec![("DELIVERED".to_string(), 1); 2]);
+
+    let records = tokio::task::spawn_blocking({
+        let keys = keys.clone();
+        move || consume(&bootstrap, &topic, &keys)
+    })
+    .await
+    .unwrap();
+    for key in &keys {
+        let (content_type, value) = records.get(key).unwrap_or_else(|| panic!("no record keyed {key}"));
+        assert_eq!(content_type, "application/cloudevents+json; charset=UTF-8");
+        let event: Value = serde_json::from_slice(value).unwrap();
+        assert_eq!(event["specversion"], "1.0");
+        assert_eq!(event["type"], WALLET_CREATED);
+        assert_eq!(event["source"], "/credenco/wallets");
+        assert_eq!(event["subject"], format!("wallets/{key}"));
+        assert_eq!(event["walletexternalkey"], key.as_str());
+        assert_eq!(event["datacontenttype"], "application/json");
+        assert!(uuid::Uuid::parse_str(event["id"].as_str().unwrap()).is_ok());
+        assert_eq!(event["data"]["walletExternalKey"], key.as_str());
+        assert_valid_against_served_schema(&app, event["dataschema"].as_str().unwrap(), &event["data"]).await;
+    }
+}
+
+/// A broker of this test's own, so that stopping it disturbs no other test.
+struct OwnBroker {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl OwnBroker {
+    fn start(port: u16) -> OwnBroker {
+        let listener = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(env("BUSINESS_WALLET_TEST_TANSU"))
+            .args([
+                "broker",
+                "--listener-url",
+                &listener,
+                "--advertised-listener-url",
+                &listener,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu answers on {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let created = Command::new(env("BUSINESS_WALLET_TEST_TANSU"))
+            .args(["topic", "create", "--broker", &listener, "--partitions", "1", "outage"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(created.success(), "topic created");
+        OwnBroker {
+            port,
+            child: Some(child),
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn an_outage_is_retried_and_nothing_is_lost(backend: Backend) {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bootstrap = format!("127.0.0.1:{port}");
+    let mut broker = OwnBroker::start(port);
+    let app = spawn(backend, &bootstrap).await;
+    create_channel(&app, "outage").await;
+    broker.stop();
+
+    let mut keys = Vec::new();
+    for name in ["Initech", "Umbrella", "Hooli"] {
+        let wallet = app.create_wallet(name).await;
+        keys.push(wallet["walletExternalKey"].as_str().unwrap().to_string());
+    }
+    let dispatcher = Dispatcher::new(&app.state);
+    for round in 1..=2 {
+        let outcome = dispatcher.run_once().await.unwrap();
+        assert_eq!(outcome.retried, 3, "round {round}: {outcome:?}");
+        assert_eq!(states(&app).await, vec![("PENDING".to_string(), round); 3]);
+        app.make_deliveries_due().await;
+    }
+
+    let broker = OwnBroker::start(broker.port);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        app.make_deliveries_due().await;
+        dispatcher.run_once().await.unwrap();
+        let now = states(&app).await;
+        if now.iter().all(|(state, _)| state == "DELIVERED") {
+            break;
+        }
+        assert!(
+            now.iter().all(|(state, _)| state == "PENDING" || state == "DELIVERED"),
+            "{now:?}"
+        );
+        assert!(Instant::now() < deadline, "still not delivered: {now:?}");
+    }
+    let records = tokio::task::spawn_blocking({
+        let keys = keys.clone();
+        move || consume(&bootstrap, "outage", &keys)
+    })
+    .await
+    .unwrap();
+    for key in &keys {
+        assert!(records.contains_key(key), "the event of wallet {key} arrived");
+    }
+    drop(broker);
+}
+
+async fn a_record_the_cluster_refuses_fails_at_once(backend: Backend) {
+    // The smallest record size librdkafka allows, passed through `properties`; the event of a
+    // wallet with a long name and address is larger.
+    let app = spawn_with(
+        backend,
+        &env("BUSINESS_WALLET_TEST_KAFKA_BOOTSTRAP"),
+        &[("message.max.bytes", "1000")],
+    )
+    .await;
+    create_channel(&app, &env("BUSINESS_WALLET_TEST_KAFKA_TOPIC")).await;
+    let response = app
+        .post(
+            "/api/v1/wallets",
+            Some(&app.admin_token),
+            &json!({
+                "displayName": "x".repeat(200),
+                "address": {"street": "s".repeat(200), "city": "c".repeat(100), "country": "n".repeat(100)}
+            }),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let outcome = Dispatcher::new(&app.state).run_once().await.unwrap();
+    assert_eq!(outcome.failed, 1, "{outcome:?}");
+    assert_eq!(states(&app).await, vec![("FAILED".to_string(), 1)]);
+}
+
+async fn a_bad_topic_is_refused_on_save(backend: Backend) {
+    let app = spawn(backend, &env("BUSINESS_WALLET_TEST_KAFKA_BOOTSTRAP")).await;
+    for topic in ["has space", "..", ""] {
+        let response = app
+            .post(
+                "/api/integration-channels",
+                Some(&app.admin_token),
+                &json!({"name": "bad", "type": "KAFKA", "eventTypeFilters": [WALLET_CREATED], "kafka": {"topic": topic}}),
+            )
+            .await;
+        assert_eq!(response.status(), 400, "{topic}");
+        let body: Value = response.json().await.unwrap();
+        assert!(body["message"].to_string().contains("kafka.topic"), "{body}");
+    }
+}
