@@ -43,6 +43,30 @@ macro_rules! both_backends {
     )+};
 }
 
+/// Like `both_backends!` for tests that build their own application (other settings):
+/// `both_backend_kinds!(name)` expects `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! both_backend_kinds {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Backend::Postgres).await
+            }
+        }
+    )+};
+}
+
+/// A variable that a set-up script exports for the broker tests; a clear failure without it.
+pub fn setup_env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run scripts/test.sh (or source scripts/setup/brokers.sh)"))
+}
+
 /// A running application and helpers to call it.
 pub struct TestApp {
     /// `http://127.0.0.1:port`.

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use business_wallet::dispatch::Dispatcher;
-use common::{Backend, TestApp};
+use common::{setup_env, Backend, TestApp};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -21,27 +21,7 @@ use tokio::task::JoinSet;
 const WALLET_CREATED: &str = "com.credenco.businesswallet.wallet.created.v1";
 const IDENTIFIER_CREATED: &str = "com.credenco.businesswallet.identifier.created.v1";
 
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run scripts/test.sh (or source scripts/setup/brokers.sh)"))
-}
-
-macro_rules! jms_tests {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(crate::common::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(crate::common::Backend::Postgres).await
-            }
-        }
-    )+};
-}
-
-jms_tests!(
+both_backend_kinds!(
     a_java_consumer_reads_text_messages_and_selects_on_the_type,
     an_outage_is_retried_and_nothing_is_lost,
     a_bad_destination_is_refused_on_save,
@@ -106,7 +86,7 @@ fn java_consumer() -> PathBuf {
             let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/jms/java/ReceiveText.java");
             let status = Command::new("javac")
                 .arg("-cp")
-                .arg(env("BUSINESS_WALLET_TEST_ACTIVEMQ_CLASSPATH"))
+                .arg(setup_env("BUSINESS_WALLET_TEST_ACTIVEMQ_CLASSPATH"))
                 .arg("-d")
                 .arg(&dir)
                 .arg(&source)
@@ -124,14 +104,14 @@ async fn receive(queue: &str, count: usize, selector: Option<&str>) -> Vec<Strin
     let classpath = format!(
         "{}:{}",
         classes.display(),
-        env("BUSINESS_WALLET_TEST_ACTIVEMQ_CLASSPATH")
+        setup_env("BUSINESS_WALLET_TEST_ACTIVEMQ_CLASSPATH")
     );
     let mut command = tokio::process::Command::new("java");
     command
         .arg("-cp")
         .arg(classpath)
         .arg("ReceiveText")
-        .arg(env("BUSINESS_WALLET_TEST_OPENWIRE_URL"))
+        .arg(setup_env("BUSINESS_WALLET_TEST_OPENWIRE_URL"))
         .arg(queue)
         .arg(count.to_string())
         .arg("10000");
@@ -161,7 +141,7 @@ fn text_message(line: &str) -> (String, Value) {
 }
 
 async fn a_java_consumer_reads_text_messages_and_selects_on_the_type(backend: Backend) {
-    let app = spawn(backend, &env("BUSINESS_WALLET_TEST_STOMP_URL")).await;
+    let app = spawn(backend, &setup_env("BUSINESS_WALLET_TEST_STOMP_URL")).await;
     let queue = format!("bw.test.{}", uuid::Uuid::new_v4().simple());
     create_channel(&app, &format!("queue://{queue}")).await;
     let wallet = app.create_wallet("Acme").await;
@@ -235,7 +215,7 @@ impl Relay {
 }
 
 async fn an_outage_is_retried_and_nothing_is_lost(backend: Backend) {
-    let broker = url::Url::parse(&env("BUSINESS_WALLET_TEST_STOMP_URL")).unwrap();
+    let broker = url::Url::parse(&setup_env("BUSINESS_WALLET_TEST_STOMP_URL")).unwrap();
     let target = format!("{}:{}", broker.host_str().unwrap(), broker.port().unwrap());
     let relay = Relay::start(0, target.clone()).await;
     let app = spawn(backend, &format!("stomp://127.0.0.1:{}", relay.port)).await;
@@ -279,7 +259,7 @@ async fn an_outage_is_retried_and_nothing_is_lost(backend: Backend) {
 }
 
 async fn a_bad_destination_is_refused_on_save(backend: Backend) {
-    let app = spawn(backend, &env("BUSINESS_WALLET_TEST_STOMP_URL")).await;
+    let app = spawn(backend, &setup_env("BUSINESS_WALLET_TEST_STOMP_URL")).await;
     for destination in ["queue://", "jms://x", "has space"] {
         let response = app
             .post(
@@ -317,7 +297,7 @@ async fn spawn_amqp(backend: Backend, url: &str) -> TestApp {
 /// Receives up to `count` messages from a RabbitMQ queue with python-qpid-proton; returns one
 /// JSON object per message.
 async fn receive_amqp(queue: &str, count: usize) -> Vec<Value> {
-    let mut receiver_url = url::Url::parse(&env("BUSINESS_WALLET_TEST_AMQP_URL")).unwrap();
+    let mut receiver_url = url::Url::parse(&setup_env("BUSINESS_WALLET_TEST_AMQP_URL")).unwrap();
     receiver_url.set_username("guest").unwrap();
     receiver_url.set_password(Some("guest")).unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/jms/amqp_receive.py");
@@ -343,7 +323,7 @@ async fn receive_amqp(queue: &str, count: usize) -> Vec<Value> {
 }
 
 async fn amqp_messages_carry_the_content_type_and_are_durable(backend: Backend) {
-    let app = spawn_amqp(backend, &env("BUSINESS_WALLET_TEST_AMQP_URL")).await;
+    let app = spawn_amqp(backend, &setup_env("BUSINESS_WALLET_TEST_AMQP_URL")).await;
     let queue = format!("bw.test.{}", uuid::Uuid::new_v4().simple());
     create_channel(&app, &format!("queue://{queue}")).await;
     let wallet = app.create_wallet("Acme").await;
@@ -365,7 +345,7 @@ async fn amqp_messages_carry_the_content_type_and_are_durable(backend: Backend) 
 }
 
 async fn an_amqp_outage_is_retried_and_nothing_is_lost(backend: Backend) {
-    let broker = url::Url::parse(&env("BUSINESS_WALLET_TEST_AMQP_URL")).unwrap();
+    let broker = url::Url::parse(&setup_env("BUSINESS_WALLET_TEST_AMQP_URL")).unwrap();
     let target = format!("{}:{}", broker.host_str().unwrap(), broker.port().unwrap_or(5672));
     let relay = Relay::start(0, target.clone()).await;
     let app = spawn_amqp(backend, &format!("amqp://127.0.0.1:{}", relay.port)).await;

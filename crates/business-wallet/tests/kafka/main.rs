@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use business_wallet::dispatch::Dispatcher;
-use common::{Backend, TestApp};
+use common::{setup_env, Backend, TestApp};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -20,27 +20,7 @@ use serde_json::{json, Value};
 
 const WALLET_CREATED: &str = "com.credenco.businesswallet.wallet.created.v1";
 
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run scripts/test.sh (or source scripts/setup/brokers.sh)"))
-}
-
-macro_rules! kafka_tests {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(crate::common::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(crate::common::Backend::Postgres).await
-            }
-        }
-    )+};
-}
-
-kafka_tests!(
+both_backend_kinds!(
     records_are_structured_cloudevents_keyed_by_wallet,
     an_outage_is_retried_and_nothing_is_lost,
     a_record_the_cluster_refuses_fails_at_once,
@@ -155,8 +135,8 @@ async fn assert_valid_against_served_schema(app: &TestApp, dataschema: &str, dat
 }
 
 async fn records_are_structured_cloudevents_keyed_by_wallet(backend: Backend) {
-    let bootstrap = env("BUSINESS_WALLET_TEST_KAFKA_BOOTSTRAP");
-    let topic = env("BUSINESS_WALLET_TEST_KAFKA_TOPIC");
+    let bootstrap = setup_env("BUSINESS_WALLET_TEST_KAFKA_BOOTSTRAP");
+    let topic = setup_env("BUSINESS_WALLET_TEST_KAFKA_TOPIC");
     let app = spawn(backend, &bootstrap).await;
     create_channel(&app, &topic).await;
     let mut keys = Vec::new();
@@ -198,7 +178,7 @@ struct OwnBroker {
 impl OwnBroker {
     fn start(port: u16) -> OwnBroker {
         let listener = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(env("BUSINESS_WALLET_TEST_TANSU"))
+        let child = Command::new(setup_env("BUSINESS_WALLET_TEST_TANSU"))
             .args([
                 "broker",
                 "--listener-url",
@@ -216,7 +196,7 @@ impl OwnBroker {
             assert!(Instant::now() < deadline, "tansu answers on {port}");
             std::thread::sleep(Duration::from_millis(100));
         }
-        let created = Command::new(env("BUSINESS_WALLET_TEST_TANSU"))
+        let created = Command::new(setup_env("BUSINESS_WALLET_TEST_TANSU"))
             .args(["topic", "create", "--broker", &listener, "--partitions", "1", "outage"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -296,11 +276,11 @@ async fn a_record_the_cluster_refuses_fails_at_once(backend: Backend) {
     // wallet with a long name and address is larger.
     let app = spawn_with(
         backend,
-        &env("BUSINESS_WALLET_TEST_KAFKA_BOOTSTRAP"),
+        &setup_env("BUSINESS_WALLET_TEST_KAFKA_BOOTSTRAP"),
         &[("message.max.bytes", "1000")],
     )
     .await;
-    create_channel(&app, &env("BUSINESS_WALLET_TEST_KAFKA_TOPIC")).await;
+    create_channel(&app, &setup_env("BUSINESS_WALLET_TEST_KAFKA_TOPIC")).await;
     let response = app
         .post(
             "/api/v1/wallets",
@@ -318,7 +298,7 @@ async fn a_record_the_cluster_refuses_fails_at_once(backend: Backend) {
 }
 
 async fn a_bad_topic_is_refused_on_save(backend: Backend) {
-    let app = spawn(backend, &env("BUSINESS_WALLET_TEST_KAFKA_BOOTSTRAP")).await;
+    let app = spawn(backend, &setup_env("BUSINESS_WALLET_TEST_KAFKA_BOOTSTRAP")).await;
     for topic in ["has space", "..", ""] {
         let response = app
             .post(
