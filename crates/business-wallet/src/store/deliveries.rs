@@ -90,35 +90,55 @@ pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDel
                                 WHERE d.state IN ('PENDING', 'DELIVERING') AND d.due_at <= {now} AND c.enabled \
                                 AND d.channel_id NOT IN (SELECT value FROM json_each($4)) \
                                 ORDER BY d.due_at LIMIT $3)";
-    let claimed = match db {
-        Db::Postgres(pool) => sqlx::query(&with_now(db, PG_CLAIM))
-            .bind(request.lease_ms)
-            .bind(&lease_token)
-            .bind(request.limit)
-            .bind(request.skip_channels)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-        Db::Sqlite { writer, .. } => sqlx::query(&with_now(db, SQLITE_CLAIM))
-            .bind(request.lease_ms)
-            .bind(&lease_token)
-            .bind(request.limit)
-            .bind(serde_json::to_string(request.skip_channels).expect("a list of integers serialises"))
-            .execute(writer)
-            .await?
-            .rows_affected(),
-    };
-    if claimed == 0 {
-        return Ok(Vec::new());
+    // The claimed rows are loaded by id: there is no index on `lease_token`, and a look-up by
+    // token would read the whole table, so that a claim would cost more as the table grows.
+    const COLUMNS: &str = "d.id, d.delivery_external_key, d.lease_token, d.attempts, d.max_attempts, d.created_at, d.channel_id, \
+                           c.channel_external_key, c.channel_type, c.config AS channel_config, c.secrets AS channel_secrets, \
+                           e.event_id, e.event_type, e.source, e.subject, e.wallet_external_key, e.time, e.dataschema, \
+                           e.correlation_id, e.data";
+    match db {
+        // One round trip: the update returns the rows it took and the same statement joins
+        // their channels and events.
+        Db::Postgres(pool) => {
+            let sql = format!(
+                "WITH d AS ({} RETURNING id, delivery_external_key, lease_token, attempts, max_attempts, created_at, channel_id, \
+                 event_id, due_at) \
+                 SELECT {COLUMNS} FROM d JOIN integration_channel c ON c.id = d.channel_id \
+                 JOIN integration_event e ON e.id = d.event_id ORDER BY d.due_at, d.id",
+                with_now(db, PG_CLAIM)
+            );
+            sqlx::query_as::<_, ClaimedDelivery>(&sql)
+                .bind(request.lease_ms)
+                .bind(&lease_token)
+                .bind(request.limit)
+                .bind(request.skip_channels)
+                .fetch_all(pool)
+                .await
+        }
+        Db::Sqlite { writer, reader } => {
+            let ids: Vec<i64> = sqlx::query_scalar(&format!("{} RETURNING id", with_now(db, SQLITE_CLAIM)))
+                .bind(request.lease_ms)
+                .bind(&lease_token)
+                .bind(request.limit)
+                .bind(serde_json::to_string(request.skip_channels).expect("a list of integers serialises"))
+                .fetch_all(writer)
+                .await?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let load = format!(
+                "SELECT {COLUMNS} FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
+                 JOIN integration_event e ON e.id = d.event_id \
+                 WHERE d.id IN (SELECT value FROM json_each($1)) AND d.lease_token = $2 AND d.state = 'DELIVERING' \
+                 ORDER BY d.due_at, d.id"
+            );
+            sqlx::query_as::<_, ClaimedDelivery>(&load)
+                .bind(serde_json::to_string(&ids).expect("a list of integers serialises"))
+                .bind(&lease_token)
+                .fetch_all(reader)
+                .await
+        }
     }
-    const LOAD: &str = "SELECT d.id, d.delivery_external_key, d.lease_token, d.attempts, d.max_attempts, d.created_at, d.channel_id, \
-                        c.channel_external_key, c.channel_type, c.config AS channel_config, c.secrets AS channel_secrets, \
-                        e.event_id, e.event_type, e.source, e.subject, e.wallet_external_key, e.time, e.dataschema, \
-                        e.correlation_id, e.data \
-                        FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                        JOIN integration_event e ON e.id = d.event_id \
-                        WHERE d.lease_token = $1 AND d.state = 'DELIVERING' ORDER BY d.due_at, d.id";
-    with_reader!(db, p => sqlx::query_as::<_, ClaimedDelivery>(LOAD).bind(&lease_token).fetch_all(p).await)
 }
 
 /// The delivery's next state after an attempt.
