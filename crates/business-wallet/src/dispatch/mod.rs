@@ -199,10 +199,11 @@ impl Dispatcher {
         };
         let mut tasks: JoinSet<Handled> = JoinSet::new();
         tracing::info!("dispatcher started");
-        // A claim is worth making after a wake-up or a poll, after a claim that came back
-        // full, and when an attempt ends while no delivery is queued here. While deliveries are
-        // queued, a finished attempt starts one of them instead: claiming then would only find
-        // the same channel full again.
+        // A claim is worth making after a wake-up or a poll, after a full claim that queued
+        // nothing, and when a channel slot frees up while nothing is queued here. Any other
+        // claim would find the channels it took rows of at their limit, and would read past
+        // all their due rows to find nothing (the claim leaves such channels out in its
+        // WHERE clause, after the index scan).
         let mut claim_due = true;
         loop {
             if shutdown.is_cancelled() {
@@ -217,8 +218,9 @@ impl Dispatcher {
                 claim_due = false;
                 match self.claim(capacity, true).await {
                     Ok((slots, outcome)) => {
-                        // A full claim means more may be due: claim again before sleeping.
-                        claim_due = outcome.claimed == capacity;
+                        // A full claim means more may be due: claim again before sleeping,
+                        // unless its surplus is queued here (then it has its next rows).
+                        claim_due = outcome.claimed == capacity && self.nothing_queued();
                         for slot in slots {
                             tasks.spawn(work(slot));
                         }
@@ -235,7 +237,7 @@ impl Dispatcher {
                 _ = shutdown.cancelled() => break,
                 _ = self.inner.wake.notified() => claim_due = true,
                 _ = tokio::time::sleep(poll) => claim_due = true,
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => claim_due |= self.nothing_queued(),
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = self.inner.slot_freed.notified() => claim_due |= self.nothing_queued(),
             }
         }
