@@ -45,11 +45,10 @@ wants_postgres() {
 }
 
 ensure_postgres() {
-  if ! command -v pgbench >/dev/null || ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
-    if ! pg_answers || ! command -v pgbench >/dev/null; then
-      log "installing PostgreSQL and pgbench"
-      apt_install postgresql postgresql-client postgresql-contrib
-    fi
+  # pgbench comes with the server package; the client package alone has only a wrapper.
+  if ! pgbench --version >/dev/null 2>&1 || ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    log "installing PostgreSQL and pgbench"
+    apt_install postgresql postgresql-client postgresql-contrib
   fi
   if pg_answers; then return; fi
   local version
