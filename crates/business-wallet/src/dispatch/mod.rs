@@ -24,9 +24,10 @@ pub mod retention;
 pub mod retry;
 pub mod worker;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -81,18 +82,40 @@ struct Inner {
     wake: Arc<Notify>,
     /// Deliveries in flight per channel id.
     per_channel: Mutex<HashMap<i64, u32>>,
-    /// Leases held by running tasks (delivery id -> token), to give back at shutdown.
+    /// Leases held by running tasks and queued deliveries (delivery id -> token), to give
+    /// back at shutdown.
     leases: Mutex<HashMap<i64, String>>,
+    /// Claimed deliveries waiting for a free slot of their channel, per channel id, with when
+    /// they were claimed (claim loop only).
+    queued: Mutex<HashMap<i64, VecDeque<(Instant, ClaimedDelivery)>>>,
+    /// Signalled when a channel slot is freed (an attempt is over).
+    slot_freed: Notify,
 }
 
 /// A claimed delivery holding one of its channel's in-flight slots; dropping it frees the slot.
+/// The channel's slot is freed as soon as the attempt is over, before its outcome is stored:
+/// the limit is on requests to the receiver, and the outcomes of many deliveries are stored
+/// together meanwhile.
 struct Slot {
     inner: Arc<Inner>,
     delivery: ClaimedDelivery,
+    channel_freed: AtomicBool,
 }
 
-impl Drop for Slot {
-    fn drop(&mut self) {
+impl Slot {
+    fn new(inner: Arc<Inner>, delivery: ClaimedDelivery) -> Slot {
+        Slot {
+            inner,
+            delivery,
+            channel_freed: AtomicBool::new(false),
+        }
+    }
+
+    /// Gives the channel's in-flight slot back (once).
+    fn free_channel(&self) {
+        if self.channel_freed.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let mut per_channel = self.inner.per_channel.lock().expect("slot lock is never poisoned");
         if let Some(count) = per_channel.get_mut(&self.delivery.channel_id) {
             *count = count.saturating_sub(1);
@@ -101,6 +124,13 @@ impl Drop for Slot {
             }
         }
         drop(per_channel);
+        self.inner.slot_freed.notify_one();
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.free_channel();
         self.inner
             .leases
             .lock()
@@ -122,10 +152,13 @@ impl Dispatcher {
                     secret_box: state.secrets.clone(),
                     channels: state.channels.clone(),
                     settings: state.settings.clone(),
+                    recorder: worker::Recorder::default(),
                 },
                 wake: state.outbox.wake_handle(),
                 per_channel: Mutex::new(HashMap::new()),
                 leases: Mutex::new(HashMap::new()),
+                queued: Mutex::new(HashMap::new()),
+                slot_freed: Notify::new(),
             }),
         }
     }
@@ -138,7 +171,7 @@ impl Dispatcher {
     /// The claim failed (database failure).
     pub async fn run_once(&self) -> anyhow::Result<RunOutcome> {
         let batch = self.inner.ctx.settings.integration.dispatch.batch_size as usize;
-        let (slots, mut outcome) = self.claim(batch).await?;
+        let (slots, mut outcome) = self.claim(batch, false).await?;
         let mut tasks = JoinSet::new();
         for slot in slots {
             tasks.spawn(work(slot));
@@ -166,18 +199,28 @@ impl Dispatcher {
         };
         let mut tasks: JoinSet<Handled> = JoinSet::new();
         tracing::info!("dispatcher started");
+        // A claim is worth making after a wake-up or a poll, after a full claim that queued
+        // nothing, and when a channel slot frees up while nothing is queued here. Any other
+        // claim would find the channels it took rows of at their limit, and would read past
+        // all their due rows to find nothing (the claim leaves such channels out in its
+        // WHERE clause, after the index scan).
+        let mut claim_due = true;
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
             while tasks.try_join_next().is_some() {}
+            for slot in self.start_queued().await {
+                tasks.spawn(work(slot));
+            }
             let capacity = capacity_total.saturating_sub(tasks.len());
-            let mut more_due = false;
-            if capacity > 0 {
-                match self.claim(capacity).await {
+            if capacity > 0 && claim_due {
+                claim_due = false;
+                match self.claim(capacity, true).await {
                     Ok((slots, outcome)) => {
-                        // A full claim means more may be due: claim again before sleeping.
-                        more_due = outcome.claimed == capacity;
+                        // A full claim means more may be due: claim again before sleeping,
+                        // unless its surplus is queued here (then it has its next rows).
+                        claim_due = outcome.claimed == capacity && self.nothing_queued();
                         for slot in slots {
                             tasks.spawn(work(slot));
                         }
@@ -186,15 +229,16 @@ impl Dispatcher {
                         tracing::warn!(error = %err, "claiming deliveries failed; retrying after the poll interval")
                     }
                 }
-            }
-            if more_due {
-                continue;
+                if claim_due {
+                    continue;
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = self.inner.wake.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
+                _ = self.inner.wake.notified() => claim_due = true,
+                _ = tokio::time::sleep(poll) => claim_due = true,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = self.inner.slot_freed.notified() => claim_due |= self.nothing_queued(),
             }
         }
         self.drain(tasks, Duration::from_millis(settings.shutdown_grace_ms))
@@ -205,12 +249,18 @@ impl Dispatcher {
         tracing::info!("dispatcher stopped");
     }
 
-    /// Claims up to `limit` deliveries and takes a slot for each; rows whose channel is full are
-    /// given back.
-    async fn claim(&self, limit: usize) -> anyhow::Result<(Vec<Slot>, RunOutcome)> {
-        let ctx = &self.inner.ctx;
-        let max_per_channel = ctx.settings.integration.dispatch.max_in_flight_per_channel;
-        let skip: Vec<i64> = {
+    fn nothing_queued(&self) -> bool {
+        self.inner
+            .queued
+            .lock()
+            .expect("queue lock is never poisoned")
+            .is_empty()
+    }
+
+    /// Channels at their in-flight limit (or with deliveries queued here): left out of claims.
+    fn full_channels(&self) -> Vec<i64> {
+        let max_per_channel = self.inner.ctx.settings.integration.dispatch.max_in_flight_per_channel;
+        let mut full: Vec<i64> = {
             let per_channel = self.inner.per_channel.lock().expect("slot lock is never poisoned");
             per_channel
                 .iter()
@@ -218,6 +268,22 @@ impl Dispatcher {
                 .map(|(id, _)| *id)
                 .collect()
         };
+        let queued = self.inner.queued.lock().expect("queue lock is never poisoned");
+        for id in queued.keys() {
+            if !full.contains(id) {
+                full.push(*id);
+            }
+        }
+        full
+    }
+
+    /// Claims up to `limit` deliveries and takes a slot for each. Rows whose channel is full
+    /// are queued here until a slot frees up (`queue_surplus`, the claim loop, which would
+    /// otherwise claim and give back the same rows over and over), or given back at once.
+    async fn claim(&self, limit: usize, queue_surplus: bool) -> anyhow::Result<(Vec<Slot>, RunOutcome)> {
+        let ctx = &self.inner.ctx;
+        let max_per_channel = ctx.settings.integration.dispatch.max_in_flight_per_channel;
+        let skip = self.full_channels();
         let request = ClaimRequest {
             limit: i64::try_from(limit).unwrap_or(i64::MAX),
             lease_ms: i64::try_from(ctx.settings.integration.dispatch.lease_secs.saturating_mul(1000))
@@ -248,10 +314,20 @@ impl Dispatcher {
                     .lock()
                     .expect("lease lock is never poisoned")
                     .insert(delivery.id, delivery.lease_token.clone());
-                slots.push(Slot {
-                    inner: self.inner.clone(),
-                    delivery,
-                });
+                slots.push(Slot::new(self.inner.clone(), delivery));
+            } else if queue_surplus {
+                self.inner
+                    .leases
+                    .lock()
+                    .expect("lease lock is never poisoned")
+                    .insert(delivery.id, delivery.lease_token.clone());
+                self.inner
+                    .queued
+                    .lock()
+                    .expect("queue lock is never poisoned")
+                    .entry(delivery.channel_id)
+                    .or_default()
+                    .push_back((Instant::now(), delivery));
             } else {
                 full.push(delivery);
             }
@@ -265,8 +341,67 @@ impl Dispatcher {
         Ok((slots, outcome))
     }
 
-    /// Waits up to `grace` for running deliveries, then stops the rest and releases their leases.
+    /// Takes a slot for each queued delivery whose channel has a free one. A delivery that
+    /// waited for half its lease is given back instead, so that its lease cannot run out
+    /// before it is sent.
+    async fn start_queued(&self) -> Vec<Slot> {
+        let max_per_channel = self.inner.ctx.settings.integration.dispatch.max_in_flight_per_channel;
+        let max_wait = Duration::from_secs(self.inner.ctx.settings.integration.dispatch.lease_secs) / 2;
+        let mut slots = Vec::new();
+        let mut stale = Vec::new();
+        {
+            let mut queued = self.inner.queued.lock().expect("queue lock is never poisoned");
+            if queued.is_empty() {
+                return slots;
+            }
+            let mut per_channel = self.inner.per_channel.lock().expect("slot lock is never poisoned");
+            queued.retain(|channel, waiting| {
+                let count = per_channel.entry(*channel).or_insert(0);
+                while *count < max_per_channel {
+                    let Some((since, delivery)) = waiting.pop_front() else {
+                        break;
+                    };
+                    if since.elapsed() > max_wait {
+                        stale.push(delivery);
+                        continue;
+                    }
+                    *count += 1;
+                    slots.push(Slot::new(self.inner.clone(), delivery));
+                }
+                if *count == 0 {
+                    per_channel.remove(channel);
+                }
+                !waiting.is_empty()
+            });
+        }
+        self.give_back(stale).await;
+        slots
+    }
+
+    /// Releases claimed deliveries that were not started (no attempt counted).
+    async fn give_back(&self, deliveries: Vec<ClaimedDelivery>) {
+        for delivery in deliveries {
+            self.inner
+                .leases
+                .lock()
+                .expect("lease lock is never poisoned")
+                .remove(&delivery.id);
+            if let Err(err) = deliveries::release(&self.inner.ctx.db, delivery.id, &delivery.lease_token, 0).await {
+                tracing::warn!(delivery = %delivery.delivery_external_key, error = %err, "could not give a lease back; it will run out");
+            }
+        }
+    }
+
+    /// Gives queued deliveries back at once, then waits up to `grace` for running deliveries,
+    /// then stops the rest and releases their leases.
     async fn drain(&self, mut tasks: JoinSet<Handled>, grace: Duration) {
+        let queued: Vec<ClaimedDelivery> =
+            std::mem::take(&mut *self.inner.queued.lock().expect("queue lock is never poisoned"))
+                .into_values()
+                .flatten()
+                .map(|(_, delivery)| delivery)
+                .collect();
+        self.give_back(queued).await;
         let finished = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
         if finished.is_ok() {
             return;
@@ -294,7 +429,7 @@ impl Dispatcher {
 }
 
 async fn work(slot: Slot) -> Handled {
-    worker::work(&slot.inner.ctx, slot.delivery.clone()).await
+    worker::work(&slot.inner.ctx, slot.delivery.clone(), || slot.free_channel()).await
 }
 
 /// Forwards PostgreSQL notifications on the outbox channel to the in-process wake-up, and wakes

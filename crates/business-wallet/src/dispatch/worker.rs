@@ -4,15 +4,17 @@
 //! Nothing here knows HTTP or a broker: the channel returns an [`Attempt`] and this module turns
 //! it into a state change.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+use tokio::sync::oneshot;
 
 use super::retry::{self, Next, OutcomeClass};
 use crate::channels::{Attempt, ChannelConfig, ChannelRegistry, ChannelSecrets, OutboundMessage, Outcome};
 use crate::config::Settings;
 use crate::crypto::SecretBox;
 use crate::events::CloudEvent;
-use crate::store::deliveries::{self, AttemptRow, ClaimedDelivery, Resolution};
+use crate::store::deliveries::{self, AttemptRow, ClaimedDelivery, OutcomeRecord, Resolution};
 use crate::store::{now_ms, Db};
 
 /// What the dispatcher needs to work a delivery; shared by all tasks.
@@ -22,6 +24,87 @@ pub(crate) struct WorkerContext {
     pub(crate) secret_box: Arc<SecretBox>,
     pub(crate) channels: ChannelRegistry,
     pub(crate) settings: Arc<Settings>,
+    pub(crate) recorder: Recorder,
+}
+
+/// Most outcomes stored by one transaction.
+const MAX_OUTCOMES_PER_COMMIT: usize = 256;
+
+/// Stores outcomes by group commit: the first task with an outcome to store writes it together
+/// with every outcome that arrived while the previous transaction was running, so concurrent
+/// deliveries share one commit instead of paying one each.
+#[derive(Debug, Default)]
+pub(crate) struct Recorder {
+    queue: Mutex<RecorderQueue>,
+}
+
+#[derive(Debug, Default)]
+struct RecorderQueue {
+    waiting: Vec<(OutcomeRecord, oneshot::Sender<Result<bool, String>>)>,
+    /// A task is writing; the others wait for their answer.
+    writing: bool,
+}
+
+/// Clears the writing flag however the writing task ends (a dispatcher aborted at shutdown
+/// included), failing the outcomes still queued so that no task waits forever; their leases
+/// run out as after any storage failure.
+struct WritingGuard<'a>(&'a Recorder, bool);
+
+impl Drop for WritingGuard<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            return;
+        }
+        let mut queue = self.0.queue.lock().expect("recorder lock is never poisoned");
+        queue.writing = false;
+        queue.waiting.clear();
+    }
+}
+
+impl Recorder {
+    /// Stores one outcome (with others queued meanwhile); `Ok(false)` when the lease was lost.
+    async fn record(&self, db: &Db, record: OutcomeRecord) -> Result<bool, String> {
+        let (answer, answered) = oneshot::channel();
+        let lead = {
+            let mut queue = self.queue.lock().expect("recorder lock is never poisoned");
+            queue.waiting.push((record, answer));
+            !std::mem::replace(&mut queue.writing, true)
+        };
+        if lead {
+            let mut guard = WritingGuard(self, true);
+            loop {
+                let batch: Vec<_> = {
+                    let mut queue = self.queue.lock().expect("recorder lock is never poisoned");
+                    if queue.waiting.is_empty() {
+                        // Handing over under the lock: whoever queues next writes.
+                        queue.writing = false;
+                        guard.1 = false;
+                        break;
+                    }
+                    let take = queue.waiting.len().min(MAX_OUTCOMES_PER_COMMIT);
+                    queue.waiting.drain(..take).collect()
+                };
+                let (records, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                match deliveries::record_outcomes(db, &records).await {
+                    Ok(applied) => {
+                        for (answer, applied) in answers.into_iter().zip(applied) {
+                            let _ = answer.send(Ok(applied));
+                        }
+                    }
+                    Err(err) => {
+                        let message = err.to_string();
+                        for answer in answers {
+                            let _ = answer.send(Err(message.clone()));
+                        }
+                    }
+                }
+            }
+            drop(guard);
+        }
+        answered
+            .await
+            .unwrap_or_else(|_| Err("the outcome was not written (dispatcher stopping)".into()))
+    }
 }
 
 /// How working one delivery ended, from the dispatcher's point of view.
@@ -39,13 +122,15 @@ pub enum Handled {
     NotRecorded,
 }
 
-/// Works one claimed delivery to its recorded outcome.
-pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery) -> Handled {
+/// Works one claimed delivery to its recorded outcome; `attempt_over` runs once the channel
+/// has been tried, before the outcome is stored.
+pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery, attempt_over: impl FnOnce()) -> Handled {
     let started_at = now_ms();
     let clock = Instant::now();
     let attempt_number = u32::try_from(delivery.attempts).unwrap_or(u32::MAX);
     let attempt = attempt(ctx, &delivery, attempt_number, started_at).await;
     let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
+    attempt_over();
 
     let (class, retry_after) = match &attempt.outcome {
         Outcome::Delivered { .. } => (OutcomeClass::Delivered, None),
@@ -70,7 +155,15 @@ pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery) -> Hand
         Next::Failed => Resolution::Failed,
     };
     let row = attempt_row(&attempt, delivery.attempts, started_at, duration_ms);
-    let recorded = deliveries::record_outcome(&ctx.db, delivery.id, &delivery.lease_token, resolution, &row).await;
+    let response_status = row.response_status;
+    let error = row.error.clone();
+    let record = OutcomeRecord {
+        id: delivery.id,
+        lease_token: delivery.lease_token.clone(),
+        resolution,
+        attempt: row,
+    };
+    let recorded = ctx.recorder.record(&ctx.db, record).await;
     let handled = match (recorded, resolution) {
         (Ok(false), _) => Handled::LeaseLost,
         (Err(err), _) => {
@@ -93,8 +186,8 @@ pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery) -> Hand
         correlation_id = %delivery.event.correlation_id,
         attempt = attempt_number,
         outcome = attempt.outcome.name(),
-        status = row.response_status,
-        error = row.error.as_deref().unwrap_or(""),
+        status = response_status,
+        error = error.as_deref().unwrap_or(""),
         duration_ms,
         result = ?handled,
         "delivery attempt"

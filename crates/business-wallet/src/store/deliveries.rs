@@ -90,35 +90,55 @@ pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDel
                                 WHERE d.state IN ('PENDING', 'DELIVERING') AND d.due_at <= {now} AND c.enabled \
                                 AND d.channel_id NOT IN (SELECT value FROM json_each($4)) \
                                 ORDER BY d.due_at LIMIT $3)";
-    let claimed = match db {
-        Db::Postgres(pool) => sqlx::query(&with_now(db, PG_CLAIM))
-            .bind(request.lease_ms)
-            .bind(&lease_token)
-            .bind(request.limit)
-            .bind(request.skip_channels)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-        Db::Sqlite { writer, .. } => sqlx::query(&with_now(db, SQLITE_CLAIM))
-            .bind(request.lease_ms)
-            .bind(&lease_token)
-            .bind(request.limit)
-            .bind(serde_json::to_string(request.skip_channels).expect("a list of integers serialises"))
-            .execute(writer)
-            .await?
-            .rows_affected(),
-    };
-    if claimed == 0 {
-        return Ok(Vec::new());
+    // The claimed rows are loaded by id: there is no index on `lease_token`, and a look-up by
+    // token would read the whole table, so that a claim would cost more as the table grows.
+    const COLUMNS: &str = "d.id, d.delivery_external_key, d.lease_token, d.attempts, d.max_attempts, d.created_at, d.channel_id, \
+                           c.channel_external_key, c.channel_type, c.config AS channel_config, c.secrets AS channel_secrets, \
+                           e.event_id, e.event_type, e.source, e.subject, e.wallet_external_key, e.time, e.dataschema, \
+                           e.correlation_id, e.data";
+    match db {
+        // One round trip: the update returns the rows it took and the same statement joins
+        // their channels and events.
+        Db::Postgres(pool) => {
+            let sql = format!(
+                "WITH d AS ({} RETURNING id, delivery_external_key, lease_token, attempts, max_attempts, created_at, channel_id, \
+                 event_id, due_at) \
+                 SELECT {COLUMNS} FROM d JOIN integration_channel c ON c.id = d.channel_id \
+                 JOIN integration_event e ON e.id = d.event_id ORDER BY d.due_at, d.id",
+                with_now(db, PG_CLAIM)
+            );
+            sqlx::query_as::<_, ClaimedDelivery>(&sql)
+                .bind(request.lease_ms)
+                .bind(&lease_token)
+                .bind(request.limit)
+                .bind(request.skip_channels)
+                .fetch_all(pool)
+                .await
+        }
+        Db::Sqlite { writer, reader } => {
+            let ids: Vec<i64> = sqlx::query_scalar(&format!("{} RETURNING id", with_now(db, SQLITE_CLAIM)))
+                .bind(request.lease_ms)
+                .bind(&lease_token)
+                .bind(request.limit)
+                .bind(serde_json::to_string(request.skip_channels).expect("a list of integers serialises"))
+                .fetch_all(writer)
+                .await?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let load = format!(
+                "SELECT {COLUMNS} FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
+                 JOIN integration_event e ON e.id = d.event_id \
+                 WHERE d.id IN (SELECT value FROM json_each($1)) AND d.lease_token = $2 AND d.state = 'DELIVERING' \
+                 ORDER BY d.due_at, d.id"
+            );
+            sqlx::query_as::<_, ClaimedDelivery>(&load)
+                .bind(serde_json::to_string(&ids).expect("a list of integers serialises"))
+                .bind(&lease_token)
+                .fetch_all(reader)
+                .await
+        }
     }
-    const LOAD: &str = "SELECT d.id, d.delivery_external_key, d.lease_token, d.attempts, d.max_attempts, d.created_at, d.channel_id, \
-                        c.channel_external_key, c.channel_type, c.config AS channel_config, c.secrets AS channel_secrets, \
-                        e.event_id, e.event_type, e.source, e.subject, e.wallet_external_key, e.time, e.dataschema, \
-                        e.correlation_id, e.data \
-                        FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                        JOIN integration_event e ON e.id = d.event_id \
-                        WHERE d.lease_token = $1 AND d.state = 'DELIVERING' ORDER BY d.due_at, d.id";
-    with_reader!(db, p => sqlx::query_as::<_, ClaimedDelivery>(LOAD).bind(&lease_token).fetch_all(p).await)
 }
 
 /// The delivery's next state after an attempt.
@@ -158,6 +178,19 @@ pub struct AttemptRow {
     pub error: Option<String>,
 }
 
+/// One attempt's result to store under its lease (see [`record_outcomes`]).
+#[derive(Debug, Clone)]
+pub struct OutcomeRecord {
+    /// Delivery row id.
+    pub id: i64,
+    /// The lease the attempt was made under.
+    pub lease_token: String,
+    /// The delivery's next state.
+    pub resolution: Resolution,
+    /// The attempt.
+    pub attempt: AttemptRow,
+}
+
 /// Moves a claimed delivery to its next state and stores the attempt, in one transaction, if
 /// the lease is still ours. Returns `false` (and changes nothing) when the lease was lost.
 ///
@@ -170,6 +203,27 @@ pub async fn record_outcome(
     resolution: Resolution,
     attempt: &AttemptRow,
 ) -> Result<bool, sqlx::Error> {
+    let record = OutcomeRecord {
+        id,
+        lease_token: lease_token.to_string(),
+        resolution,
+        attempt: attempt.clone(),
+    };
+    Ok(record_outcomes(db, std::slice::from_ref(&record)).await?[0])
+}
+
+/// Stores several outcomes in one transaction (one commit, however many deliveries), each
+/// guarded by its lease: returns, per record, whether it was applied (`false`: the lease was
+/// lost and that delivery was left unchanged).
+///
+/// This is the dispatcher's bookkeeping, so on PostgreSQL the commit does not wait for the WAL
+/// flush (`synchronous_commit = off`): a crash can lose the last few outcomes, whose
+/// deliveries then come back when their leases end and are sent again, which at-least-once
+/// delivery allows. The publishing transaction keeps full durability.
+///
+/// # Errors
+/// Database failure; nothing is stored then, and the leases run out.
+pub async fn record_outcomes(db: &Db, records: &[OutcomeRecord]) -> Result<Vec<bool>, sqlx::Error> {
     const DELIVERED: &str =
         "UPDATE integration_delivery SET state = 'DELIVERED', delivered_at = {now}, last_status = $3, \
                              last_error = NULL, lease_token = NULL, updated_at = {now} \
@@ -184,45 +238,119 @@ pub async fn record_outcome(
         "INSERT INTO integration_delivery_attempt (delivery_id, attempt, started_at, duration_ms, outcome, \
                                   request, response_status, response_headers, response_body, error) \
                                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-    let (template, delay_ms) = match resolution {
-        Resolution::Delivered => (DELIVERED, 0),
-        Resolution::Retry { delay_ms } => (RETRY, delay_ms),
-        Resolution::Failed => (FAILED, 0),
-    };
-    let update = with_now(db, template);
-    let mut tx = db.begin().await?;
-    let updated = with_tx!(&mut tx, c => {
-        let mut query = sqlx::query(&update)
-            .bind(id)
-            .bind(lease_token)
-            .bind(attempt.response_status);
-        if resolution != Resolution::Delivered {
-            query = query.bind(&attempt.error);
-        }
-        if let Resolution::Retry { .. } = resolution {
-            query = query.bind(delay_ms);
-        }
-        query.execute(c).await.map(|done| done.rows_affected())
-    })?;
-    if updated == 0 {
-        return Ok(false);
+    if let Db::Postgres(pool) = db {
+        return record_outcomes_pg(pool, records).await;
     }
-    with_tx!(&mut tx, c => sqlx::query(INSERT_ATTEMPT)
-        .bind(id)
-        .bind(attempt.attempt)
-        .bind(attempt.started_at)
-        .bind(attempt.duration_ms)
-        .bind(&attempt.outcome)
-        .bind(&attempt.request)
-        .bind(attempt.response_status)
-        .bind(&attempt.response_headers)
-        .bind(&attempt.response_body)
-        .bind(&attempt.error)
-        .execute(c)
-        .await
-        .map(|done| done.rows_affected()))?;
+    let delivered = with_now(db, DELIVERED);
+    let retry = with_now(db, RETRY);
+    let failed = with_now(db, FAILED);
+    let mut tx = db.begin().await?;
+    let mut applied = Vec::with_capacity(records.len());
+    for record in records {
+        let (update, delay_ms) = match record.resolution {
+            Resolution::Delivered => (&delivered, 0),
+            Resolution::Retry { delay_ms } => (&retry, delay_ms),
+            Resolution::Failed => (&failed, 0),
+        };
+        let attempt = &record.attempt;
+        let updated = with_tx!(&mut tx, c => {
+            let mut query = sqlx::query(update)
+                .bind(record.id)
+                .bind(&record.lease_token)
+                .bind(attempt.response_status);
+            if record.resolution != Resolution::Delivered {
+                query = query.bind(&attempt.error);
+            }
+            if let Resolution::Retry { .. } = record.resolution {
+                query = query.bind(delay_ms);
+            }
+            query.execute(c).await.map(|done| done.rows_affected())
+        })?;
+        applied.push(updated > 0);
+        if updated == 0 {
+            continue;
+        }
+        with_tx!(&mut tx, c => sqlx::query(INSERT_ATTEMPT)
+            .bind(record.id)
+            .bind(attempt.attempt)
+            .bind(attempt.started_at)
+            .bind(attempt.duration_ms)
+            .bind(&attempt.outcome)
+            .bind(&attempt.request)
+            .bind(attempt.response_status)
+            .bind(&attempt.response_headers)
+            .bind(&attempt.response_body)
+            .bind(&attempt.error)
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()))?;
+    }
+    if applied.iter().any(|a| *a) {
+        tx.commit().await?;
+    }
+    Ok(applied)
+}
+
+/// [`record_outcomes`] on PostgreSQL: one statement for the whole batch (the updates, guarded
+/// by the leases, and the attempts of the rows that were updated), so that the cost per
+/// outcome is the rows' own work, not a round trip and a statement each.
+async fn record_outcomes_pg(pool: &sqlx::PgPool, records: &[OutcomeRecord]) -> Result<Vec<bool>, sqlx::Error> {
+    const SQL: &str = "WITH input AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[]) \
+        AS i(id, lease_token, next_state, delay_ms, status, error)), \
+        updated AS (UPDATE integration_delivery d SET state = i.next_state, \
+        delivered_at = CASE WHEN i.next_state = 'DELIVERED' THEN {now} ELSE d.delivered_at END, \
+        due_at = CASE WHEN i.next_state = 'PENDING' THEN {now} + i.delay_ms ELSE d.due_at END, \
+        last_status = i.status, last_error = CASE WHEN i.next_state = 'DELIVERED' THEN NULL ELSE i.error END, \
+        lease_token = NULL, updated_at = {now} \
+        FROM input i WHERE d.id = i.id AND d.lease_token = i.lease_token AND d.state = 'DELIVERING' RETURNING d.id) \
+        INSERT INTO integration_delivery_attempt (delivery_id, attempt, started_at, duration_ms, outcome, request, \
+        response_status, response_headers, response_body, error) \
+        SELECT a.id, a.attempt, a.started_at, a.duration_ms, a.outcome, a.request, a.status, a.headers, a.body, a.error \
+        FROM unnest($1::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $5::bigint[], $12::text[], \
+        $13::text[], $6::text[]) AS a(id, attempt, started_at, duration_ms, outcome, request, status, headers, body, error) \
+        JOIN updated u ON u.id = a.id RETURNING delivery_id";
+    let state = |r: &OutcomeRecord| match r.resolution {
+        Resolution::Delivered => "DELIVERED",
+        Resolution::Retry { .. } => "PENDING",
+        Resolution::Failed => "FAILED",
+    };
+    let delay = |r: &OutcomeRecord| match r.resolution {
+        Resolution::Retry { delay_ms } => delay_ms,
+        _ => 0,
+    };
+    let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    let applied: Vec<i64> = sqlx::query_scalar(&SQL.replace("{now}", PG_NOW))
+        .bind(&ids)
+        .bind(records.iter().map(|r| r.lease_token.as_str()).collect::<Vec<_>>())
+        .bind(records.iter().map(state).collect::<Vec<_>>())
+        .bind(records.iter().map(delay).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.attempt.response_status).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.attempt.error.clone()).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.attempt.attempt).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.attempt.started_at).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.attempt.duration_ms).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.attempt.outcome.as_str()).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.attempt.request.clone()).collect::<Vec<_>>())
+        .bind(
+            records
+                .iter()
+                .map(|r| r.attempt.response_headers.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            records
+                .iter()
+                .map(|r| r.attempt.response_body.clone())
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(&mut *tx)
+        .await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(ids.iter().map(|id| applied.contains(id)).collect())
 }
 
 /// Gives a claimed delivery back without an attempt: PENDING, the attempt uncounted, due after

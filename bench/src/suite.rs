@@ -1,0 +1,732 @@
+//! The whole run: ceilings, then every scenario on each backend, then the table.
+//!
+//! Times are taken on one clock (the bench process's monotonic clock) by the driver and the
+//! receiver, which run in this process. **Latency** is commit to receipt: from the moment the
+//! API's `201` response reaches the driver (the publishing transaction committed just before
+//! the response was written) to the moment the webhook request reaches the receiver. A
+//! delivery can beat the response home; such samples are negative and kept. The table also
+//! gives the p99 from the moment the request was sent, an upper bound.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+use serde::Serialize;
+
+use crate::db;
+use crate::load::{Driver, LoadPlan};
+use crate::procstat::{self, CpuSample};
+use crate::receiver::{self, Receiver};
+use crate::server::{Backend, Instance, Role};
+use crate::stats;
+
+/// Sizes and places; every size has an environment variable, with the issue's figures as
+/// defaults.
+#[derive(Args, Debug, Clone)]
+pub struct Options {
+    /// The release `business-wallet` binary.
+    #[arg(long, env = "BENCH_SERVER")]
+    server: PathBuf,
+    /// Directory for configurations, data and logs (recreated).
+    #[arg(long, env = "BENCH_WORK_DIR")]
+    work: Option<PathBuf>,
+    /// PostgreSQL server to create the bench databases on (as a superuser).
+    #[arg(
+        long,
+        env = "BENCH_PG_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pg_url: String,
+    /// Backends to run: sqlite, postgres.
+    #[arg(
+        long,
+        env = "BENCH_BACKENDS",
+        value_delimiter = ',',
+        default_value = "sqlite,postgres"
+    )]
+    backends: Vec<String>,
+    /// Scenarios to run: ingest, e2e, drain, claim, ceilings.
+    #[arg(
+        long,
+        env = "BENCH_SCENARIOS",
+        value_delimiter = ',',
+        default_value = "ceilings,ingest,e2e,drain,claim"
+    )]
+    scenarios: Vec<String>,
+    /// Seconds of load per measurement point.
+    #[arg(long, env = "BENCH_DURATION_S", default_value_t = 10)]
+    duration_s: u64,
+    /// Concurrent API clients.
+    #[arg(long, env = "BENCH_CLIENTS", default_value_t = 16)]
+    clients: usize,
+    /// Offered rates of the end-to-end scenario (wallets per second); the maximum follows.
+    #[arg(long, env = "BENCH_RATES", value_delimiter = ',', default_value = "100,500,1000")]
+    rates: Vec<u64>,
+    /// Deliveries in the backlog to drain.
+    #[arg(long, env = "BENCH_BACKLOG", default_value_t = 100_000)]
+    backlog: u64,
+    /// Pending deliveries for the claim-cost measurements.
+    #[arg(
+        long,
+        env = "BENCH_CLAIM_SIZES",
+        value_delimiter = ',',
+        default_value = "10000,1000000"
+    )]
+    claim_sizes: Vec<u64>,
+    /// Concurrent requests of the raw HTTP ceiling.
+    #[arg(long, env = "BENCH_HTTP_CLIENTS", default_value_t = 16)]
+    http_clients: usize,
+    /// Where to write the results as JSON (default: results.json in the work directory).
+    #[arg(long, env = "BENCH_JSON")]
+    json: Option<PathBuf>,
+}
+
+/// One line of the table.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Row {
+    backend: String,
+    scenario: String,
+    /// Events (or wallets, or requests) per second.
+    rate: Option<f64>,
+    /// Unit of `rate`.
+    unit: String,
+    /// Server + database CPU per event, ms.
+    cpu_ms: Option<f64>,
+    /// Server CPU seconds / database CPU seconds over the run.
+    cpu_split: Option<(f64, f64)>,
+    p50_ms: Option<f64>,
+    p95_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    /// p99 from the request's start (upper bound).
+    p99_from_send_ms: Option<f64>,
+    /// Peak RSS of the server, MiB.
+    rss_mib: Option<f64>,
+    /// Ratio to the relevant ceiling.
+    ratio: Option<f64>,
+    note: String,
+}
+
+struct Ctx {
+    options: Options,
+    work: PathBuf,
+    epoch: Instant,
+    receiver: Arc<Receiver>,
+    receiver_url: String,
+    hz: f64,
+    token: Option<String>,
+    ceilings: HashMap<&'static str, f64>,
+    rows: Vec<Row>,
+}
+
+impl Ctx {
+    fn say(&self, message: &str) {
+        eprintln!("[{:>6.1}s] {message}", self.epoch.elapsed().as_secs_f64());
+    }
+
+    async fn instance(&mut self, name: &str, backend: Backend) -> anyhow::Result<Instance> {
+        let url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(db::fresh_pg_database(&self.options.pg_url, &format!("bwbench_{name}")).await?),
+        };
+        let name = format!("{name}-{}", backend.name().to_lowercase());
+        let instance = Instance::prepare(&self.options.server, &self.work, &name, url)?;
+        if self.token.is_none() {
+            self.token = Some(instance.token()?);
+        }
+        Ok(instance)
+    }
+
+    /// Keeps a row and shows it at once.
+    fn push(&mut self, row: Row) {
+        let line = table(std::slice::from_ref(&row));
+        eprint!("{}", line.lines().nth(2).map(|l| format!("{l}\n")).unwrap_or_default());
+        self.rows.push(row);
+    }
+
+    fn token(&self) -> &str {
+        self.token.as_deref().unwrap_or_default()
+    }
+}
+
+/// Runs the suite.
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let work = options.work.clone().unwrap_or_else(crate::default_work_dir);
+    if work.exists() {
+        std::fs::remove_dir_all(&work).with_context(|| format!("cleaning {}", work.display()))?;
+    }
+    std::fs::create_dir_all(&work)?;
+    let work = work.canonicalize()?;
+    let epoch = Instant::now();
+    let receiver = Receiver::new(epoch, 100);
+    let bound = receiver::serve(receiver.clone(), "127.0.0.1:0".parse()?).await?;
+    let mut ctx = Ctx {
+        options: options.clone(),
+        work,
+        epoch,
+        receiver,
+        receiver_url: format!("http://{bound}/hook"),
+        hz: procstat::clock_ticks(),
+        token: None,
+        ceilings: HashMap::new(),
+        rows: Vec::new(),
+    };
+    let load_at_start = procstat::load_average();
+    ctx.say(&format!("load average at start: {load_at_start:.2}"));
+    let wants = |s: &str| options.scenarios.iter().any(|x| x == s);
+    let backends: Vec<Backend> = options
+        .backends
+        .iter()
+        .filter_map(|b| match b.as_str() {
+            "sqlite" => Some(Backend::Sqlite),
+            "postgres" | "postgresql" => Some(Backend::Postgres),
+            _ => None,
+        })
+        .collect();
+
+    if wants("ceilings") {
+        ceilings(&mut ctx, &backends).await?;
+    }
+    for &backend in &backends {
+        if wants("ingest") {
+            ingestion(&mut ctx, backend).await?;
+        }
+        if wants("e2e") {
+            end_to_end(&mut ctx, backend).await?;
+        }
+        if wants("drain") {
+            drain(&mut ctx, backend).await?;
+        }
+        if wants("claim") {
+            claim(&mut ctx, backend).await?;
+        }
+    }
+    for name in ["ingest", "e2e", "drain", "claim", "ceiling"] {
+        let _ = db::drop_pg_database(&options.pg_url, &format!("bwbench_{name}")).await;
+    }
+    let load_at_end = procstat::load_average();
+    ctx.say(&format!(
+        "load average at end: {load_at_end:.2}; total {:.0} s",
+        epoch.elapsed().as_secs_f64()
+    ));
+    let table = table(&ctx.rows);
+    println!("{table}");
+    println!("{}", targets(&ctx.rows));
+    let json = options.json.clone().unwrap_or_else(|| ctx.work.join("results.json"));
+    std::fs::write(
+        &json,
+        serde_json::to_string_pretty(&serde_json::json!({
+            "rows": ctx.rows,
+            "ceilings": ctx.ceilings,
+            "load_average": {"start": load_at_start, "end": load_at_end},
+            "seconds": epoch.elapsed().as_secs_f64(),
+        }))?,
+    )?;
+    eprintln!("results: {}", json.display());
+    Ok(())
+}
+
+async fn ceilings(ctx: &mut Ctx, backends: &[Backend]) -> anyhow::Result<()> {
+    let duration = Duration::from_secs(ctx.options.duration_s.clamp(1, 5));
+    ctx.say("ceiling: raw HTTP POST to the receiver");
+    let rate = http_ceiling(ctx, duration).await?;
+    ctx.ceilings.insert("http", rate);
+    ctx.push(Row {
+        backend: "-".into(),
+        scenario: format!("ceiling: raw HTTP POST, {} clients", ctx.options.http_clients),
+        rate: Some(rate),
+        unit: "req/s".into(),
+        ..Row::default()
+    });
+    if backends.contains(&Backend::Sqlite) {
+        ctx.say("ceiling: SQLite publishing-transaction commits");
+        let dir = ctx.work.join("ceiling-sqlite");
+        std::fs::create_dir_all(&dir)?;
+        let rate = db::sqlite_commit_ceiling(&dir, duration).await?;
+        ctx.ceilings.insert("sqlite", rate);
+        ctx.push(Row {
+            backend: "SQLite".into(),
+            scenario: "ceiling: publishing transaction, 1 writer".into(),
+            rate: Some(rate),
+            unit: "tx/s".into(),
+            ..Row::default()
+        });
+    }
+    if backends.contains(&Backend::Postgres) {
+        ctx.say("ceiling: PostgreSQL publishing transaction (pgbench)");
+        let duration = Duration::from_secs(ctx.options.duration_s.max(1));
+        let (tps, pg_cpu) = db::pgbench_ceiling(&ctx.options.pg_url, &ctx.work, ctx.options.clients, duration).await?;
+        ctx.ceilings.insert("postgres", tps);
+        ctx.push(Row {
+            backend: "PostgreSQL".into(),
+            scenario: format!(
+                "ceiling: publishing transaction, pgbench {} clients",
+                ctx.options.clients
+            ),
+            rate: Some(tps),
+            unit: "tx/s".into(),
+            cpu_ms: Some(pg_cpu * 1000.0 / (tps * duration.as_secs_f64())),
+            cpu_split: Some((0.0, pg_cpu)),
+            note: "CPU: PostgreSQL only (pgbench itself not counted)".into(),
+            ..Row::default()
+        });
+    }
+    Ok(())
+}
+
+/// The receiver's rate for signed POSTs of the shape the dispatcher sends, from a pooled
+/// client with `http_clients` requests in flight.
+async fn http_ceiling(ctx: &Ctx, duration: Duration) -> anyhow::Result<f64> {
+    ctx.receiver.reset();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+    let body: &'static [u8] = br#"{"walletExternalKey":"7b0c3a8e-4a0e-4f55-9a53-0d0b5f7a8c11","displayName":"Bench wallet","email":"ops@bench.example","website":"https://bench.example","phoneNumber":null,"address":{"street":"Benchstraat 1","postalCode":"1000 AA","city":"Amsterdam","country":"NL"},"createdAt":"2026-11-26T12:00:00.000Z","createdBy":"bench"}"#;
+    let stop_at = Instant::now() + duration;
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..ctx.options.http_clients {
+        let client = client.clone();
+        let url = ctx.receiver_url.clone();
+        tasks.spawn(async move {
+            let mut ok = 0u64;
+            while Instant::now() < stop_at {
+                let id = uuid::Uuid::new_v4().to_string();
+                let t = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                let signature = webhook_verify::signature_header(&[b"whsec_bench".as_slice()], t, body);
+                let sent = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("ce-specversion", "1.0")
+                    .header("ce-type", "com.credenco.businesswallet.wallet.created.v1")
+                    .header("ce-source", "/credenco/wallets")
+                    .header("ce-id", &id)
+                    .header("ce-time", "2026-11-26T12:00:00.000Z")
+                    .header("ce-subject", "wallets/7b0c3a8e-4a0e-4f55-9a53-0d0b5f7a8c11")
+                    .header(
+                        "ce-dataschema",
+                        "http://127.0.0.1:8080/api/public/schemas/integration/wallet-created/v1.json",
+                    )
+                    .header("ce-datacontenttype", "application/json")
+                    .header("ce-walletexternalkey", "7b0c3a8e-4a0e-4f55-9a53-0d0b5f7a8c11")
+                    .header("ce-correlationid", &id)
+                    .header("x-credenco-signature", signature)
+                    .body(body)
+                    .send()
+                    .await;
+                if let Ok(response) = sent {
+                    if response.status().is_success() {
+                        ok += 1;
+                    }
+                }
+            }
+            ok
+        });
+    }
+    let mut ok = 0;
+    while let Some(done) = tasks.join_next().await {
+        ok += done?;
+    }
+    Ok(ok as f64 / started.elapsed().as_secs_f64())
+}
+
+fn ceiling_key(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    }
+}
+
+async fn ingestion(ctx: &mut Ctx, backend: Backend) -> anyhow::Result<()> {
+    ctx.say(&format!(
+        "{}: ingestion, {} clients",
+        backend.name(),
+        ctx.options.clients
+    ));
+    let instance = ctx.instance("ingest", backend).await?;
+    let server = instance.start(Role::ApiOnly).await?;
+    instance.create_channel(ctx.token(), &ctx.receiver_url).await?;
+    let driver = Driver::new(&instance.base_url, ctx.token(), ctx.epoch)?;
+    let with_pg = backend == Backend::Postgres;
+    let before = CpuSample::take(server.pid(), ctx.hz, with_pg);
+    let result = driver
+        .run(LoadPlan {
+            clients: ctx.options.clients,
+            rate: None,
+            duration: Duration::from_secs(ctx.options.duration_s),
+        })
+        .await;
+    let (server_cpu, db_cpu) = CpuSample::take(server.pid(), ctx.hz, with_pg).since(&before);
+    let rss = procstat::peak_rss_mib(server.pid());
+    server.stop().await?;
+    let n = result.created.len() as f64;
+    let rate = n / result.elapsed.as_secs_f64();
+    let latencies: Vec<f64> = result
+        .created
+        .iter()
+        .map(|c| (c.answered - c.sent).as_secs_f64() * 1000.0)
+        .collect();
+    let p = stats::percentiles(&latencies);
+    let ratio = ctx.ceilings.get(ceiling_key(backend)).map(|c| rate / c);
+    ctx.push(Row {
+        backend: backend.name().into(),
+        scenario: format!("(a) ingestion, {} clients, API only", ctx.options.clients),
+        rate: Some(rate),
+        unit: "wallets/s".into(),
+        cpu_ms: Some((server_cpu + db_cpu) * 1000.0 / n.max(1.0)),
+        cpu_split: Some((server_cpu, db_cpu)),
+        p50_ms: Some(p.p50),
+        p95_ms: Some(p.p95),
+        p99_ms: Some(p.p99),
+        rss_mib: Some(rss),
+        ratio,
+        note: format!(
+            "latency = API response time; {} errors{}",
+            result.errors,
+            result.first_error.map(|e| format!(" (first: {e})")).unwrap_or_default()
+        ),
+        ..Row::default()
+    });
+    Ok(())
+}
+
+async fn end_to_end(ctx: &mut Ctx, backend: Backend) -> anyhow::Result<()> {
+    let instance = ctx.instance("e2e", backend).await?;
+    let server = instance.start(Role::Both).await?;
+    let secret = instance.create_channel(ctx.token(), &ctx.receiver_url).await?;
+    ctx.receiver.set_secret(Some(secret));
+    let driver = Driver::new(&instance.base_url, ctx.token(), ctx.epoch)?;
+    let with_pg = backend == Backend::Postgres;
+    let mut points: Vec<Option<u64>> = ctx.options.rates.iter().copied().map(Some).collect();
+    points.push(None);
+    for rate in points {
+        let label = rate.map_or(format!("max, {} clients", ctx.options.clients), |r| {
+            format!("{r}/s offered")
+        });
+        ctx.say(&format!("{}: end to end, {label}", backend.name()));
+        ctx.receiver.reset();
+        let before = CpuSample::take(server.pid(), ctx.hz, with_pg);
+        let t0 = ctx.epoch.elapsed();
+        let result = driver
+            .run(LoadPlan {
+                clients: ctx.options.clients,
+                rate,
+                duration: Duration::from_secs(ctx.options.duration_s),
+            })
+            .await;
+        let expected = result.created.len() as u64;
+        let got = ctx.receiver.wait_for(expected, Duration::from_secs(120)).await;
+        let (server_cpu, db_cpu) = CpuSample::take(server.pid(), ctx.hz, with_pg).since(&before);
+        let arrivals = ctx.receiver.arrivals();
+        let last = arrivals.iter().map(|a| a.at).max().unwrap_or(t0);
+        let window = (last.saturating_sub(t0))
+            .as_secs_f64()
+            .max(result.elapsed.as_secs_f64());
+        let sent: HashMap<&str, (Duration, Duration)> = result
+            .created
+            .iter()
+            .map(|c| (c.wallet.as_str(), (c.sent, c.answered)))
+            .collect();
+        let mut from_commit = Vec::with_capacity(arrivals.len());
+        let mut from_send = Vec::with_capacity(arrivals.len());
+        for arrival in &arrivals {
+            if let Some((sent_at, answered)) = sent.get(arrival.wallet.as_str()) {
+                from_commit.push((arrival.at.as_secs_f64() - answered.as_secs_f64()) * 1000.0);
+                from_send.push((arrival.at.as_secs_f64() - sent_at.as_secs_f64()) * 1000.0);
+            }
+        }
+        let p = stats::percentiles(&from_commit);
+        let ps = stats::percentiles(&from_send);
+        let delivered_rate = got as f64 / window;
+        let ratio = if rate.is_none() {
+            ctx.ceilings.get(ceiling_key(backend)).map(|c| delivered_rate / c)
+        } else {
+            None
+        };
+        let bad = ctx.receiver.bad_signatures.load(std::sync::atomic::Ordering::Relaxed);
+        let checked = ctx.receiver.verified.load(std::sync::atomic::Ordering::Relaxed);
+        ctx.push(Row {
+            backend: backend.name().into(),
+            scenario: format!("(b) end to end, {label}"),
+            rate: Some(delivered_rate),
+            unit: "delivered/s".into(),
+            cpu_ms: Some((server_cpu + db_cpu) * 1000.0 / (got as f64).max(1.0)),
+            cpu_split: Some((server_cpu, db_cpu)),
+            p50_ms: Some(p.p50),
+            p95_ms: Some(p.p95),
+            p99_ms: Some(p.p99),
+            p99_from_send_ms: Some(ps.p99),
+            rss_mib: Some(procstat::peak_rss_mib(server.pid())),
+            ratio,
+            note: format!(
+                "{got}/{expected} delivered, {} API errors, {checked} signatures checked, {bad} bad",
+                result.errors
+            ),
+        });
+    }
+    server.stop().await?;
+    ctx.receiver.set_secret(None);
+    Ok(())
+}
+
+async fn drain(ctx: &mut Ctx, backend: Backend) -> anyhow::Result<()> {
+    let n = ctx.options.backlog;
+    ctx.say(&format!(
+        "{}: drain of {n} deliveries (writing the backlog)",
+        backend.name()
+    ));
+    let instance = ctx.instance("drain", backend).await?;
+    // The API creates the channel; then the backlog is written with no dispatcher running.
+    let server = instance.start(Role::ApiOnly).await?;
+    let secret = instance.create_channel(ctx.token(), &ctx.receiver_url).await?;
+    server.stop().await?;
+    let written = db::backlog_for_server(&instance.database_url, &instance.data_dir, n).await?;
+    ctx.say(&format!(
+        "backlog written in {:.1} s; starting the dispatcher",
+        written.as_secs_f64()
+    ));
+    ctx.receiver.reset();
+    ctx.receiver.set_secret(Some(secret));
+    let with_pg = backend == Backend::Postgres;
+    let pg_before = if with_pg {
+        procstat::postgres_cpu_seconds(ctx.hz)
+    } else {
+        0.0
+    };
+    let t0 = ctx.epoch.elapsed();
+    let server = instance.start(Role::Both).await?;
+    let got = ctx.receiver.wait_for(n, Duration::from_secs(600)).await;
+    let server_cpu = procstat::cpu_seconds(server.pid(), ctx.hz);
+    let db_cpu = if with_pg {
+        procstat::postgres_cpu_seconds(ctx.hz) - pg_before
+    } else {
+        0.0
+    };
+    let rss = procstat::peak_rss_mib(server.pid());
+    server.stop().await?;
+    let arrivals = ctx.receiver.arrivals();
+    let first = arrivals.iter().map(|a| a.at).min().unwrap_or(t0);
+    let last = arrivals.iter().map(|a| a.at).max().unwrap_or(t0);
+    let window = last.saturating_sub(t0).as_secs_f64();
+    let rate = got as f64 / window.max(1e-9);
+    ctx.receiver.set_secret(None);
+    ctx.push(Row {
+        backend: backend.name().into(),
+        scenario: format!("(c) drain of a {n}-delivery backlog"),
+        rate: Some(rate),
+        unit: "delivered/s".into(),
+        cpu_ms: Some((server_cpu + db_cpu) * 1000.0 / (got as f64).max(1.0)),
+        cpu_split: Some((server_cpu, db_cpu)),
+        rss_mib: Some(rss),
+        ratio: ctx.ceilings.get("http").map(|c| rate / c),
+        note: format!(
+            "{got}/{n} delivered in {window:.1} s from the server's start (first after {:.2} s); ratio to the raw HTTP ceiling",
+            first.saturating_sub(t0).as_secs_f64()
+        ),
+        ..Row::default()
+    });
+    Ok(())
+}
+
+async fn claim(ctx: &mut Ctx, backend: Backend) -> anyhow::Result<()> {
+    let mut base: Option<f64> = None;
+    for &pending in &ctx.options.claim_sizes.clone() {
+        ctx.say(&format!(
+            "{}: claim cost with {pending} pending (writing them)",
+            backend.name()
+        ));
+        let dir = ctx.work.join(format!("claim-{}-{pending}", ceiling_key(backend)));
+        std::fs::create_dir_all(&dir)?;
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.join("claim.db").display()),
+            Backend::Postgres => db::fresh_pg_database(&ctx.options.pg_url, "bwbench_claim").await?,
+        };
+        let repeats = usize::try_from(pending / 64)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(1)
+            .clamp(1, 30);
+        let cost = db::claim_cost(&url, &dir, pending, repeats, 64).await?;
+        if backend == Backend::Sqlite {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let ratio = base.map(|b| cost.median_ms / b);
+        base.get_or_insert(cost.median_ms);
+        ctx.push(Row {
+            backend: backend.name().into(),
+            scenario: format!("(d) claim of {} with {pending} pending", cost.batch),
+            p50_ms: Some(cost.median_ms),
+            p95_ms: Some(cost.p95_ms),
+            ratio,
+            unit: "ms/claim".into(),
+            note: format!(
+                "the dispatcher's claim through the store (update + load); backlog written in {:.1} s{}",
+                cost.setup_s,
+                if ratio.is_some() {
+                    "; ratio to the smallest size"
+                } else {
+                    ""
+                }
+            ),
+            ..Row::default()
+        });
+    }
+    Ok(())
+}
+
+fn fmt(v: Option<f64>, decimals: usize) -> String {
+    v.filter(|v| v.is_finite())
+        .map_or("-".into(), |v| format!("{v:.decimals$}"))
+}
+
+/// The table, in Markdown.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| backend | scenario | rate | CPU ms/event (server+db) | p50 ms | p95 ms | p99 ms | p99 from send ms | peak RSS MiB | ratio | note |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let split = r
+            .cpu_split
+            .map_or(String::new(), |(s, d)| format!(" ({s:.1}+{d:.1} s)"));
+        out.push_str(&format!(
+            "| {} | {} | {} {} | {}{} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.backend,
+            r.scenario,
+            fmt(r.rate, 0),
+            if r.rate.is_some() { r.unit.as_str() } else { "" },
+            fmt(r.cpu_ms, 3),
+            split,
+            fmt(r.p50_ms, 2),
+            fmt(r.p95_ms, 2),
+            fmt(r.p99_ms, 2),
+            fmt(r.p99_from_send_ms, 2),
+            fmt(r.rss_mib, 0),
+            fmt(r.ratio, 2),
+            r.note
+        ));
+    }
+    out
+}
+
+/// The issue's targets against the rows, one line each.
+pub fn targets(rows: &[Row]) -> String {
+    let find = |backend: &str, prefix: &str| {
+        rows.iter()
+            .find(|r| r.backend == backend && r.scenario.starts_with(prefix))
+    };
+    let mut out = String::from("Targets:\n");
+    let mut check = |name: &str, value: Option<f64>, ok: &dyn Fn(f64) -> bool, shown: String| {
+        let verdict = match value {
+            Some(v) if v.is_finite() => {
+                if ok(v) {
+                    "met"
+                } else {
+                    "MISSED"
+                }
+            }
+            _ => "not measured",
+        };
+        out.push_str(&format!("- {name}: {shown} -> {verdict}\n"));
+    };
+    let pg_max = find("PostgreSQL", "(b) end to end, max");
+    check(
+        "PostgreSQL end to end >= 2400 delivered/s",
+        pg_max.and_then(|r| r.rate),
+        &|v| v >= 2400.0,
+        fmt(pg_max.and_then(|r| r.rate), 0),
+    );
+    check(
+        "PostgreSQL end to end >= 70 % of the publishing ceiling",
+        pg_max.and_then(|r| r.ratio),
+        &|v| v >= 0.7,
+        fmt(pg_max.and_then(|r| r.ratio), 2),
+    );
+    check(
+        "p99 <= 15 ms at 16 clients, full load (PostgreSQL)",
+        pg_max.and_then(|r| r.p99_ms),
+        &|v| v <= 15.0,
+        fmt(pg_max.and_then(|r| r.p99_ms), 2),
+    );
+    let sq_max = find("SQLite", "(b) end to end, max");
+    check(
+        "p99 <= 15 ms at 16 clients, full load (SQLite)",
+        sq_max.and_then(|r| r.p99_ms),
+        &|v| v <= 15.0,
+        fmt(sq_max.and_then(|r| r.p99_ms), 2),
+    );
+    let cpu_max = rows
+        .iter()
+        .filter(|r| r.unit == "delivered/s")
+        .filter_map(|r| r.cpu_ms)
+        .fold(f64::NAN, f64::max);
+    check(
+        "CPU per delivered event <= 0.8 ms (worst delivery scenario)",
+        Some(cpu_max),
+        &|v| v <= 0.8,
+        fmt(Some(cpu_max), 3),
+    );
+    let pg500 = find("PostgreSQL", "(b) end to end, 500/s");
+    check(
+        "PostgreSQL at 500/s p50 <= 3 ms",
+        pg500.and_then(|r| r.p50_ms),
+        &|v| v <= 3.0,
+        fmt(pg500.and_then(|r| r.p50_ms), 2),
+    );
+    check(
+        "PostgreSQL at 500/s p99 <= 15 ms",
+        pg500.and_then(|r| r.p99_ms),
+        &|v| v <= 15.0,
+        fmt(pg500.and_then(|r| r.p99_ms), 2),
+    );
+    let sq500 = find("SQLite", "(b) end to end, 500/s");
+    check(
+        "SQLite at 500/s p50 <= 2 ms",
+        sq500.and_then(|r| r.p50_ms),
+        &|v| v <= 2.0,
+        fmt(sq500.and_then(|r| r.p50_ms), 2),
+    );
+    let pg_drain = find("PostgreSQL", "(c) drain");
+    check(
+        "PostgreSQL drain >= 8000/s",
+        pg_drain.and_then(|r| r.rate),
+        &|v| v >= 8000.0,
+        fmt(pg_drain.and_then(|r| r.rate), 0),
+    );
+    let sq_drain = find("SQLite", "(c) drain");
+    check(
+        "SQLite drain >= 10000/s",
+        sq_drain.and_then(|r| r.rate),
+        &|v| v >= 10000.0,
+        fmt(sq_drain.and_then(|r| r.rate), 0),
+    );
+    for (name, row) in [("PostgreSQL", pg_drain), ("SQLite", sq_drain)] {
+        check(
+            &format!("{name} drain >= 60 % of the raw HTTP ceiling"),
+            row.and_then(|r| r.ratio),
+            &|v| v >= 0.6,
+            fmt(row.and_then(|r| r.ratio), 2),
+        );
+        check(
+            &format!("{name} server RSS <= 150 MB while draining"),
+            row.and_then(|r| r.rss_mib),
+            &|v| v * 1.048_576 <= 150.0,
+            format!("{} MiB", fmt(row.and_then(|r| r.rss_mib), 0)),
+        );
+    }
+    for backend in ["PostgreSQL", "SQLite"] {
+        let big = rows
+            .iter()
+            .filter(|r| r.backend == backend && r.scenario.starts_with("(d)"))
+            .filter_map(|r| r.ratio)
+            .next_back();
+        check(
+            &format!("{backend} claim cost at the largest size <= 1.5x the smallest"),
+            big,
+            &|v| v <= 1.5,
+            fmt(big, 2),
+        );
+    }
+    out
+}
