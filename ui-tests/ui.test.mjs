@@ -109,6 +109,9 @@ test("a FAILED delivery is replayed to DELIVERED, another dismissed out of the d
       await page.locator(`tr[data-delivery="${replayed.deliveryExternalKey}"] a`).click();
       await shot(page, "delivery-failed");
       await page.getByRole("button", { name: "Replay" }).click();
+      // The form posts and comes back to this page: wait for the new page (no longer FAILED)
+      // before reloading, so that a reload never races the redirect.
+      await page.getByTestId("state").filter({ hasNotText: "FAILED" }).waitFor();
       await eventually("the replay to be delivered", async () => {
         await page.reload();
         return (await page.getByTestId("state").textContent()) === "DELIVERED";
