@@ -5,7 +5,7 @@
 #   bench/run.sh                                   # everything (about 5 minutes after the release build)
 #   BENCH_BACKENDS=sqlite BENCH_SCENARIOS=e2e bench/run.sh    # a part
 #
-# Sizes (defaults are the issue's figures): BENCH_DURATION_S (10 s per point), BENCH_CLIENTS
+# Sizes (defaults are the target scenarios' figures): BENCH_DURATION_S (10 s per point), BENCH_CLIENTS
 # (16), BENCH_RATES (100,500,1000), BENCH_BACKLOG (100000), BENCH_CLAIM_SIZES (10000,1000000),
 # BENCH_HTTP_CLIENTS (16). BENCH_PG_URL names a PostgreSQL superuser connection (default
 # postgres://postgres@127.0.0.1:5432/postgres); BENCH_WORK_DIR where configurations, data and

@@ -23,7 +23,7 @@ use crate::receiver::{self, Receiver};
 use crate::server::{Backend, Instance, Role};
 use crate::stats;
 
-/// Sizes and places; every size has an environment variable, with the figures as
+/// Sizes and places; every size has an environment variable, with the target scenarios' figures as
 /// defaults.
 #[derive(Args, Debug, Clone)]
 pub struct Options {
@@ -610,7 +610,7 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// The targets against the rows, one line each.
+/// The targets against the rows, one line each.
 pub fn targets(rows: &[Row]) -> String {
     let find = |backend: &str, prefix: &str| {
         rows.iter()
