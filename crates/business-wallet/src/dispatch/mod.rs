@@ -80,6 +80,8 @@ pub struct Dispatcher {
 struct Inner {
     ctx: WorkerContext,
     wake: Arc<Notify>,
+    /// The `NOTIFY` payload of this process's own outbox (already woken in-process).
+    notify_id: Arc<str>,
     /// Deliveries in flight per channel id.
     per_channel: Mutex<HashMap<i64, u32>>,
     /// Leases held by running tasks and queued deliveries (delivery id -> token), to give
@@ -155,6 +157,7 @@ impl Dispatcher {
                     recorder: worker::Recorder::default(),
                 },
                 wake: state.outbox.wake_handle(),
+                notify_id: state.outbox.notify_id(),
                 per_channel: Mutex::new(HashMap::new()),
                 leases: Mutex::new(HashMap::new()),
                 queued: Mutex::new(HashMap::new()),
@@ -193,6 +196,7 @@ impl Dispatcher {
             Db::Postgres(pool) => Some(tokio::spawn(listen(
                 pool.clone(),
                 self.inner.wake.clone(),
+                self.inner.notify_id.clone(),
                 shutdown.clone(),
             ))),
             Db::Sqlite { .. } => None,
@@ -433,8 +437,10 @@ async fn work(slot: Slot) -> Handled {
 }
 
 /// Forwards PostgreSQL notifications on the outbox channel to the in-process wake-up, and wakes
-/// once after every (re)connection so that anything published meanwhile is claimed.
-async fn listen(pool: sqlx::PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
+/// once after every (re)connection so that anything published meanwhile is claimed. A
+/// notification from this process's own outbox is skipped: its commit woke the dispatcher
+/// in-process already.
+async fn listen(pool: sqlx::PgPool, wake: Arc<Notify>, own: Arc<str>, shutdown: CancellationToken) {
     use sqlx::postgres::PgListener;
     loop {
         let connected = async {
@@ -462,6 +468,7 @@ async fn listen(pool: sqlx::PgPool, wake: Arc<Notify>, shutdown: CancellationTok
                 received = listener.try_recv() => received,
             };
             match received {
+                Ok(Some(notification)) if notification.payload() == &*own => {}
                 Ok(Some(_)) => wake.notify_one(),
                 // The connection dropped; the next call reconnects. Catch up on what was missed.
                 Ok(None) => wake.notify_one(),

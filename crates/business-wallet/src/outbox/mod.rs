@@ -3,7 +3,9 @@
 //! [`Outbox::publish`] writes the event and one PENDING delivery per enabled subscribed channel
 //! with the same transaction as the domain change, so either all of it commits or none of it
 //! does. Once the caller has committed, [`Outbox::committed`] wakes the dispatcher in this
-//! process; PostgreSQL instances are woken by a `NOTIFY` sent with the transaction itself.
+//! process; PostgreSQL instances are woken by a `NOTIFY` sent with the transaction itself. The
+//! notification carries the publishing outbox's id, so that a dispatcher skips the ones its own
+//! process sent (it was woken in-process already) instead of claiming twice per event.
 
 use std::sync::Arc;
 
@@ -23,6 +25,8 @@ pub struct Outbox {
     base_url: Arc<str>,
     max_attempts: i64,
     wake: Arc<Notify>,
+    /// Sent as the `NOTIFY` payload; the dispatcher of this outbox ignores its own.
+    id: Arc<str>,
 }
 
 /// An event to publish.
@@ -58,6 +62,7 @@ impl Outbox {
             base_url: base_url.trim_end_matches('/').into(),
             max_attempts: i64::from(max_attempts),
             wake: Arc::new(Notify::new()),
+            id: Uuid::new_v4().simple().to_string().into(),
         }
     }
 
@@ -80,7 +85,7 @@ impl Outbox {
         };
         let deliveries = store::events::insert_with_deliveries(tx, &row, self.max_attempts, store::now_ms()).await?;
         if deliveries > 0 {
-            store::events::notify_dispatchers(tx).await?;
+            store::events::notify_dispatchers(tx, &self.id).await?;
         }
         Ok(Published {
             event_id: row.event_id,
@@ -96,6 +101,11 @@ impl Outbox {
     /// The in-process wake-up the dispatcher waits on.
     pub fn wake_handle(&self) -> Arc<Notify> {
         self.wake.clone()
+    }
+
+    /// The payload of this outbox's `NOTIFY`s (unique per outbox).
+    pub(crate) fn notify_id(&self) -> Arc<str> {
+        self.id.clone()
     }
 
     /// The public base URL used in `dataschema`.

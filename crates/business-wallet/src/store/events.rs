@@ -119,14 +119,16 @@ pub async fn list_for_wallet(db: &Db, wallet_key: &str) -> Result<Vec<EventRow>,
 }
 
 /// Queues a wake-up for dispatchers on other PostgreSQL instances; delivered at commit, and
-/// only if the transaction commits. SQLite has a single process, woken in-process.
+/// only if the transaction commits. `sender` identifies the publishing outbox, whose own
+/// dispatcher is woken in-process instead. SQLite has a single process, woken in-process.
 ///
 /// # Errors
 /// Database failure.
-pub async fn notify_dispatchers(tx: &mut Tx) -> Result<(), sqlx::Error> {
+pub async fn notify_dispatchers(tx: &mut Tx, sender: &str) -> Result<(), sqlx::Error> {
     if let Tx::Postgres(tx) = tx {
-        sqlx::query("SELECT pg_notify($1, '')")
+        sqlx::query("SELECT pg_notify($1, $2)")
             .bind(crate::outbox::NOTIFY_CHANNEL)
+            .bind(sender)
             .execute(&mut **tx)
             .await?;
     }

@@ -633,6 +633,50 @@ async fn the_background_loop_is_woken_by_a_commit(app: TestApp) {
     assert_eq!(only_delivery(&app, channel).await.state, "DELIVERED");
 }
 
+/// On PostgreSQL a commit on one instance wakes the dispatcher of another through `NOTIFY`
+/// (the poll interval is a minute, so only the notification can make this delivery quick),
+/// while each dispatcher skips the notifications of its own process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_postgres_instance_is_woken_by_a_commit() {
+    let app = spawn_with(Backend::Postgres, short_shutdown_grace).await;
+    let receiver = Receiver::start().await;
+    let channel = platform_channel(&app, &receiver.url(), &ChannelSecrets::generate()).await;
+    // A second instance on the same database; only its dispatcher runs.
+    let other = business_wallet::Application::build_with_adapters(app.settings.clone(), Vec::new())
+        .await
+        .expect("the second instance builds");
+    let Db::Postgres(pool) = &app.state.db else {
+        unreachable!("a PostgreSQL test")
+    };
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(Dispatcher::new(other.state()).run(stop.clone()));
+    // Wait until its LISTEN is in place (it claims once on connecting, which finds nothing),
+    // so that the delivery below can only be started by the notification.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if listening > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second instance never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.create_wallet("Elsewhere B.V.").await;
+    wait_for_requests(&receiver, 1).await;
+    stop.cancel();
+    running.await.unwrap();
+    assert_eq!(only_delivery(&app, channel).await.state, "DELIVERED");
+}
+
 async fn shutdown_gives_unfinished_deliveries_back(app: TestApp) {
     let receiver = Receiver::start().await;
     receiver.script([Reply::Hang]);
