@@ -10,27 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/business-wallet/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-PG_HOST=127.0.0.1
-PG_PORT=5432
-
-log() { printf '==> %s\n' "$*" >&2; }
-
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-apt_updated=0
-apt_install() {
-  if [ "$apt_updated" = 0 ]; then
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    apt_updated=1
-  fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
-
-pg_answers() {
-  (exec 3<>"/dev/tcp/$PG_HOST/$PG_PORT") 2>/dev/null
-}
+# shellcheck source=scripts/lib/common.sh
+source scripts/lib/common.sh
 
 ensure_postgres() {
   if pg_answers; then return; fi
@@ -38,21 +19,7 @@ ensure_postgres() {
     log "installing PostgreSQL"
     apt_install postgresql postgresql-client
   fi
-  local version
-  version=$(ls /etc/postgresql | sort -V | tail -n 1)
-  local hba="/etc/postgresql/$version/main/pg_hba.conf"
-  # The tests connect over TCP as the postgres role without a password.
-  if ! grep -qE '^host\s+all\s+all\s+127\.0\.0\.1/32\s+trust' "$hba"; then
-    as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
-  fi
-  log "starting PostgreSQL $version"
-  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
-  for _ in $(seq 1 60); do
-    pg_answers && return
-    sleep 0.5
-  done
-  echo "PostgreSQL does not answer on $PG_HOST:$PG_PORT" >&2
-  exit 1
+  start_postgres
 }
 
 ensure_tools() {

@@ -1,0 +1,44 @@
+# Shell helpers shared by scripts/test.sh and bench/run.sh (sourced, not run): logging,
+# package installs, and a local PostgreSQL on 127.0.0.1:5432 with trust authentication.
+
+PG_HOST=127.0.0.1
+PG_PORT=5432
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+pg_answers() {
+  (exec 3<>"/dev/tcp/$PG_HOST/$PG_PORT") 2>/dev/null
+}
+
+# Starts the newest installed PostgreSQL cluster when nothing answers on the port, allowing the
+# postgres role over TCP without a password (as the tests and the bench connect).
+start_postgres() {
+  if pg_answers; then return; fi
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  local hba="/etc/postgresql/$version/main/pg_hba.conf"
+  if ! grep -qE '^host\s+all\s+all\s+127\.0\.0\.1/32\s+trust' "$hba"; then
+    as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+  fi
+  log "starting PostgreSQL $version"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 60); do
+    pg_answers && return
+    sleep 0.5
+  done
+  echo "PostgreSQL does not answer on $PG_HOST:$PG_PORT" >&2
+  exit 1
+}
