@@ -94,6 +94,9 @@ struct Inner {
     slot_freed: Notify,
 }
 
+/// Longest a claimed delivery waits in memory for a slot of its channel before it is given back.
+const QUEUE_MAX_WAIT: Duration = Duration::from_secs(5);
+
 /// A claimed delivery holding one of its channel's in-flight slots; dropping it frees the slot.
 /// The channel's slot is freed as soon as the attempt is over, before its outcome is stored:
 /// the limit is on requests to the receiver, and the outcomes of many deliveries are stored
@@ -346,11 +349,14 @@ impl Dispatcher {
     }
 
     /// Takes a slot for each queued delivery whose channel has a free one. A delivery that
-    /// waited for half its lease is given back instead, so that its lease cannot run out
-    /// before it is sent.
+    /// waited longer than [`QUEUE_MAX_WAIT`] (or half its lease, when that is shorter) is given
+    /// back instead: its lease must not run out before it is sent, and it was claimed with the
+    /// channel as it was then, so a channel disabled or edited meanwhile is read again by the
+    /// next claim rather than long after the change.
     async fn start_queued(&self) -> Vec<Slot> {
         let max_per_channel = self.inner.ctx.settings.integration.dispatch.max_in_flight_per_channel;
-        let max_wait = Duration::from_secs(self.inner.ctx.settings.integration.dispatch.lease_secs) / 2;
+        let max_wait =
+            (Duration::from_secs(self.inner.ctx.settings.integration.dispatch.lease_secs) / 2).min(QUEUE_MAX_WAIT);
         let mut slots = Vec::new();
         let mut stale = Vec::new();
         {
