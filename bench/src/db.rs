@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use business_wallet::store::deliveries::{self, ClaimRequest};
-use business_wallet::store::Db;
+use business_wallet::store::{now_ms, Db};
 use business_wallet::Settings;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Connection as _;
@@ -16,6 +16,23 @@ use sqlx::Connection as _;
 use crate::stats;
 
 const EVENT_TYPE: &str = "com.credenco.businesswallet.wallet.created.v1";
+
+/// Runs `$body` with `$p` bound to the database's writing pool (the body is compiled once per
+/// backend).
+macro_rules! with_writer {
+    ($db:expr, $p:ident => $body:expr) => {
+        match $db {
+            Db::Postgres(pool) => {
+                let $p = pool;
+                $body
+            }
+            Db::Sqlite { writer, .. } => {
+                let $p = writer;
+                $body
+            }
+        }
+    };
+}
 
 /// Drops and creates database `name` on the server of `admin_url`; returns its URL.
 pub async fn fresh_pg_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
@@ -63,33 +80,16 @@ async fn insert_channel(db: &Db) -> anyhow::Result<i64> {
                            RETURNING id";
     const SUBSCRIPTION: &str = "INSERT INTO integration_channel_subscription (channel_id, event_type) VALUES ($1, $2)";
     let key = uuid::Uuid::new_v4().to_string();
-    let id: i64 = match db {
-        Db::Postgres(pool) => {
-            let id = sqlx::query_scalar(CHANNEL).bind(&key).fetch_one(pool).await?;
-            sqlx::query(SUBSCRIPTION)
-                .bind(id)
-                .bind(EVENT_TYPE)
-                .execute(pool)
-                .await?;
-            id
-        }
-        Db::Sqlite { writer, .. } => {
-            let id = sqlx::query_scalar(CHANNEL).bind(&key).fetch_one(writer).await?;
-            sqlx::query(SUBSCRIPTION)
-                .bind(id)
-                .bind(EVENT_TYPE)
-                .execute(writer)
-                .await?;
-            id
-        }
-    };
+    let id: i64 = with_writer!(db, pool => {
+        let id = sqlx::query_scalar(CHANNEL).bind(&key).fetch_one(pool).await?;
+        sqlx::query(SUBSCRIPTION)
+            .bind(id)
+            .bind(EVENT_TYPE)
+            .execute(pool)
+            .await?;
+        id
+    });
     Ok(id)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Writes `n` wallet.created.v1 events with one PENDING delivery each to the first channel,
@@ -97,18 +97,11 @@ fn now_ms() -> i64 {
 pub async fn write_backlog(db: &Db, n: u64) -> anyhow::Result<Duration> {
     const CHUNK: u64 = 100_000;
     let started = Instant::now();
-    let channel_id: i64 = match db {
-        Db::Postgres(pool) => {
-            sqlx::query_scalar("SELECT id FROM integration_channel ORDER BY id LIMIT 1")
-                .fetch_one(pool)
-                .await?
-        }
-        Db::Sqlite { writer, .. } => {
-            sqlx::query_scalar("SELECT id FROM integration_channel ORDER BY id LIMIT 1")
-                .fetch_one(writer)
-                .await?
-        }
-    };
+    let channel_id: i64 = with_writer!(db, pool => {
+        sqlx::query_scalar("SELECT id FROM integration_channel ORDER BY id LIMIT 1")
+            .fetch_one(pool)
+            .await?
+    });
     // The same data the API puts in the event (a wallet with every field set).
     const PG_EVENTS: &str = "INSERT INTO integration_event (event_id, event_type, source, subject, wallet_external_key, time, dataschema, \
         correlation_id, data, created_at) \
@@ -130,61 +123,42 @@ pub async fn write_backlog(db: &Db, n: u64) -> anyhow::Result<Duration> {
     const SQLITE_DELIVERIES: &str = "INSERT INTO integration_delivery (delivery_external_key, event_id, channel_id, wallet_external_key, state, \
         attempts, max_attempts, due_at, created_at, updated_at) \
         SELECT lower(hex(randomblob(16))), e.id, $1, NULL, 'PENDING', 0, 15, $2, $2, $2 FROM integration_event e WHERE e.id > $3 ORDER BY e.id";
+    let (events_sql, deliveries_sql, analyze): (_, _, &[&str]) = match db {
+        Db::Postgres(_) => (
+            PG_EVENTS,
+            PG_DELIVERIES,
+            &["ANALYZE integration_delivery", "ANALYZE integration_event"],
+        ),
+        Db::Sqlite { .. } => (SQLITE_EVENTS, SQLITE_DELIVERIES, &["ANALYZE"]),
+    };
     let mut written = 0;
     while written < n {
         let size = (n - written).min(CHUNK) as i64;
         let now = now_ms() - 1_000;
-        match db {
-            Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM integration_event")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                sqlx::query(PG_EVENTS)
-                    .bind(size)
-                    .bind(EVENT_TYPE)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(PG_DELIVERIES)
-                    .bind(channel_id)
-                    .bind(now)
-                    .bind(last)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-            }
-            Db::Sqlite { writer, .. } => {
-                let mut tx = writer.begin().await?;
-                let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM integration_event")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                sqlx::query(SQLITE_EVENTS)
-                    .bind(size)
-                    .bind(EVENT_TYPE)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(SQLITE_DELIVERIES)
-                    .bind(channel_id)
-                    .bind(now)
-                    .bind(last)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-            }
-        }
+        with_writer!(db, pool => {
+            let mut tx = pool.begin().await?;
+            let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM integration_event")
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query(events_sql)
+                .bind(size)
+                .bind(EVENT_TYPE)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(deliveries_sql)
+                .bind(channel_id)
+                .bind(now)
+                .bind(last)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
         written += size as u64;
     }
     // Fresh statistics, as autovacuum / `PRAGMA optimize` would soon have them.
-    match db {
-        Db::Postgres(pool) => {
-            sqlx::query("ANALYZE integration_delivery").execute(pool).await?;
-            sqlx::query("ANALYZE integration_event").execute(pool).await?;
-        }
-        Db::Sqlite { writer, .. } => {
-            sqlx::query("ANALYZE").execute(writer).await?;
-        }
+    for statement in analyze {
+        with_writer!(db, pool => sqlx::query(statement).execute(pool).await.map(|_| ())?);
     }
     Ok(started.elapsed())
 }

@@ -617,7 +617,9 @@ pub fn targets(rows: &[Row]) -> String {
             .find(|r| r.backend == backend && r.scenario.starts_with(prefix))
     };
     let mut out = String::from("Targets:\n");
-    let mut check = |name: &str, value: Option<f64>, ok: &dyn Fn(f64) -> bool, shown: String| {
+    // `decimals` and `unit` say how the value is shown.
+    let mut check = |name: &str, value: Option<f64>, ok: &dyn Fn(f64) -> bool, decimals: usize, unit: &str| {
+        let shown = format!("{}{unit}", fmt(value, decimals));
         let verdict = match value {
             Some(v) if v.is_finite() => {
                 if ok(v) {
@@ -635,26 +637,30 @@ pub fn targets(rows: &[Row]) -> String {
         "PostgreSQL end to end >= 2400 delivered/s",
         pg_max.and_then(|r| r.rate),
         &|v| v >= 2400.0,
-        fmt(pg_max.and_then(|r| r.rate), 0),
+        0,
+        "",
     );
     check(
         "PostgreSQL end to end >= 70 % of the publishing ceiling",
         pg_max.and_then(|r| r.ratio),
         &|v| v >= 0.7,
-        fmt(pg_max.and_then(|r| r.ratio), 2),
+        2,
+        "",
     );
     check(
         "p99 <= 15 ms at 16 clients, full load (PostgreSQL)",
         pg_max.and_then(|r| r.p99_ms),
         &|v| v <= 15.0,
-        fmt(pg_max.and_then(|r| r.p99_ms), 2),
+        2,
+        "",
     );
     let sq_max = find("SQLite", "(b) end to end, max");
     check(
         "p99 <= 15 ms at 16 clients, full load (SQLite)",
         sq_max.and_then(|r| r.p99_ms),
         &|v| v <= 15.0,
-        fmt(sq_max.and_then(|r| r.p99_ms), 2),
+        2,
+        "",
     );
     let cpu_max = rows
         .iter()
@@ -665,54 +671,62 @@ pub fn targets(rows: &[Row]) -> String {
         "CPU per delivered event <= 0.8 ms (worst delivery scenario)",
         Some(cpu_max),
         &|v| v <= 0.8,
-        fmt(Some(cpu_max), 3),
+        3,
+        "",
     );
     let pg500 = find("PostgreSQL", "(b) end to end, 500/s");
     check(
         "PostgreSQL at 500/s p50 <= 3 ms",
         pg500.and_then(|r| r.p50_ms),
         &|v| v <= 3.0,
-        fmt(pg500.and_then(|r| r.p50_ms), 2),
+        2,
+        "",
     );
     check(
         "PostgreSQL at 500/s p99 <= 15 ms",
         pg500.and_then(|r| r.p99_ms),
         &|v| v <= 15.0,
-        fmt(pg500.and_then(|r| r.p99_ms), 2),
+        2,
+        "",
     );
     let sq500 = find("SQLite", "(b) end to end, 500/s");
     check(
         "SQLite at 500/s p50 <= 2 ms",
         sq500.and_then(|r| r.p50_ms),
         &|v| v <= 2.0,
-        fmt(sq500.and_then(|r| r.p50_ms), 2),
+        2,
+        "",
     );
     let pg_drain = find("PostgreSQL", "(c) drain");
     check(
         "PostgreSQL drain >= 8000/s",
         pg_drain.and_then(|r| r.rate),
         &|v| v >= 8000.0,
-        fmt(pg_drain.and_then(|r| r.rate), 0),
+        0,
+        "",
     );
     let sq_drain = find("SQLite", "(c) drain");
     check(
         "SQLite drain >= 10000/s",
         sq_drain.and_then(|r| r.rate),
         &|v| v >= 10000.0,
-        fmt(sq_drain.and_then(|r| r.rate), 0),
+        0,
+        "",
     );
     for (name, row) in [("PostgreSQL", pg_drain), ("SQLite", sq_drain)] {
         check(
             &format!("{name} drain >= 60 % of the raw HTTP ceiling"),
             row.and_then(|r| r.ratio),
             &|v| v >= 0.6,
-            fmt(row.and_then(|r| r.ratio), 2),
+            2,
+            "",
         );
         check(
             &format!("{name} server RSS <= 150 MB while draining"),
             row.and_then(|r| r.rss_mib),
             &|v| v * 1.048_576 <= 150.0,
-            format!("{} MiB", fmt(row.and_then(|r| r.rss_mib), 0)),
+            0,
+            " MiB",
         );
     }
     for backend in ["PostgreSQL", "SQLite"] {
@@ -725,7 +739,8 @@ pub fn targets(rows: &[Row]) -> String {
             &format!("{backend} claim cost at the largest size <= 1.5x the smallest"),
             big,
             &|v| v <= 1.5,
-            fmt(big, 2),
+            2,
+            "",
         );
     }
     out
