@@ -214,30 +214,46 @@ impl Relay {
     }
 }
 
-async fn an_outage_is_retried_and_nothing_is_lost(backend: Backend) {
-    let broker = url::Url::parse(&setup_env("BUSINESS_WALLET_TEST_STOMP_URL")).unwrap();
-    let target = format!("{}:{}", broker.host_str().unwrap(), broker.port().unwrap());
-    let relay = Relay::start(0, target.clone()).await;
-    let app = spawn(backend, &format!("stomp://127.0.0.1:{}", relay.port)).await;
-    let queue = format!("bw.test.{}", uuid::Uuid::new_v4().simple());
-    create_channel(&app, &format!("queue://{queue}")).await;
+/// `host:port` of the broker named by the set-up variable `name` (`default_port` when the URL
+/// has none): where a [`Relay`] forwards to.
+fn broker_address(name: &str, default_port: u16) -> String {
+    let broker = url::Url::parse(&setup_env(name)).unwrap();
+    format!(
+        "{}:{}",
+        broker.host_str().unwrap(),
+        broker.port().unwrap_or(default_port)
+    )
+}
 
-    // A first event opens the session, so that the outage also kills a live connection.
+/// Delivers a first event (it opens the session, so that the outage also kills a live
+/// connection), cuts `relay`, creates a wallet per name, and checks that two rounds of
+/// attempts leave those deliveries PENDING. Returns the dispatcher and the relay's port.
+async fn deliver_then_cut(app: &TestApp, relay: Relay, names: &[&str]) -> (Dispatcher, u16) {
     app.create_wallet("Before").await;
     let dispatcher = Dispatcher::new(&app.state);
     assert_eq!(dispatcher.run_once().await.unwrap().delivered, 1);
 
     let port = relay.stop().await;
-    for name in ["Initech", "Umbrella", "Hooli"] {
+    for name in names {
         app.create_wallet(name).await;
     }
     for round in 1..=2 {
         let outcome = dispatcher.run_once().await.unwrap();
-        assert_eq!(outcome.retried, 3, "round {round}: {outcome:?}");
-        let now = states(&app).await;
-        assert_eq!(now[1..], vec![("PENDING".to_string(), round); 3], "{now:?}");
+        assert_eq!(outcome.retried, names.len(), "round {round}: {outcome:?}");
+        let now = states(app).await;
+        assert_eq!(now[1..], vec![("PENDING".to_string(), round); names.len()], "{now:?}");
         app.make_deliveries_due().await;
     }
+    (dispatcher, port)
+}
+
+async fn an_outage_is_retried_and_nothing_is_lost(backend: Backend) {
+    let target = broker_address("BUSINESS_WALLET_TEST_STOMP_URL", 61613);
+    let relay = Relay::start(0, target.clone()).await;
+    let app = spawn(backend, &format!("stomp://127.0.0.1:{}", relay.port)).await;
+    let queue = format!("bw.test.{}", uuid::Uuid::new_v4().simple());
+    create_channel(&app, &format!("queue://{queue}")).await;
+    let (dispatcher, port) = deliver_then_cut(&app, relay, &["Initech", "Umbrella", "Hooli"]).await;
 
     let _relay = Relay::start(port, target).await;
     let outcome = dispatcher.run_once().await.unwrap();
@@ -345,28 +361,12 @@ async fn amqp_messages_carry_the_content_type_and_are_durable(backend: Backend) 
 }
 
 async fn an_amqp_outage_is_retried_and_nothing_is_lost(backend: Backend) {
-    let broker = url::Url::parse(&setup_env("BUSINESS_WALLET_TEST_AMQP_URL")).unwrap();
-    let target = format!("{}:{}", broker.host_str().unwrap(), broker.port().unwrap_or(5672));
+    let target = broker_address("BUSINESS_WALLET_TEST_AMQP_URL", 5672);
     let relay = Relay::start(0, target.clone()).await;
     let app = spawn_amqp(backend, &format!("amqp://127.0.0.1:{}", relay.port)).await;
     let queue = format!("bw.test.{}", uuid::Uuid::new_v4().simple());
     create_channel(&app, &format!("queue://{queue}")).await;
-
-    app.create_wallet("Before").await;
-    let dispatcher = Dispatcher::new(&app.state);
-    assert_eq!(dispatcher.run_once().await.unwrap().delivered, 1);
-
-    let port = relay.stop().await;
-    for name in ["Initech", "Umbrella"] {
-        app.create_wallet(name).await;
-    }
-    for round in 1..=2 {
-        let outcome = dispatcher.run_once().await.unwrap();
-        assert_eq!(outcome.retried, 2, "round {round}: {outcome:?}");
-        let now = states(&app).await;
-        assert_eq!(now[1..], vec![("PENDING".to_string(), round); 2], "{now:?}");
-        app.make_deliveries_due().await;
-    }
+    let (dispatcher, port) = deliver_then_cut(&app, relay, &["Initech", "Umbrella"]).await;
 
     let _relay = Relay::start(port, target).await;
     // Once the broker is back, everything is delivered. RabbitMQ 3.10 now and then leaves a
