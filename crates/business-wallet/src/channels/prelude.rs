@@ -189,6 +189,15 @@ impl Attempt {
     pub fn without_request(outcome: Outcome) -> Attempt {
         Attempt { request: None, outcome }
     }
+
+    /// An attempt refused for good before any request was made (a bad channel configuration,
+    /// an event that cannot be rendered): sending again would not help.
+    pub fn rejected_before_request(error: impl Into<String>) -> Attempt {
+        Attempt::without_request(Outcome::Rejected {
+            error: error.into(),
+            response: None,
+        })
+    }
 }
 
 /// A request as stored: method, URL, headers with secret values replaced, body.

@@ -225,11 +225,11 @@ async fn attempt(ctx: &WorkerContext, delivery: &ClaimedDelivery, number: u32, n
     };
     let config = match serde_json::from_str(&delivery.channel_config) {
         Ok(config) => config,
-        Err(err) => return rejected(format!("channel configuration is not JSON: {err}")),
+        Err(err) => return Attempt::rejected_before_request(format!("channel configuration is not JSON: {err}")),
     };
     let envelope = match CloudEvent::from_row(&delivery.event) {
         Ok(envelope) => envelope,
-        Err(err) => return rejected(format!("stored event data is not JSON: {err}")),
+        Err(err) => return Attempt::rejected_before_request(format!("stored event data is not JSON: {err}")),
     };
     let channel_config = ChannelConfig {
         channel_external_key: delivery.channel_external_key.clone(),
@@ -243,10 +243,6 @@ async fn attempt(ctx: &WorkerContext, delivery: &ClaimedDelivery, number: u32, n
         attempt: number,
     };
     channel.deliver(&message, &channel_config).await
-}
-
-fn rejected(error: String) -> Attempt {
-    Attempt::without_request(Outcome::Rejected { error, response: None })
 }
 
 fn attempt_row(attempt: &Attempt, number: i64, started_at: i64, duration_ms: i64) -> AttemptRow {

@@ -65,21 +65,11 @@ impl JmsChannel {
     async fn send(&self, message: &OutboundMessage<'_>, channel: &ChannelConfig) -> Attempt {
         let destination = match JmsChannelConfig::from_value(&channel.config).and_then(|c| c.destination()) {
             Ok(destination) => destination,
-            Err(err) => {
-                return Attempt::without_request(Outcome::Rejected {
-                    error: format!("invalid channel configuration: {err}"),
-                    response: None,
-                })
-            }
+            Err(err) => return Attempt::rejected_before_request(format!("invalid channel configuration: {err}")),
         };
         let body = match serde_json::to_string(message.envelope) {
             Ok(body) => body,
-            Err(err) => {
-                return Attempt::without_request(Outcome::Rejected {
-                    error: format!("the event cannot be rendered: {err}"),
-                    response: None,
-                })
-            }
+            Err(err) => return Attempt::rejected_before_request(format!("the event cannot be rendered: {err}")),
         };
         if self.settings.protocol == JmsProtocol::Amqp {
             return self.send_amqp(message, &destination, body).await;

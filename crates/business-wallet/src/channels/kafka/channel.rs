@@ -78,21 +78,11 @@ impl KafkaChannel {
     async fn send(&self, message: &OutboundMessage<'_>, channel: &ChannelConfig) -> Attempt {
         let config = match KafkaChannelConfig::from_value(&channel.config) {
             Ok(config) => config,
-            Err(err) => {
-                return Attempt::without_request(Outcome::Rejected {
-                    error: format!("invalid channel configuration: {err}"),
-                    response: None,
-                })
-            }
+            Err(err) => return Attempt::rejected_before_request(format!("invalid channel configuration: {err}")),
         };
         let payload = match serde_json::to_vec(message.envelope) {
             Ok(payload) => payload,
-            Err(err) => {
-                return Attempt::without_request(Outcome::Rejected {
-                    error: format!("the event cannot be rendered: {err}"),
-                    response: None,
-                })
-            }
+            Err(err) => return Attempt::rejected_before_request(format!("the event cannot be rendered: {err}")),
         };
         let key = message.envelope.walletexternalkey.as_str();
         let request = RequestRecord {
