@@ -8,8 +8,6 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/business-wallet/target}"
-export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # shellcheck source=scripts/lib/common.sh
 source scripts/lib/common.sh
 

@@ -1,5 +1,10 @@
-# Shell helpers shared by scripts/test.sh and bench/run.sh (sourced, not run): logging,
-# package installs, and a local PostgreSQL on 127.0.0.1:5432 with trust authentication.
+# Shell helpers shared by scripts/test.sh and bench/run.sh (sourced, not run): the cargo
+# environment, logging, package installs, and a local PostgreSQL on 127.0.0.1:5432 with trust
+# authentication.
+
+# The build cache lives outside the clone, so that a fresh clone reuses it.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/business-wallet/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 PG_HOST=127.0.0.1
 PG_PORT=5432
