@@ -1,0 +1,99 @@
+//! The harness of the fault tests: the real `business-wallet` binary as a child process, the
+//! clients that call it, the webhook receiver it delivers to, and a PostgreSQL server of the
+//! test's own.
+//!
+//! - [`server`]: an [`Instance`] (configuration file, data directory, port) and its running
+//!   [`Server`] process: start and wait for `/health/ready`, mint tokens with the binary's
+//!   `token` subcommand, SIGKILL, SIGTERM, memory from `/proc/<pid>/status`.
+//! - [`client`]: a [`Client`] for the API whose every call returns an [`Answer`] (status,
+//!   `Retry-After`, JSON body) or a transport error, never a panic.
+//! - [`load`]: [`Load`], concurrent clients creating wallets until stopped, recording every
+//!   acknowledged (201) wallet key and every answer that breaks the JSON error contract.
+//! - [`receiver`]: a [`Receiver`] on 127.0.0.1 that records each request's `ce-id`, answers
+//!   after a configurable delay with a configurable status, and knows which requests were cut
+//!   off by the sender.
+//! - [`postgres`]: [`Postgres`], a PostgreSQL server started for one test with `initdb` and
+//!   `pg_ctl` on a free port (never the shared server on 5432), which the test may stop or kill.
+//!
+//! Scenarios synchronise by waiting on conditions ([`eventually`]), never by sleeping a fixed
+//! time, and run one at a time ([`serial`]) so that their timings do not depend on each other.
+
+// Each scenario uses a part of the harness, and not every part is used by the scenarios of
+// every test run.
+#![allow(dead_code, unused_imports)]
+
+pub mod client;
+pub mod load;
+pub mod postgres;
+pub mod receiver;
+pub mod server;
+
+use std::future::Future;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub use client::{Answer, Client};
+pub use load::{Load, LoadReport};
+pub use postgres::Postgres;
+pub use receiver::Receiver;
+pub use server::{Instance, Memory, Role, Server};
+
+/// The event type every scenario subscribes its channel to.
+pub const WALLET_CREATED: &str = "com.credenco.businesswallet.wallet.created.v1";
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Runs scenarios one at a time: each starts servers, databases and load of its own, and two at
+/// once on a small machine would measure each other. Hold the guard for the whole test. A test
+/// that failed while holding it does not block the others.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Checks `condition` every 20 ms until it holds or `timeout` has passed; returns whether it
+/// held. This is how scenarios wait: on the state they need, with a deadline.
+pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A fresh scratch directory for one scenario (removed when dropped), readable by every user
+/// so that a PostgreSQL server run as `postgres` may keep its files below it.
+pub fn work_dir(name: &str) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("bw-faults-{name}-"))
+        .tempdir()
+        .expect("a temporary directory");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod the work directory");
+    dir
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port on 127.0.0.1")
+        .port()
+}
+
+/// Whether the tests run as root (needed to mount a tmpfs and to run PostgreSQL as `postgres`).
+pub fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+        .unwrap_or(false)
+}
