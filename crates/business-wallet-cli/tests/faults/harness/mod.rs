@@ -12,6 +12,7 @@
 //! - [`receiver`]: a [`Receiver`] on 127.0.0.1 that records each request's `ce-id`, answers
 //!   after a configurable delay with a configurable status, and knows which requests were cut
 //!   off by the sender.
+//! - [`disk`]: [`Tmpfs`], a small file system to fill up (root only).
 //! - [`postgres`]: [`Postgres`], a PostgreSQL server started for one test with `initdb` and
 //!   `pg_ctl` on a free port (never the shared server on 5432), which the test may stop or kill.
 //!
@@ -23,6 +24,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod client;
+pub mod disk;
 pub mod load;
 pub mod postgres;
 pub mod receiver;
@@ -33,6 +35,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use client::{Answer, Client};
+pub use disk::Tmpfs;
 pub use load::{Load, LoadReport};
 pub use postgres::Postgres;
 pub use receiver::Receiver;
@@ -69,14 +72,19 @@ where
     }
 }
 
-/// A fresh scratch directory for one scenario (removed when dropped), readable by every user
-/// so that a PostgreSQL server run as `postgres` may keep its files below it.
+/// A fresh scratch directory for one scenario, readable by every user so that a PostgreSQL
+/// server run as `postgres` may keep its files below it. It is removed when dropped, unless
+/// `FAULTS_KEEP` is set in the environment (to read the servers' logs after a failure).
 pub fn work_dir(name: &str) -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt as _;
-    let dir = tempfile::Builder::new()
+    let mut dir = tempfile::Builder::new()
         .prefix(&format!("bw-faults-{name}-"))
         .tempdir()
         .expect("a temporary directory");
+    if std::env::var_os("FAULTS_KEEP").is_some() {
+        dir.disable_cleanup(true);
+        eprintln!("{name}: work directory kept at {}", dir.path().display());
+    }
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod the work directory");
     dir
 }
