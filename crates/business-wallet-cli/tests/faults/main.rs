@@ -9,5 +9,7 @@
 
 mod harness;
 
+mod postgres_outage;
 mod smoke;
 mod sqlite_disk_full;
+mod sqlite_locked;

@@ -105,3 +105,43 @@ pub fn is_root() -> bool {
         .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
         .unwrap_or(false)
 }
+
+/// Creates the platform webhook channel `name`, subscribed to `wallet.created.v1`, that
+/// delivers to `receiver` (5 s request timeout).
+///
+/// # Panics
+/// The channel is not created.
+pub async fn subscribe(client: &Client, receiver: &Receiver, name: &str) {
+    let answer = client
+        .create_platform_webhook(name, &receiver.url(name), &[WALLET_CREATED], 5000)
+        .await
+        .expect("an answer to the channel creation");
+    assert_eq!(answer.status, 201, "creating the channel: {}", answer.describe());
+}
+
+/// The wallets of `keys` that `GET /api/v1/wallets/{key}` does not find, each described with
+/// the last answer: every acknowledged wallet must exist. A 503 or a missing answer is asked
+/// again (for 30 s at most per wallet); a 404 or any other answer counts as missing at once.
+pub async fn missing_wallets(client: &Client, keys: &[String]) -> Vec<String> {
+    let mut missing = Vec::new();
+    for key in keys {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let last = match client.get_wallet(key).await {
+                Ok(answer) if answer.status == 200 => break,
+                Ok(answer) if answer.status != 503 => {
+                    missing.push(format!("{key}: {}", answer.describe()));
+                    break;
+                }
+                Ok(answer) => answer.describe(),
+                Err(err) => err.to_string(),
+            };
+            if Instant::now() >= deadline {
+                missing.push(format!("{key}: {last}"));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    missing
+}

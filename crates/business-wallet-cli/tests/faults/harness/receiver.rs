@@ -181,6 +181,15 @@ impl Receiver {
         missing()
     }
 
+    /// Wallets whose events came with more than one `ce-id` (a redelivery must reuse the id;
+    /// each scenario creates one event per wallet).
+    pub fn wallets_with_several_ids(&self) -> Vec<(String, HashSet<String>)> {
+        self.delivered_by_wallet()
+            .into_iter()
+            .filter(|(_, ids)| ids.len() > 1)
+            .collect()
+    }
+
     /// Duplicates: deliveries (2xx answers) beyond the first of each `ce-id`.
     pub fn duplicates(&self) -> u64 {
         self.delivered().values().map(|n| u64::from(n.saturating_sub(1))).sum()
