@@ -145,3 +145,27 @@ pub async fn missing_wallets(client: &Client, keys: &[String]) -> Vec<String> {
     }
     missing
 }
+
+/// For failure messages: the states of the (newest 200) active platform deliveries, e.g.
+/// `{"DELIVERING": 3}`: rows left DELIVERING by a dead process wait for their lease.
+pub async fn active_delivery_states(client: &Client) -> String {
+    match client.active_platform_deliveries().await {
+        Ok(answer) if answer.status == 200 => {
+            let mut states = std::collections::BTreeMap::<String, usize>::new();
+            for item in answer
+                .body
+                .as_ref()
+                .and_then(|b| b["items"].as_array())
+                .into_iter()
+                .flatten()
+            {
+                *states
+                    .entry(item["state"].as_str().unwrap_or("?").to_string())
+                    .or_default() += 1;
+            }
+            format!("active deliveries by state: {states:?}")
+        }
+        Ok(answer) => format!("active deliveries: {}", answer.describe()),
+        Err(err) => format!("active deliveries: no answer ({err})"),
+    }
+}

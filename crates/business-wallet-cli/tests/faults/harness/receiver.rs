@@ -115,6 +115,19 @@ impl Receiver {
         self.lock().cut_off.clone()
     }
 
+    /// Every request so far (answered, in flight and cut off) whose sender used one of `ports`
+    /// as its local port: with [`super::Server::local_tcp_ports`], the requests of one instance.
+    pub fn requests_from(&self, ports: &HashSet<u16>) -> Vec<Request> {
+        let seen = self.lock();
+        seen.answered
+            .iter()
+            .chain(seen.in_flight.values())
+            .chain(seen.cut_off.iter())
+            .filter(|r| ports.contains(&r.peer.port()))
+            .cloned()
+            .collect()
+    }
+
     /// Events delivered: `ce-id` -> how many times it was answered with 2xx.
     pub fn delivered(&self) -> HashMap<String, u32> {
         let mut counts = HashMap::new();
