@@ -262,3 +262,121 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr as _;
+    use std::time::Duration;
+
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{ConnectOptions as _, SqliteConnection};
+
+    use super::*;
+
+    async fn open(path: &std::path::Path, busy: Duration) -> SqliteConnection {
+        SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .expect("a SQLite URL")
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(busy)
+            .connect()
+            .await
+            .expect("open the database")
+    }
+
+    fn answer(err: sqlx::Error) -> Response {
+        ApiError::from(err).into_response()
+    }
+
+    fn retry_after(response: &Response) -> Option<&str> {
+        response
+            .headers()
+            .get(axum::http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    #[tokio::test]
+    async fn a_database_locked_past_the_busy_timeout_is_503_with_retry_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let mut holder = open(&path, Duration::from_secs(1)).await;
+        sqlx::query("BEGIN EXCLUSIVE").execute(&mut holder).await.unwrap();
+        let mut other = open(&path, Duration::from_millis(10)).await;
+        let err = sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.unwrap_err();
+        assert_eq!(database_unavailable(&err), Some(DB_BUSY));
+        let response = answer(err);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry_after(&response), Some("2"));
+        assert!(
+            response.extensions().get::<InternalError>().is_some(),
+            "the cause is logged"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_database_is_503_with_retry_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("db.sqlite"), Duration::from_secs(1)).await;
+        sqlx::query("CREATE TABLE t (x TEXT)").execute(&mut conn).await.unwrap();
+        // No page beyond the current ones: the file is "full" for this connection.
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let err = sqlx::query("INSERT INTO t VALUES (?)")
+            .bind("x".repeat(100_000))
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert_eq!(database_unavailable(&err), Some(DB_FULL));
+        let response = answer(err);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry_after(&response), Some("2"));
+    }
+
+    #[tokio::test]
+    async fn errors_a_retry_cannot_fix_stay_500() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("db.sqlite"), Duration::from_secs(1)).await;
+        sqlx::query("CREATE TABLE t (x TEXT UNIQUE)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t VALUES ('a')")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let duplicate = sqlx::query("INSERT INTO t VALUES ('a')")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        let bad_sql = sqlx::query("SELECT nope FROM t").execute(&mut conn).await.unwrap_err();
+        for err in [duplicate, bad_sql, sqlx::Error::RowNotFound] {
+            assert_eq!(database_unavailable(&err), None, "{err}");
+            let response = answer(err);
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(retry_after(&response), None);
+        }
+    }
+
+    #[test]
+    fn a_connection_that_cannot_be_had_or_is_cut_is_503() {
+        let errors = [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
+        ];
+        for err in errors {
+            assert_eq!(database_unavailable(&err), Some(DB_UNREACHABLE), "{err}");
+            let body = ApiError::from(err).body();
+            assert_eq!(body.status, 503);
+            assert_eq!(body.error, "Service Unavailable");
+            assert_eq!(body.message, DB_UNREACHABLE);
+        }
+    }
+}
