@@ -46,11 +46,19 @@ pub const WALLET_CREATED: &str = "com.credenco.businesswallet.wallet.created.v1"
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// The turn of one scenario (see [`serial`]); the next one starts when it is dropped.
+#[must_use = "the scenario runs alone only while this is held"]
+pub struct Serial(#[allow(dead_code)] MutexGuard<'static, ()>);
+
 /// Runs scenarios one at a time: each starts servers, databases and load of its own, and two at
 /// once on a small machine would measure each other. Hold the guard for the whole test. A test
 /// that failed while holding it does not block the others.
-pub fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+///
+/// The lock is a blocking one, held across `.await`s on purpose: each test has a runtime of
+/// its own and waits for its turn on its own thread, before it starts anything, so no task of
+/// any runtime waits behind it.
+pub fn serial() -> Serial {
+    Serial(SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
 }
 
 /// Checks `condition` every 20 ms until it holds or `timeout` has passed; returns whether it
