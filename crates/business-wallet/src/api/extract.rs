@@ -140,7 +140,11 @@ fn nul_location(value: &serde_json::Value, path: &str) -> Option<String> {
             .find_map(|(i, item)| nul_location(item, &format!("{path}[{i}]"))),
         Value::Object(map) => map.iter().find_map(|(key, item)| {
             let shown = key.replace('\0', "\\u0000");
-            let here = if path.is_empty() { shown } else { format!("{path}.{shown}") };
+            let here = if path.is_empty() {
+                shown
+            } else {
+                format!("{path}.{shown}")
+            };
             if key.contains('\0') {
                 Some(here)
             } else {

@@ -212,7 +212,8 @@ async fn refuse_nul(req: Request, next: Next) -> Response {
     if extract::encodes_nul(&bytes) {
         return nul_in_pairs("the form body", &bytes, MESSAGE).into_response();
     }
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
 
 /// The 400 for URL-encoded pairs holding a NUL, naming the parameter it is in (a key holding

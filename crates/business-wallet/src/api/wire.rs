@@ -214,7 +214,10 @@ mod tests {
         let head = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: Tue, 02 Dec 2025 06:00:00 GMT\r\n\r\n";
         let out = String::from_utf8(with_json_body(head).expect("rewritten")).unwrap();
         let (head, body) = out.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"), "{head}");
+        assert!(
+            head.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+            "{head}"
+        );
         assert!(head.contains("date: Tue, 02 Dec 2025 06:00:00 GMT"), "{head}");
         assert!(head.contains("content-type: application/json"), "{head}");
         assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");

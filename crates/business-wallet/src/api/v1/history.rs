@@ -31,6 +31,7 @@ impl HistoryEvent {
 
 /// Filters of the audit log.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Only entries of this category (all when absent).
@@ -75,7 +76,14 @@ async fn page(state: &AppState, wallet: Option<&str>, query: &HistoryQuery) -> R
     if !(1..=200).contains(&limit) {
         return Err(ApiError::invalid_field("limit", "must be a number from 1 to 200"));
     }
-    let mut rows = history::list(&state.db, wallet, query.event.map(HistoryEvent::as_str), query.cursor, limit + 1).await?;
+    let mut rows = history::list(
+        &state.db,
+        wallet,
+        query.event.map(HistoryEvent::as_str),
+        query.cursor,
+        limit + 1,
+    )
+    .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     Ok(HistoryPage {

@@ -22,7 +22,10 @@ pub enum BodyError {
 /// # Errors
 /// [`BodyError::TooLarge`] past the limit, [`BodyError::Transport`] when reading fails.
 pub async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
-    if response.content_length().is_some_and(|declared| declared > limit as u64) {
+    if response
+        .content_length()
+        .is_some_and(|declared| declared > limit as u64)
+    {
         return Err(BodyError::TooLarge { limit });
     }
     let mut body = Vec::new();
