@@ -586,6 +586,23 @@ async fn nul_is_refused_everywhere(app: TestApp) {
     }
     assert_no_problems(&problems);
 
+    // A token whose subject (stored as the actor) or wallet claim holds a NUL is no token.
+    for token in [
+        app.token("a\u{0}b", &["GLOBAL_WALLET_CRUD"], None),
+        app.token("ops", &["WALLET_IDENTIFIER_CRUD"], Some(&format!("{w}\u{0}"))),
+    ] {
+        let response = app
+            .post(
+                &format!("/api/v1/wallets/{w}/identifiers"),
+                Some(&token),
+                &json!({"identifierType": "JWK", "displayName": "k", "keyType": "P-256"}),
+            )
+            .await;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_error_body(status, &body, 401, "a NUL in a token claim");
+    }
+
     // An escaped backslash followed by `u0000` is text, not a NUL.
     let (status, created) = call(
         &app,
