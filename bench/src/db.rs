@@ -7,7 +7,8 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use business_wallet::store::deliveries::{self, ClaimRequest};
+use business_wallet::store::deliveries::{self, AttemptRow, ClaimRequest, ClaimedDelivery, OutcomeRecord, Resolution};
+use business_wallet::store::events::{self, EventRow, FanOut};
 use business_wallet::store::{now_ms, Db};
 use business_wallet::Settings;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -195,31 +196,9 @@ pub async fn claim_cost(
 ) -> anyhow::Result<ClaimCost> {
     let db = open_product_db(url, data_dir).await?;
     insert_channel(&db).await?;
-    let setup = write_backlog(&db, pending).await?;
-    let request = ClaimRequest {
-        limit: batch,
-        lease_ms: 300_000,
-        skip_channels: &[],
-    };
-    // One warm-up, as a running dispatcher has its statements prepared and pages cached.
-    deliveries::claim(&db, &request).await?;
-    let mut samples = Vec::with_capacity(repeats);
-    for _ in 0..repeats {
-        let started = Instant::now();
-        let claimed = deliveries::claim(&db, &request).await?;
-        samples.push(started.elapsed().as_secs_f64() * 1000.0);
-        if claimed.len() as i64 != batch {
-            bail!("a claim returned {} rows instead of {batch}", claimed.len());
-        }
-    }
+    let cost = time_claims(&db, pending, repeats, batch).await;
     db.close().await;
-    let p = stats::percentiles(&samples);
-    Ok(ClaimCost {
-        median_ms: p.p50,
-        p95_ms: p.p95,
-        batch,
-        setup_s: setup.as_secs_f64(),
-    })
+    cost
 }
 
 /// SQLite's rate for the publishing transaction (wallet row, event row, channel look-up,
@@ -350,4 +329,176 @@ pub async fn pgbench_ceiling(
         .with_context(|| format!("no tps in pgbench output: {text}"))?;
     drop_pg_database(admin_url, "bwbench_ceiling").await?;
     Ok((tps, pg_cpu))
+}
+
+/// How the churn scenario takes its deliveries through their life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Churn {
+    /// Written PENDING, claimed, delivered: what a backlog goes through.
+    Claimed,
+    /// Written already leased to a running dispatcher of the publishing process and delivered:
+    /// what a published event goes through while its instance's dispatcher keeps up.
+    HandedOff,
+}
+
+/// The claim cost with `pending` due deliveries on a fresh table, and again on the same table
+/// after `churn` more deliveries went through their whole life (`how`), with autovacuum off
+/// for the delivery tables whatever the server's setting, so that nothing cleans up the dead
+/// rows and index entries meanwhile.
+pub async fn churn_claim_cost(
+    url: &str,
+    data_dir: &Path,
+    churn: u64,
+    pending: u64,
+    how: Churn,
+) -> anyhow::Result<(ClaimCost, ClaimCost)> {
+    const REPEATS: usize = 30;
+    const BATCH: i64 = 64;
+    let db = open_product_db(url, data_dir).await?;
+    if let Db::Postgres(pool) = &db {
+        for table in [
+            "integration_delivery",
+            "integration_delivery_attempt",
+            "integration_event",
+        ] {
+            sqlx::query(&format!("ALTER TABLE {table} SET (autovacuum_enabled = false)"))
+                .execute(pool)
+                .await?;
+        }
+    }
+    insert_channel(&db).await?;
+    let fresh = time_claims(&db, pending, REPEATS, BATCH).await?;
+    deliver_everything(&db).await?;
+    let started = Instant::now();
+    match how {
+        Churn::Claimed => {
+            let mut done = 0;
+            while done < churn {
+                let n = (churn - done).min(50_000);
+                write_backlog(&db, n).await?;
+                deliver_everything(&db).await?;
+                done += n;
+            }
+        }
+        Churn::HandedOff => hand_off_and_deliver(&db, churn).await?,
+    }
+    let churn_s = started.elapsed().as_secs_f64();
+    let mut after = time_claims(&db, pending, REPEATS, BATCH).await?;
+    after.setup_s = churn_s;
+    db.close().await;
+    Ok((fresh, after))
+}
+
+/// Writes `pending` due deliveries and times `repeats` claims of `batch` (after one warm-up, as
+/// a running dispatcher has its statements prepared and pages cached).
+async fn time_claims(db: &Db, pending: u64, repeats: usize, batch: i64) -> anyhow::Result<ClaimCost> {
+    let setup = write_backlog(db, pending).await?;
+    let request = ClaimRequest {
+        limit: batch,
+        lease_ms: 300_000,
+        skip_channels: &[],
+        owner: "bench",
+    };
+    deliveries::claim(db, &request).await?;
+    let mut samples = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let started = Instant::now();
+        let claimed = deliveries::claim(db, &request).await?;
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+        if claimed.len() as i64 != batch {
+            bail!("a claim returned {} rows instead of {batch}", claimed.len());
+        }
+    }
+    let p = stats::percentiles(&samples);
+    Ok(ClaimCost {
+        median_ms: p.p50,
+        p95_ms: p.p95,
+        batch,
+        setup_s: setup.as_secs_f64(),
+    })
+}
+
+/// Claims everything due (and everything leased by the bench) and stores it as DELIVERED, as
+/// the dispatcher would.
+async fn deliver_everything(db: &Db) -> anyhow::Result<()> {
+    // What the timed claims left leased.
+    with_writer!(db, pool => sqlx::query("UPDATE integration_delivery SET state = 'PENDING', lease_token = NULL, lease_owner = NULL WHERE state = 'DELIVERING'")
+        .execute(pool)
+        .await
+        .map(|_| ())?);
+    let request = ClaimRequest {
+        limit: 1_000,
+        lease_ms: 300_000,
+        skip_channels: &[],
+        owner: "bench",
+    };
+    loop {
+        let claimed = deliveries::claim(db, &request).await?;
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<OutcomeRecord> = claimed.iter().map(delivered).collect();
+        for chunk in records.chunks(256) {
+            deliveries::record_outcomes(db, chunk).await?;
+        }
+    }
+}
+
+/// The outcome a fast receiver gives.
+fn delivered(delivery: &ClaimedDelivery) -> OutcomeRecord {
+    OutcomeRecord {
+        id: delivery.id,
+        lease_token: delivery.lease_token.clone(),
+        resolution: Resolution::Delivered,
+        attempt: AttemptRow {
+            attempt: delivery.attempts,
+            started_at: now_ms(),
+            duration_ms: 1,
+            outcome: "DELIVERED".into(),
+            request: None,
+            response_status: Some(200),
+            response_headers: Some("{}".into()),
+            response_body: Some(String::new()),
+            error: None,
+        },
+    }
+}
+
+/// Publishes `n` events through the outbox's store statement with their deliveries leased to a
+/// dispatcher (as the hand-off does), 500 per transaction, and stores each as DELIVERED.
+async fn hand_off_and_deliver(db: &Db, n: u64) -> anyhow::Result<()> {
+    let mut done = 0;
+    while done < n {
+        let size = (n - done).min(500);
+        let mut tx = db.begin().await?;
+        let mut written = Vec::with_capacity(size as usize);
+        let token = uuid::Uuid::new_v4().to_string();
+        for _ in 0..size {
+            let key = uuid::Uuid::new_v4().to_string();
+            let event = EventRow {
+                event_id: uuid::Uuid::new_v4().to_string(),
+                event_type: EVENT_TYPE.into(),
+                source: "/credenco/wallets".into(),
+                subject: format!("wallets/{key}"),
+                wallet_external_key: key.clone(),
+                time: now_ms(),
+                dataschema: "http://127.0.0.1:8080/api/public/schemas/integration/wallet-created/v1.json".into(),
+                correlation_id: uuid::Uuid::new_v4().to_string(),
+                data: format!("{{\"walletExternalKey\":\"{key}\",\"displayName\":\"Bench wallet\"}}"),
+            };
+            let fan_out = FanOut::Leased {
+                owner: "bench",
+                lease_token: &token,
+                lease_ms: 300_000,
+            };
+            written.extend(events::insert_with_deliveries(&mut tx, &event, 15, now_ms(), fan_out).await?);
+        }
+        tx.commit().await?;
+        let records: Vec<OutcomeRecord> = written.iter().map(delivered).collect();
+        for chunk in records.chunks(256) {
+            deliveries::record_outcomes(db, chunk).await?;
+        }
+        done += size;
+    }
+    Ok(())
 }

@@ -40,6 +40,8 @@ pub struct LoadPlan {
     pub rate: Option<u64>,
     /// How long to offer load.
     pub duration: Duration,
+    /// Closed loop only: stop after this many requests (then `duration` is only a bound).
+    pub total: Option<u64>,
 }
 
 /// The driver against one server.
@@ -114,14 +116,19 @@ impl Driver {
         match plan.rate {
             None => {
                 let mut tasks = tokio::task::JoinSet::new();
-                for client in 0..plan.clients {
+                let issued = Arc::new(std::sync::atomic::AtomicU64::new(0));
+                let total = plan.total.unwrap_or(u64::MAX);
+                for _ in 0..plan.clients {
                     let driver = self.clone();
                     let record = record.clone();
+                    let issued = issued.clone();
                     tasks.spawn(async move {
-                        let mut n = (client as u64) << 32;
                         while Instant::now() < stop_at {
+                            let n = issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if n >= total {
+                                break;
+                            }
                             record(driver.create_one(n).await);
-                            n += 1;
                         }
                     });
                 }

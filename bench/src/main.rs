@@ -4,6 +4,7 @@
 //! - `bw-bench run --server PATH`: every scenario and ceiling, then a table.
 //! - `bw-bench receiver`: the fast receiver alone (prints a count every second).
 
+mod closed;
 mod db;
 mod load;
 mod procstat;

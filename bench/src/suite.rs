@@ -48,12 +48,12 @@ pub struct Options {
         default_value = "sqlite,postgres"
     )]
     backends: Vec<String>,
-    /// Scenarios to run: ingest, e2e, drain, claim, ceilings.
+    /// Scenarios to run: ceilings, ingest, e2e, closed, drain, claim, churn.
     #[arg(
         long,
         env = "BENCH_SCENARIOS",
         value_delimiter = ',',
-        default_value = "ceilings,ingest,e2e,drain,claim"
+        default_value = "ceilings,ingest,e2e,closed,drain,claim,churn"
     )]
     scenarios: Vec<String>,
     /// Seconds of load per measurement point.
@@ -79,6 +79,16 @@ pub struct Options {
     /// Concurrent requests of the raw HTTP ceiling.
     #[arg(long, env = "BENCH_HTTP_CLIENTS", default_value_t = 16)]
     http_clients: usize,
+    /// Client counts of the closed-loop scenario.
+    #[arg(long, env = "BENCH_CLOSED_CLIENTS", value_delimiter = ',', default_value = "1,16,64")]
+    pub closed_clients: Vec<usize>,
+    /// Wallets created per closed-loop point (a fifth of them with one client).
+    #[arg(long, env = "BENCH_CLOSED_EVENTS", default_value_t = 20_000)]
+    pub closed_events: u64,
+    /// Deliveries taken through their whole life before the claim cost is measured again
+    /// (the churn scenario).
+    #[arg(long, env = "BENCH_CHURN", default_value_t = 200_000)]
+    pub churn: u64,
     /// Where to write the results as JSON (default: results.json in the work directory).
     #[arg(long, env = "BENCH_JSON")]
     json: Option<PathBuf>,
@@ -109,24 +119,25 @@ pub struct Row {
     note: String,
 }
 
-struct Ctx {
-    options: Options,
-    work: PathBuf,
-    epoch: Instant,
-    receiver: Arc<Receiver>,
-    receiver_url: String,
-    hz: f64,
+pub(crate) struct Ctx {
+    pub(crate) options: Options,
+    pub(crate) work: PathBuf,
+    pub(crate) epoch: Instant,
+    pub(crate) receiver: Arc<Receiver>,
+    pub(crate) receiver_url: String,
+    pub(crate) hz: f64,
     token: Option<String>,
     ceilings: HashMap<&'static str, f64>,
     rows: Vec<Row>,
+    pub(crate) closed: Vec<crate::closed::ClosedRow>,
 }
 
 impl Ctx {
-    fn say(&self, message: &str) {
+    pub(crate) fn say(&self, message: &str) {
         eprintln!("[{:>6.1}s] {message}", self.epoch.elapsed().as_secs_f64());
     }
 
-    async fn instance(&mut self, name: &str, backend: Backend) -> anyhow::Result<Instance> {
+    pub(crate) async fn instance(&mut self, name: &str, backend: Backend) -> anyhow::Result<Instance> {
         let url = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(db::fresh_pg_database(&self.options.pg_url, &format!("bwbench_{name}")).await?),
@@ -146,7 +157,7 @@ impl Ctx {
         self.rows.push(row);
     }
 
-    fn token(&self) -> &str {
+    pub(crate) fn token(&self) -> &str {
         self.token.as_deref().unwrap_or_default()
     }
 }
@@ -172,6 +183,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         token: None,
         ceilings: HashMap::new(),
         rows: Vec::new(),
+        closed: Vec::new(),
     };
     let load_at_start = procstat::load_average();
     ctx.say(&format!("load average at start: {load_at_start:.2}"));
@@ -196,14 +208,25 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         if wants("e2e") {
             end_to_end(&mut ctx, backend).await?;
         }
+        if wants("closed") {
+            crate::closed::run(&mut ctx, backend).await?;
+        }
         if wants("drain") {
             drain(&mut ctx, backend).await?;
         }
         if wants("claim") {
             claim(&mut ctx, backend).await?;
         }
+        if wants("churn") {
+            churn(&mut ctx, backend).await?;
+        }
     }
-    for name in ["ingest", "e2e", "drain", "claim", "ceiling"] {
+    let closed_names = options.closed_clients.iter().map(|c| format!("closed{c}"));
+    for name in ["ingest", "e2e", "drain", "claim", "ceiling", "churn"]
+        .into_iter()
+        .map(String::from)
+        .chain(closed_names)
+    {
         let _ = db::drop_pg_database(&options.pg_url, &format!("bwbench_{name}")).await;
     }
     let load_at_end = procstat::load_average();
@@ -213,12 +236,19 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     ));
     let table = table(&ctx.rows);
     println!("{table}");
-    println!("{}", targets(&ctx.rows));
+    if !ctx.closed.is_empty() {
+        println!("Closed loop (C clients creating wallets while the dispatcher delivers):\n");
+        println!("{}", crate::closed::table(&ctx.closed));
+    }
+    let mut targets = targets(&ctx.rows);
+    crate::closed::targets(&ctx.closed, &mut targets);
+    println!("{targets}");
     let json = options.json.clone().unwrap_or_else(|| ctx.work.join("results.json"));
     std::fs::write(
         &json,
         serde_json::to_string_pretty(&serde_json::json!({
             "rows": ctx.rows,
+            "closed": ctx.closed,
             "ceilings": ctx.ceilings,
             "load_average": {"start": load_at_start, "end": load_at_end},
             "seconds": epoch.elapsed().as_secs_f64(),
@@ -356,6 +386,7 @@ async fn ingestion(ctx: &mut Ctx, backend: Backend) -> anyhow::Result<()> {
             clients: ctx.options.clients,
             rate: None,
             duration: Duration::from_secs(ctx.options.duration_s),
+            total: None,
         })
         .await;
     let (server_cpu, db_cpu) = CpuSample::take(server.pid(), ctx.hz, with_pg).since(&before);
@@ -414,6 +445,7 @@ async fn end_to_end(ctx: &mut Ctx, backend: Backend) -> anyhow::Result<()> {
                 clients: ctx.options.clients,
                 rate,
                 duration: Duration::from_secs(ctx.options.duration_s),
+                total: None,
             })
             .await;
         let expected = result.created.len() as u64;
@@ -575,6 +607,49 @@ async fn claim(ctx: &mut Ctx, backend: Backend) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The claim cost on a fresh table and after `churn` deliveries went through their life on it,
+/// autovacuum off for the delivery tables, both ways a delivery can live.
+async fn churn(ctx: &mut Ctx, backend: Backend) -> anyhow::Result<()> {
+    let pending = 10_000;
+    for (how, label) in [
+        (db::Churn::HandedOff, "handed off at publishing"),
+        (db::Churn::Claimed, "claimed from PENDING"),
+    ] {
+        let n = ctx.options.churn;
+        ctx.say(&format!(
+            "{}: claim cost before and after {n} deliveries {label}",
+            backend.name()
+        ));
+        let dir = ctx.work.join(format!("churn-{}", ceiling_key(backend)));
+        std::fs::create_dir_all(&dir)?;
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.join("churn.db").display()),
+            Backend::Postgres => db::fresh_pg_database(&ctx.options.pg_url, "bwbench_churn").await?,
+        };
+        let (fresh, after) = db::churn_claim_cost(&url, &dir, n, pending, how).await?;
+        if backend == Backend::Sqlite {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        ctx.push(Row {
+            backend: backend.name().into(),
+            scenario: format!(
+                "(e) claim of {} with {pending} pending, after {n} delivered ({label})",
+                after.batch
+            ),
+            p50_ms: Some(after.median_ms),
+            p95_ms: Some(after.p95_ms),
+            ratio: Some(after.median_ms / fresh.median_ms),
+            unit: "ms/claim".into(),
+            note: format!(
+                "fresh table: {:.2} ms; ratio to it; autovacuum off for the table; churn took {:.0} s",
+                fresh.median_ms, after.setup_s
+            ),
+            ..Row::default()
+        });
+    }
+    Ok(())
+}
+
 fn fmt(v: Option<f64>, decimals: usize) -> String {
     v.filter(|v| v.is_finite())
         .map_or("-".into(), |v| format!("{v:.decimals$}"))
@@ -727,6 +802,15 @@ pub fn targets(rows: &[Row]) -> String {
             &|v| v * 1.048_576 <= 150.0,
             0,
             " MiB",
+        );
+    }
+    for row in rows.iter().filter(|r| r.scenario.starts_with("(e)")) {
+        check(
+            &format!("{} {}: <= 1.5x a fresh table", row.backend, row.scenario),
+            row.ratio,
+            &|v| v <= 1.5,
+            2,
+            "",
         );
     }
     for backend in ["PostgreSQL", "SQLite"] {

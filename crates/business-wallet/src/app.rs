@@ -116,6 +116,8 @@ impl Application {
         if let Some(listener) = self.listener {
             let router = crate::api::router(self.state.clone());
             let stop = shutdown.clone();
+            // Errors that hyper answers before routing get the JSON error body too.
+            let listener = crate::api::wire::JsonErrorListener::new(listener);
             let server = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await });
             if let Some(address) = self.local_addr {
                 tracing::info!(%address, "listening");

@@ -18,6 +18,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 
+use crate::channels::webhook::body::read_limited;
 use crate::config::Settings;
 use crate::crypto::read_or_create_key_file;
 use crate::error::ApiError;
@@ -186,6 +187,10 @@ pub struct Claims {
     /// Issuer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    /// Audience, written into local tokens when `auth.audience` is set. Never read from here:
+    /// a token may carry a list, which the validation checks on its own.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
 }
 
 /// Validates bearer tokens against the configured keys.
@@ -228,6 +233,9 @@ struct VerificationKey {
     key: DecodingKey,
 }
 
+/// The largest key set read; a set of a few dozen keys is well under it.
+const JWKS_RESPONSE_LIMIT: usize = 256 * 1024;
+
 /// Shortest interval between two fetches caused by unknown key ids.
 const JWKS_MIN_REFETCH: Duration = Duration::from_secs(10);
 
@@ -263,14 +271,21 @@ impl Authenticator {
         let mut validation = Validation::new(algorithm);
         validation.leeway = self.leeway;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // A configured issuer or audience is a required claim: the library checks `iss` and
+        // `aud` only when a token carries them, so a token without them must be refused here.
+        let mut required = vec!["exp", "sub"];
         if let Some(iss) = &self.issuer {
             validation.set_issuer(&[iss]);
+            required.push("iss");
         }
         match &self.audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
+        validation.set_required_spec_claims(&required);
         validation
     }
 
@@ -295,6 +310,16 @@ impl Authenticator {
                     .claims
             }
         };
+        // The subject is stored as the actor of what the request changes; the wallet claim is
+        // compared with stored keys. A control character (NUL above all, which PostgreSQL
+        // cannot store) makes the token unusable rather than the request a server error.
+        for (claim, value) in [("sub", Some(&claims.sub)), ("wallet", claims.wallet.as_ref())] {
+            if value.is_some_and(|v| v.chars().any(char::is_control)) {
+                return Err(ApiError::Unauthorized(format!(
+                    "invalid bearer token: the `{claim}` claim contains a control character"
+                )));
+            }
+        }
         Ok(Principal {
             sub: claims.sub,
             authorities: claims.authorities.iter().filter_map(|a| a.parse().ok()).collect(),
@@ -350,16 +375,21 @@ impl JwksCache {
             tracing::warn!(error = %e, url = %self.url, "cannot fetch the JWKS");
             ApiError::Unavailable("the token keys cannot be fetched; try again".into())
         };
-        let set: JwkSet = self
+        let response = self
             .client
             .get(&self.url)
             .send()
             .await
             .and_then(|r| r.error_for_status())
-            .map_err(unavailable)?
-            .json()
-            .await
             .map_err(unavailable)?;
+        let bytes = read_limited(response, JWKS_RESPONSE_LIMIT).await.map_err(|e| {
+            tracing::warn!(error = %e, url = %self.url, "cannot read the JWKS");
+            ApiError::Unavailable("the token keys cannot be fetched; try again".into())
+        })?;
+        let set: JwkSet = serde_json::from_slice(&bytes).map_err(|e| {
+            tracing::warn!(error = %e, url = %self.url, "the JWKS is not a key set");
+            ApiError::Unavailable("the token keys cannot be fetched; try again".into())
+        })?;
         let keys = set
             .keys
             .iter()
@@ -408,6 +438,7 @@ pub fn mint_local_token(
         iat: Some(now),
         nbf: None,
         iss: settings.auth.issuer.clone(),
+        aud: settings.auth.audience.clone(),
     };
     let key = EncodingKey::from_secret(&local_key(settings)?);
     Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key)?)

@@ -121,8 +121,11 @@ pub struct DatabaseSettings {
     /// `sqlite://path/to/file.db` or `postgres://user@host/db`. Defaults to a SQLite file in
     /// `data_dir`.
     pub url: Option<String>,
-    /// Upper bound of pooled connections (readers, on SQLite).
+    /// Upper bound of pooled connections for the API (readers, on SQLite).
     pub max_connections: u32,
+    /// PostgreSQL: connections of the dispatcher's own pool, next to the API's, so that
+    /// delivery never waits for a connection behind API requests.
+    pub dispatcher_connections: u32,
     /// How long a SQLite statement waits for a lock before failing, in milliseconds.
     pub busy_timeout_ms: u64,
     /// Run migrations when `serve` starts.
@@ -134,6 +137,7 @@ impl Default for DatabaseSettings {
         DatabaseSettings {
             url: None,
             max_connections: 10,
+            dispatcher_connections: 4,
             busy_timeout_ms: 5_000,
             migrate_on_start: true,
         }
@@ -279,6 +283,10 @@ pub struct DispatchSettings {
     /// On shutdown, how long in-flight deliveries may finish before their leases are released,
     /// in milliseconds.
     pub shutdown_grace_ms: u64,
+    /// An instance whose dispatcher has not said it is alive for this long, in seconds, counts
+    /// as dead: another instance gives its in-flight deliveries back at once. Dispatchers say
+    /// so every fifth of this time.
+    pub instance_timeout_secs: u64,
 }
 
 impl Default for DispatchSettings {
@@ -290,6 +298,7 @@ impl Default for DispatchSettings {
             max_in_flight_per_channel: 8,
             response_excerpt_bytes: 4096,
             shutdown_grace_ms: 5_000,
+            instance_timeout_secs: 10,
         }
     }
 }
@@ -547,6 +556,12 @@ impl Settings {
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1".into()));
         }
+        if self.database.dispatcher_connections < 2 {
+            return Err(invalid(
+                "database.dispatcher_connections",
+                "must be at least 2 (claims and outcomes each need one)".into(),
+            ));
+        }
         if let Some(base) = &self.public_base_url {
             let parsed = url::Url::parse(base)
                 .map_err(|e| invalid("public_base_url", format!("`{base}` is not a URL ({e})")))?;
@@ -637,6 +652,12 @@ impl Settings {
         }
         if dispatch.poll_interval_ms == 0 {
             return invalid("integration.dispatch.poll_interval_ms", "must be at least 1");
+        }
+        if dispatch.instance_timeout_secs < 2 || dispatch.instance_timeout_secs > dispatch.lease_secs {
+            return invalid(
+                "integration.dispatch.instance_timeout_secs",
+                "must be at least 2 and at most integration.dispatch.lease_secs",
+            );
         }
         let webhook = &integration.webhook;
         if webhook.default_timeout_ms == 0 || webhook.default_timeout_ms > webhook.max_timeout_ms {

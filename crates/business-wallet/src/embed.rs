@@ -155,6 +155,7 @@ impl From<SqlitePool> for Db {
         Db::Sqlite {
             writer: pool.clone(),
             reader: pool,
+            api_turn: Some(Arc::default()),
         }
     }
 }
@@ -211,7 +212,7 @@ impl Embedded {
 /// application's change, or not at all. Cheap to clone.
 ///
 /// The transaction is a [`Tx`]: one from [`Publisher::begin`], or the application's own sqlx
-/// transaction on the same database wrapped as `Tx::Postgres(tx)` or `Tx::Sqlite(tx.into())`.
+/// transaction on the same database wrapped with `Tx::from(tx)`.
 ///
 /// ```no_run
 /// # async fn run(wallet: business_wallet::Embedded) -> anyhow::Result<()> {

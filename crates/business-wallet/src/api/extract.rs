@@ -2,7 +2,7 @@
 //! plain-text rejections), and the correlation id of a request.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -44,7 +44,8 @@ where
     }
 }
 
-fn body_rejection(rejection: BytesRejection) -> ApiError {
+/// The error for a body that could not be read: 413 past the limit, else 400.
+pub(crate) fn body_rejection(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge("the request body is larger than the configured limit".into())
     } else {
@@ -55,8 +56,9 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
 /// Parses JSON with a precise location for errors.
 ///
 /// # Errors
-/// 400 for malformed JSON or a body that does not fit `T`.
+/// 400 for malformed JSON, a string or key holding a NUL, or a body that does not fit `T`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    refuse_nul_in_json(bytes)?;
     // serde would accept `["a", "b"]` for a struct (fields by position); a body is an object.
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
@@ -88,6 +90,77 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Refuses JSON text in which a string or an object key holds a NUL character: PostgreSQL
+/// cannot store it, and no field of the product has a use for it. A JSON string can carry a NUL
+/// only as the escape `\u0000` (a raw one is malformed JSON), so text without that escape is
+/// passed at the cost of one scan; text with it is parsed once more to name the field.
+fn refuse_nul_in_json(bytes: &[u8]) -> Result<(), ApiError> {
+    if !has_nul_escape(bytes) {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        // Malformed JSON: the parse that follows says where.
+        return Ok(());
+    };
+    match nul_location(&value, "") {
+        None => Ok(()),
+        Some(path) if path.is_empty() => Err(ApiError::bad_request(NUL_MESSAGE)),
+        Some(path) => Err(ApiError::invalid_field(&path, NUL_MESSAGE)),
+    }
+}
+
+const NUL_MESSAGE: &str = "must not contain the NUL character (\\u0000)";
+
+/// Whether JSON text holds the escape `\u0000` (an escaped backslash followed by `u0000` is
+/// not one).
+fn has_nul_escape(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1) == Some(&b'u') && bytes.get(i + 2..i + 6) == Some(b"0000".as_slice()) {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// The path (`address.city`, `eventTypeFilters[1]`) of the first string or key that holds a
+/// NUL; a key's own path names it with the NUL written as `\u0000`.
+fn nul_location(value: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => text.contains('\0').then(|| path.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_location(item, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let shown = key.replace('\0', "\\u0000");
+            let here = if path.is_empty() {
+                shown
+            } else {
+                format!("{path}.{shown}")
+            };
+            if key.contains('\0') {
+                Some(here)
+            } else {
+                nul_location(item, &here)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Whether a path, a query string or a form body decodes to text with a NUL: it holds a NUL
+/// byte or its percent-encoding `%00`.
+pub fn encodes_nul(raw: &[u8]) -> bool {
+    raw.contains(&0) || raw.windows(3).any(|w| w == b"%00")
+}
+
 /// Path parameters, with a JSON 400 when they do not parse.
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
@@ -99,15 +172,38 @@ impl From<PathRejection> for ApiError {
     }
 }
 
-/// Query parameters, with a JSON 400 when they do not parse.
-#[derive(Debug, FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+/// Query parameters, with a JSON 400 naming the parameter when one does not parse (an unknown
+/// enum value lists the allowed ones) or is not a known parameter.
+#[derive(Debug)]
 pub struct ApiQuery<T>(pub T);
 
-impl From<QueryRejection> for ApiError {
-    fn from(rejection: QueryRejection) -> Self {
-        ApiError::bad_request(format!("invalid query: {}", rejection.body_text()))
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(ApiQuery)
     }
+}
+
+/// Parses a query string into `T`.
+///
+/// # Errors
+/// 400 naming the parameter, with `details.field` set to it.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let deserializer = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if path == "." {
+            ApiError::bad_request(format!("invalid query: {inner}"))
+        } else {
+            ApiError::invalid_field(&path, inner.to_string())
+        }
+    })
 }
 
 /// Checks that an external key in a path is a UUID and returns it in canonical form.

@@ -1,14 +1,16 @@
 //! The HTTP side: the router of every route, the middleware every request passes (correlation
-//! id, logging, body limit, panic guard), and the generated OpenAPI description.
+//! id, logging, body limit, NUL refusal, panic guard), the generated OpenAPI description, and
+//! the connections under the server ([`wire`]).
 
 pub mod extract;
 pub mod health;
 pub mod public;
 pub mod v1;
+pub mod wire;
 
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, FromRequest as _, MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +22,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, InternalError};
+use crate::error::{ApiError, ErrorBody, InternalError};
 use crate::state::AppState;
 use extract::CorrelationId;
 
@@ -133,11 +135,18 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        // The router adds the `Allow` header listing the route's methods.
         .method_not_allowed_fallback(|| async {
-            let mut response = ApiError::bad_request("method not allowed on this route").into_response();
-            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-            response
+            let status = StatusCode::METHOD_NOT_ALLOWED;
+            let body = ErrorBody {
+                status: status.as_u16(),
+                error: status.canonical_reason().unwrap_or("Method Not Allowed").to_string(),
+                message: "this route does not take this method; the Allow header lists those it takes".into(),
+                details: None,
+            };
+            (status, Json(body)).into_response()
         })
+        .layer(middleware::from_fn(refuse_nul))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             refuse_announced_oversize(body_limit, req, next)
@@ -166,6 +175,57 @@ async fn refuse_announced_oversize(limit: usize, req: Request, next: Next) -> Re
             .into_response();
     }
     next.run(req).await
+}
+
+/// Refuses a path, a query string or a form body (the Web UI's posts) that decodes to text
+/// with a NUL character, before any handler runs: PostgreSQL cannot store NUL and no value of
+/// the product has a use for it, so both backends answer the same 400. JSON bodies are checked
+/// by their extractor ([`extract::AppJson`]), which names the field. A form body is read here
+/// (within the body limit) and handed on unchanged.
+async fn refuse_nul(req: Request, next: Next) -> Response {
+    const MESSAGE: &str = "must not contain the NUL character (%00)";
+    if extract::encodes_nul(req.uri().path().as_bytes()) {
+        return ApiError::bad_request(format!("the path {MESSAGE}")).into_response();
+    }
+    if let Some(query) = req.uri().query().filter(|q| extract::encodes_nul(q.as_bytes())) {
+        return nul_in_pairs("the query string", query.as_bytes(), MESSAGE).into_response();
+    }
+    let is_form = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        });
+    if !is_form {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    // The body limit of the inner layer applies: this request already carries it.
+    let limited = Request::from_parts(parts.clone(), body);
+    let bytes = match axum::body::Bytes::from_request(limited, &()).await {
+        Ok(bytes) => bytes,
+        Err(rejection) => return extract::body_rejection(rejection).into_response(),
+    };
+    if extract::encodes_nul(&bytes) {
+        return nul_in_pairs("the form body", &bytes, MESSAGE).into_response();
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+/// The 400 for URL-encoded pairs holding a NUL, naming the parameter it is in (a key holding
+/// one is named with it written as `%00`).
+fn nul_in_pairs(whole: &str, raw: &[u8], message: &str) -> ApiError {
+    let key = url::form_urlencoded::parse(raw)
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        .map(|(k, _)| k.replace('\0', "%00"));
+    match key {
+        Some(key) => ApiError::invalid_field(&key, message),
+        None => ApiError::bad_request(format!("{whole} {message}")),
+    }
 }
 
 /// Gives each request its correlation id (echoed in the response), a tracing span that carries

@@ -15,6 +15,13 @@
 //! (`integration.dispatch.poll_interval_ms`) is the safety net for anything missed, and a
 //! reconnected listener triggers a catch-up claim.
 //!
+//! **Instances.** Every running dispatcher sends a heartbeat every fifth of
+//! `integration.dispatch.instance_timeout_secs` and names itself as the owner of what it
+//! claims. Each heartbeat round also gives back the deliveries of instances that went silent
+//! (a killed process: its in-flight deliveries go out again within seconds, not after their
+//! lease), retries the bookkeeping that failed here (outcomes or releases that could not be
+//! stored while the database was away), and now and then ends leases that ran out.
+//!
 //! **Fairness.** At most `max_in_flight_per_channel` deliveries per channel are in flight on an
 //! instance. Channels at their limit are left out of the next claim, and rows beyond the limit
 //! that one claim returned are given back at once, so a slow receiver holds a few slots, never
@@ -33,11 +40,12 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::outbox::{Outbox, Taker};
 use crate::state::AppState;
 use crate::store::deliveries::{self, ClaimRequest, ClaimedDelivery};
-use crate::store::Db;
+use crate::store::{instances, Db};
 pub use worker::Handled;
-use worker::WorkerContext;
+use worker::{Unsaved, WorkerContext};
 
 /// Counts of one [`Dispatcher::run_once`] pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -92,6 +100,10 @@ struct Inner {
     queued: Mutex<HashMap<i64, VecDeque<(Instant, ClaimedDelivery)>>>,
     /// Signalled when a channel slot is freed (an attempt is over).
     slot_freed: Notify,
+    /// This dispatcher's name in `integration_dispatcher` and in the leases it takes.
+    instance_id: Arc<str>,
+    /// The outbox of this process, which hands deliveries over while the claim loop runs.
+    outbox: Outbox,
 }
 
 /// Longest a claimed delivery waits in memory for a slot of its channel before it is given back.
@@ -153,11 +165,12 @@ impl Dispatcher {
         Dispatcher {
             inner: Arc::new(Inner {
                 ctx: WorkerContext {
-                    db: state.db.clone(),
+                    db: state.db.for_dispatcher(state.settings.database.dispatcher_connections),
                     secret_box: state.secrets.clone(),
                     channels: state.channels.clone(),
                     settings: state.settings.clone(),
                     recorder: worker::Recorder::default(),
+                    unsaved: Mutex::default(),
                 },
                 wake: state.outbox.wake_handle(),
                 notify_id: state.outbox.notify_id(),
@@ -165,17 +178,20 @@ impl Dispatcher {
                 leases: Mutex::new(HashMap::new()),
                 queued: Mutex::new(HashMap::new()),
                 slot_freed: Notify::new(),
+                instance_id: uuid::Uuid::new_v4().to_string().into(),
+                outbox: state.outbox.clone(),
             }),
         }
     }
 
-    /// Claims the deliveries due now (up to `integration.dispatch.batch_size`), works them
-    /// concurrently and waits until every outcome is recorded. Tests drive the dispatcher with
-    /// this, one step at a time.
+    /// Takes back what silent instances and ended leases hold, then claims the deliveries due
+    /// now (up to `integration.dispatch.batch_size`), works them concurrently and waits until
+    /// every outcome is recorded. Tests drive the dispatcher with this, one step at a time.
     ///
     /// # Errors
     /// The claim failed (database failure).
     pub async fn run_once(&self) -> anyhow::Result<RunOutcome> {
+        self.upkeep(true).await;
         let batch = self.inner.ctx.settings.integration.dispatch.batch_size as usize;
         let (slots, mut outcome) = self.claim(batch, false).await?;
         let mut tasks = JoinSet::new();
@@ -204,8 +220,13 @@ impl Dispatcher {
             ))),
             Db::Sqlite { .. } => None,
         };
+        // Before the first claim: say this instance is alive, and take back what dead ones held
+        // (after a restart, the deliveries this process had in flight before it was killed).
+        self.keep_alive_round(true).await;
+        let heartbeat = tokio::spawn(self.clone().keep_alive(shutdown.clone()));
+        let mut handed_off = self.take_handoffs();
         let mut tasks: JoinSet<Handled> = JoinSet::new();
-        tracing::info!("dispatcher started");
+        tracing::info!(instance = %self.inner.instance_id, "dispatcher started");
         // A claim is worth making after a wake-up or a poll, after a full claim that queued
         // nothing, and when a channel slot frees up while nothing is queued here. Any other
         // claim would find the channels it took rows of at their limit, and would read past
@@ -245,13 +266,33 @@ impl Dispatcher {
                 _ = self.inner.wake.notified() => claim_due = true,
                 _ = tokio::time::sleep(poll) => claim_due = true,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                Some(published) = handed_off.recv() => {
+                    let (slots, _) = self.admit(published, true);
+                    for slot in slots {
+                        tasks.spawn(work(slot));
+                    }
+                }
                 _ = self.inner.slot_freed.notified() => claim_due |= self.nothing_queued(),
             }
+        }
+        // No more hand-offs; what was handed off meanwhile is given back with the queue.
+        self.inner.outbox.set_taker(None);
+        handed_off.close();
+        while let Ok(published) = handed_off.try_recv() {
+            self.give_back(published).await;
         }
         self.drain(tasks, Duration::from_millis(settings.shutdown_grace_ms))
             .await;
         if let Some(listener) = listener {
             listener.abort();
+        }
+        heartbeat.abort();
+        self.retry_unsaved().await;
+        // Silent from now on: anything still leased here (a hand-off that committed after the
+        // loop stopped) is taken back by the next dispatcher to look, without waiting for the
+        // instance timeout.
+        if let Err(err) = instances::sign_off(&self.inner.ctx.db, &self.inner.instance_id).await {
+            tracing::warn!(error = %err, "could not sign this instance off; others take over after the instance timeout");
         }
         tracing::info!("dispatcher stopped");
     }
@@ -289,19 +330,31 @@ impl Dispatcher {
     /// otherwise claim and give back the same rows over and over), or given back at once.
     async fn claim(&self, limit: usize, queue_surplus: bool) -> anyhow::Result<(Vec<Slot>, RunOutcome)> {
         let ctx = &self.inner.ctx;
-        let max_per_channel = ctx.settings.integration.dispatch.max_in_flight_per_channel;
         let skip = self.full_channels();
         let request = ClaimRequest {
             limit: i64::try_from(limit).unwrap_or(i64::MAX),
             lease_ms: i64::try_from(ctx.settings.integration.dispatch.lease_secs.saturating_mul(1000))
                 .unwrap_or(i64::MAX),
             skip_channels: &skip,
+            owner: &self.inner.instance_id,
         };
         let claimed = deliveries::claim(&ctx.db, &request).await?;
         let mut outcome = RunOutcome {
             claimed: claimed.len(),
             ..RunOutcome::default()
         };
+        let (slots, full) = self.admit(claimed, queue_surplus);
+        for delivery in full {
+            outcome.deferred += 1;
+            self.release(delivery.id, &delivery.lease_token).await;
+        }
+        Ok((slots, outcome))
+    }
+
+    /// Takes a slot for each delivery whose channel has one free; queues the others (when
+    /// `queue_surplus`) or returns them, to be given back.
+    fn admit(&self, claimed: Vec<ClaimedDelivery>, queue_surplus: bool) -> (Vec<Slot>, Vec<ClaimedDelivery>) {
+        let max_per_channel = self.inner.ctx.settings.integration.dispatch.max_in_flight_per_channel;
         let mut slots = Vec::with_capacity(claimed.len());
         let mut full = Vec::new();
         for delivery in claimed {
@@ -339,13 +392,7 @@ impl Dispatcher {
                 full.push(delivery);
             }
         }
-        for delivery in full {
-            outcome.deferred += 1;
-            if let Err(err) = deliveries::release(&ctx.db, delivery.id, &delivery.lease_token, 0).await {
-                tracing::warn!(delivery = %delivery.delivery_external_key, error = %err, "could not give a lease back; it will run out");
-            }
-        }
-        Ok((slots, outcome))
+        (slots, full)
     }
 
     /// Takes a slot for each queued delivery whose channel has a free one. A delivery that
@@ -396,10 +443,168 @@ impl Dispatcher {
                 .lock()
                 .expect("lease lock is never poisoned")
                 .remove(&delivery.id);
-            if let Err(err) = deliveries::release(&self.inner.ctx.db, delivery.id, &delivery.lease_token, 0).await {
-                tracing::warn!(delivery = %delivery.delivery_external_key, error = %err, "could not give a lease back; it will run out");
+            self.release(delivery.id, &delivery.lease_token).await;
+        }
+    }
+
+    /// Lets the outbox of this process hand deliveries over while the claim loop runs, as long
+    /// as this dispatcher holds fewer than four claims' worth of deliveries.
+    fn take_handoffs(&self) -> tokio::sync::mpsc::UnboundedReceiver<Vec<ClaimedDelivery>> {
+        let (to, from) = tokio::sync::mpsc::unbounded_channel();
+        let inner = Arc::downgrade(&self.inner);
+        let most = self.inner.ctx.settings.integration.dispatch.batch_size as usize * 4;
+        self.inner.outbox.set_taker(Some(Taker {
+            owner: self.inner.instance_id.clone(),
+            lease_ms: i64::try_from(
+                self.inner
+                    .ctx
+                    .settings
+                    .integration
+                    .dispatch
+                    .lease_secs
+                    .saturating_mul(1000),
+            )
+            .unwrap_or(i64::MAX),
+            to,
+            has_room: Arc::new(move || {
+                inner
+                    .upgrade()
+                    .is_some_and(|inner| inner.leases.lock().expect("lease lock is never poisoned").len() < most)
+            }),
+        }));
+        from
+    }
+
+    /// Gives one lease back; when the database cannot be reached, the release is kept and
+    /// retried by the next heartbeat round.
+    async fn release(&self, id: i64, lease_token: &str) {
+        if let Err(err) = deliveries::release(&self.inner.ctx.db, id, lease_token, 0).await {
+            tracing::warn!(error = %err, "could not give a lease back; retrying with the next heartbeat");
+            self.inner
+                .ctx
+                .unsaved
+                .lock()
+                .expect("unsaved lock is never poisoned")
+                .push(Unsaved::Release {
+                    id,
+                    lease_token: lease_token.to_string(),
+                });
+        }
+    }
+
+    /// Sends heartbeats until `shutdown`, each followed by the round's upkeep.
+    async fn keep_alive(self, shutdown: CancellationToken) {
+        let dispatch = &self.inner.ctx.settings.integration.dispatch;
+        let every = Duration::from_secs(dispatch.instance_timeout_secs) / 5;
+        let lease = Duration::from_secs(dispatch.lease_secs);
+        let mut leases_checked = Instant::now();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let check_leases = leases_checked.elapsed() >= lease / 2;
+            if check_leases {
+                leases_checked = Instant::now();
+            }
+            self.keep_alive_round(check_leases).await;
+        }
+    }
+
+    /// One heartbeat round: the heartbeat, then the [`Dispatcher::upkeep`].
+    async fn keep_alive_round(&self, check_leases: bool) {
+        if let Err(err) = instances::heartbeat(&self.inner.ctx.db, &self.inner.instance_id).await {
+            tracing::warn!(error = %err, "dispatcher heartbeat failed");
+            return;
+        }
+        self.upkeep(check_leases).await;
+    }
+
+    /// The bookkeeping that could not be stored before, then the deliveries of silent
+    /// instances and (when `check_leases`) of ended leases. Anything given back wakes the claim
+    /// loop.
+    async fn upkeep(&self, check_leases: bool) {
+        let ctx = &self.inner.ctx;
+        self.retry_unsaved().await;
+        let timeout_ms = i64::try_from(
+            ctx.settings
+                .integration
+                .dispatch
+                .instance_timeout_secs
+                .saturating_mul(1000),
+        )
+        .unwrap_or(i64::MAX);
+        let mut given_back = 0;
+        match instances::take_back(&ctx.db, timeout_ms).await {
+            Ok(taken) => {
+                if taken.deliveries > 0 || taken.dead_instances > 0 {
+                    tracing::warn!(
+                        dead_instances = taken.dead_instances,
+                        deliveries = taken.deliveries,
+                        "took back the in-flight deliveries of dispatchers that stopped sending heartbeats"
+                    );
+                }
+                given_back += taken.deliveries;
+            }
+            Err(err) => tracing::warn!(error = %err, "could not look for silent dispatchers"),
+        }
+        if check_leases {
+            let held: Vec<i64> = self
+                .inner
+                .leases
+                .lock()
+                .expect("lease lock is never poisoned")
+                .keys()
+                .copied()
+                .collect();
+            match instances::take_back_expired(&ctx.db, &held).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!(deliveries = n, "took back deliveries whose lease ended");
+                    given_back += n;
+                }
+                Err(err) => tracing::warn!(error = %err, "could not look for ended leases"),
             }
         }
+        if given_back > 0 {
+            self.inner.wake.notify_one();
+        }
+    }
+
+    /// Stores the outcomes and releases that failed earlier (the database was unreachable),
+    /// each still guarded by its lease; keeps those that fail again.
+    async fn retry_unsaved(&self) {
+        let ctx = &self.inner.ctx;
+        let pending = std::mem::take(&mut *ctx.unsaved.lock().expect("unsaved lock is never poisoned"));
+        if pending.is_empty() {
+            return;
+        }
+        let mut outcomes = Vec::new();
+        let mut still = Vec::new();
+        for unsaved in pending {
+            match unsaved {
+                Unsaved::Outcome(record) => outcomes.push(record),
+                Unsaved::Release { id, lease_token } => {
+                    if deliveries::release(&ctx.db, id, &lease_token, 0).await.is_err() {
+                        still.push(Unsaved::Release { id, lease_token });
+                    }
+                }
+            }
+        }
+        if !outcomes.is_empty() {
+            match deliveries::record_outcomes(&ctx.db, &outcomes).await {
+                Ok(applied) => tracing::info!(
+                    stored = applied.iter().filter(|a| **a).count(),
+                    lease_lost = applied.iter().filter(|a| !**a).count(),
+                    "stored delivery outcomes that could not be stored before"
+                ),
+                Err(_) => still.extend(outcomes.into_iter().map(Unsaved::Outcome)),
+            }
+        }
+        ctx.unsaved
+            .lock()
+            .expect("unsaved lock is never poisoned")
+            .extend(still);
     }
 
     /// Gives queued deliveries back at once, then waits up to `grace` for running deliveries,
@@ -431,7 +636,9 @@ impl Dispatcher {
             match deliveries::release(&self.inner.ctx.db, id, &token, 0).await {
                 Ok(true) => released += 1,
                 Ok(false) => {}
-                Err(err) => tracing::warn!(error = %err, "could not give a lease back at shutdown; it will run out"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not give a lease back at shutdown; another instance takes it back after the instance timeout")
+                }
             }
         }
         tracing::info!(released, "in-flight deliveries given back at shutdown");

@@ -25,6 +25,23 @@ pub(crate) struct WorkerContext {
     pub(crate) channels: ChannelRegistry,
     pub(crate) settings: Arc<Settings>,
     pub(crate) recorder: Recorder,
+    /// Bookkeeping that could not be stored (the database was unreachable), retried by the
+    /// dispatcher's heartbeat rounds while the leases are still ours.
+    pub(crate) unsaved: Mutex<Vec<Unsaved>>,
+}
+
+/// A statement the dispatcher still owes the database.
+#[derive(Debug)]
+pub(crate) enum Unsaved {
+    /// An attempt's outcome.
+    Outcome(OutcomeRecord),
+    /// A lease to give back without an attempt.
+    Release {
+        /// Delivery row id.
+        id: i64,
+        /// The lease.
+        lease_token: String,
+    },
 }
 
 /// Most outcomes stored by one transaction.
@@ -163,11 +180,15 @@ pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery, attempt
         resolution,
         attempt: row,
     };
-    let recorded = ctx.recorder.record(&ctx.db, record).await;
+    let recorded = ctx.recorder.record(&ctx.db, record.clone()).await;
     let handled = match (recorded, resolution) {
         (Ok(false), _) => Handled::LeaseLost,
         (Err(err), _) => {
-            tracing::error!(delivery = %delivery.delivery_external_key, error = %err, "delivery outcome could not be stored");
+            tracing::error!(delivery = %delivery.delivery_external_key, error = %err, "delivery outcome could not be stored; retrying with the next heartbeat");
+            ctx.unsaved
+                .lock()
+                .expect("unsaved lock is never poisoned")
+                .push(Unsaved::Outcome(record));
             return Handled::NotRecorded;
         }
         (Ok(true), Resolution::Delivered) => Handled::Delivered,

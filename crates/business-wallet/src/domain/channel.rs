@@ -258,6 +258,7 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
             let webhook = body
                 .webhook
                 .ok_or_else(|| ApiError::invalid_field("webhook", "is required for a WEBHOOK channel"))?;
+            check_webhook_text(&webhook)?;
             let policy = NetworkPolicy::from_settings(settings);
             check_url_and_addresses(&webhook.url, &policy, "webhook.url").await?;
             let mut config = json!({ "url": webhook.url.trim() });
@@ -320,6 +321,45 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
         api_key_value,
         oauth2_client_secret,
     })
+}
+
+/// Refuses, naming the field, a webhook value that is sent in a request line, a header or the
+/// token request and that holds a control character (a line break would end the header early,
+/// a NUL cannot be sent at all), and an API key header name that is not a valid header name.
+/// Values are checked as they are stored: trimmed, except the secrets.
+fn check_webhook_text(webhook: &WebhookBody) -> Result<(), ApiError> {
+    let mut values = vec![("webhook.url", webhook.url.trim())];
+    if let Some(api_key) = &webhook.api_key {
+        let name = api_key.header_name.trim();
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(ApiError::invalid_field(
+                "webhook.apiKey.headerName",
+                format!("`{}` is not a valid header name", name.escape_default()),
+            ));
+        }
+        if let Some(value) = &api_key.value {
+            values.push(("webhook.apiKey.value", value.as_str()));
+        }
+    }
+    if let Some(oauth2) = &webhook.oauth2 {
+        values.push(("webhook.oauth2.tokenUrl", oauth2.token_url.trim()));
+        values.push(("webhook.oauth2.clientId", oauth2.client_id.trim()));
+        if let Some(secret) = &oauth2.client_secret {
+            values.push(("webhook.oauth2.clientSecret", secret.as_str()));
+        }
+        if let Some(scope) = &oauth2.scope {
+            values.push(("webhook.oauth2.scope", scope.trim()));
+        }
+    }
+    for (field, value) in values {
+        if let Some(c) = value.chars().find(|c| c.is_control()) {
+            return Err(ApiError::invalid_field(
+                field,
+                format!("must not contain control characters (found U+{:04X})", u32::from(c)),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The SSRF gate on save: the URL itself, then every address its host name resolves to now

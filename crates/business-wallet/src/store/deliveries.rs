@@ -18,7 +18,7 @@ const PG_NOW: &str = "(EXTRACT(EPOCH FROM now()) * 1000)::BIGINT";
 // a row written in the same millisecond (by the outbox, with the process clock) must be due.
 const SQLITE_NOW: &str = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)";
 
-fn with_now(db: &Db, template: &str) -> String {
+pub(crate) fn with_now(db: &Db, template: &str) -> String {
     match db {
         Db::Postgres(_) => template.replace("{now}", PG_NOW),
         Db::Sqlite { .. } => template.replace("{now}", SQLITE_NOW),
@@ -64,12 +64,15 @@ pub struct ClaimRequest<'a> {
     pub lease_ms: i64,
     /// Channels that already have their fill of deliveries in flight here.
     pub skip_channels: &'a [i64],
+    /// The claiming dispatcher instance (see [`super::instances`]).
+    pub owner: &'a str,
 }
 
-/// Takes up to `limit` due deliveries (PENDING and due, or DELIVERING with an ended lease) of
-/// enabled channels, oldest due first: sets them DELIVERING under a fresh lease token, counts the
-/// attempt, and returns them with their events and channels. The claim commits before anything
-/// is sent. Deliveries of disabled channels are left as they are.
+/// Takes up to `limit` due PENDING deliveries of enabled channels, oldest due first: sets them
+/// DELIVERING under a fresh lease token owned by `request.owner`, counts the attempt, and
+/// returns them with their events and channels. The claim commits before anything is sent.
+/// Deliveries of disabled channels are left as they are. A lease that ended, or whose owner
+/// stopped sending heartbeats, is turned back into PENDING by [`super::instances`] first.
 ///
 /// # Errors
 /// Database failure.
@@ -79,15 +82,15 @@ pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDel
     // instance is claiming at this moment, so concurrent dispatchers never take the same row.
     // SQLite runs the statement on its single writer connection, which serialises claims.
     const PG_CLAIM: &str = "UPDATE integration_delivery SET state = 'DELIVERING', due_at = {now} + $1, lease_token = $2, \
-                            attempts = attempts + 1, updated_at = {now} \
+                            lease_owner = $5, attempts = attempts + 1, updated_at = {now} \
                             WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                            WHERE d.state IN ('PENDING', 'DELIVERING') AND d.due_at <= {now} AND c.enabled \
+                            WHERE d.state = 'PENDING' AND d.due_at <= {now} AND c.enabled \
                             AND NOT (d.channel_id = ANY($4)) \
                             ORDER BY d.due_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED)";
     const SQLITE_CLAIM: &str = "UPDATE integration_delivery SET state = 'DELIVERING', due_at = {now} + $1, lease_token = $2, \
-                                attempts = attempts + 1, updated_at = {now} \
+                                lease_owner = $5, attempts = attempts + 1, updated_at = {now} \
                                 WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                                WHERE d.state IN ('PENDING', 'DELIVERING') AND d.due_at <= {now} AND c.enabled \
+                                WHERE d.state = 'PENDING' AND d.due_at <= {now} AND c.enabled \
                                 AND d.channel_id NOT IN (SELECT value FROM json_each($4)) \
                                 ORDER BY d.due_at LIMIT $3)";
     // The claimed rows are loaded by id: there is no index on `lease_token`, and a look-up by
@@ -112,15 +115,17 @@ pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDel
                 .bind(&lease_token)
                 .bind(request.limit)
                 .bind(request.skip_channels)
+                .bind(request.owner)
                 .fetch_all(pool)
                 .await
         }
-        Db::Sqlite { writer, reader } => {
+        Db::Sqlite { writer, reader, .. } => {
             let ids: Vec<i64> = sqlx::query_scalar(&format!("{} RETURNING id", with_now(db, SQLITE_CLAIM)))
                 .bind(request.lease_ms)
                 .bind(&lease_token)
                 .bind(request.limit)
                 .bind(serde_json::to_string(request.skip_channels).expect("a list of integers serialises"))
+                .bind(request.owner)
                 .fetch_all(writer)
                 .await?;
             if ids.is_empty() {
@@ -226,13 +231,13 @@ pub async fn record_outcome(
 pub async fn record_outcomes(db: &Db, records: &[OutcomeRecord]) -> Result<Vec<bool>, sqlx::Error> {
     const DELIVERED: &str =
         "UPDATE integration_delivery SET state = 'DELIVERED', delivered_at = {now}, last_status = $3, \
-                             last_error = NULL, lease_token = NULL, updated_at = {now} \
+                             last_error = NULL, lease_token = NULL, lease_owner = NULL, updated_at = {now} \
                              WHERE id = $1 AND lease_token = $2 AND state = 'DELIVERING'";
     const RETRY: &str = "UPDATE integration_delivery SET state = 'PENDING', due_at = {now} + $5, last_status = $3, \
-                         last_error = $4, lease_token = NULL, updated_at = {now} \
+                         last_error = $4, lease_token = NULL, lease_owner = NULL, updated_at = {now} \
                          WHERE id = $1 AND lease_token = $2 AND state = 'DELIVERING'";
     const FAILED: &str = "UPDATE integration_delivery SET state = 'FAILED', last_status = $3, last_error = $4, \
-                          lease_token = NULL, updated_at = {now} \
+                          lease_token = NULL, lease_owner = NULL, updated_at = {now} \
                           WHERE id = $1 AND lease_token = $2 AND state = 'DELIVERING'";
     const INSERT_ATTEMPT: &str =
         "INSERT INTO integration_delivery_attempt (delivery_id, attempt, started_at, duration_ms, outcome, \
@@ -301,7 +306,7 @@ async fn record_outcomes_pg(pool: &sqlx::PgPool, records: &[OutcomeRecord]) -> R
         delivered_at = CASE WHEN i.next_state = 'DELIVERED' THEN {now} ELSE d.delivered_at END, \
         due_at = CASE WHEN i.next_state = 'PENDING' THEN {now} + i.delay_ms ELSE d.due_at END, \
         last_status = i.status, last_error = CASE WHEN i.next_state = 'DELIVERED' THEN NULL ELSE i.error END, \
-        lease_token = NULL, updated_at = {now} \
+        lease_token = NULL, lease_owner = NULL, updated_at = {now} \
         FROM input i WHERE d.id = i.id AND d.lease_token = i.lease_token AND d.state = 'DELIVERING' RETURNING d.id) \
         INSERT INTO integration_delivery_attempt (delivery_id, attempt, started_at, duration_ms, outcome, request, \
         response_status, response_headers, response_body, error) \
@@ -362,7 +367,7 @@ async fn record_outcomes_pg(pool: &sqlx::PgPool, records: &[OutcomeRecord]) -> R
 pub async fn release(db: &Db, id: i64, lease_token: &str, delay_ms: i64) -> Result<bool, sqlx::Error> {
     const RELEASE: &str =
         "UPDATE integration_delivery SET state = 'PENDING', attempts = attempts - 1, due_at = {now} + $3, \
-                           lease_token = NULL, updated_at = {now} \
+                           lease_token = NULL, lease_owner = NULL, updated_at = {now} \
                            WHERE id = $1 AND lease_token = $2 AND state = 'DELIVERING'";
     let sql = with_now(db, RELEASE);
     let done = match db {

@@ -3,7 +3,8 @@
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{with_reader, with_tx, Db, Tx};
+use super::deliveries::ClaimedDelivery;
+use super::{with_reader, Db, Tx, TxInner};
 
 /// An event as stored: the CloudEvent attributes and its data.
 #[derive(Debug, Clone, FromRow)]
@@ -28,9 +29,40 @@ pub struct EventRow {
     pub data: String,
 }
 
-/// Inserts the event and one PENDING delivery for every enabled channel subscribed to its type
-/// that belongs to the event's wallet or to the platform (no wallet). Returns the number of
-/// deliveries created. Runs inside the caller's transaction.
+/// How [`insert_with_deliveries`] writes the deliveries.
+#[derive(Debug, Clone, Copy)]
+pub enum FanOut<'a> {
+    /// PENDING, due now, for any dispatcher to claim.
+    Pending,
+    /// Already claimed by a dispatcher of this process (DELIVERING under `lease_token`, owned
+    /// by `owner`, for `lease_ms`, the attempt counted): handed to it when the transaction
+    /// commits, so the delivery goes out without a claim.
+    Leased {
+        /// The dispatcher instance.
+        owner: &'a str,
+        /// The lease of every delivery of this event.
+        lease_token: &'a str,
+        /// Lease length, in milliseconds.
+        lease_ms: i64,
+    },
+}
+
+/// A delivery row written by [`insert_with_deliveries`], with its channel.
+#[derive(Debug, Clone, FromRow)]
+struct FannedOut {
+    id: i64,
+    delivery_external_key: String,
+    channel_id: i64,
+    channel_external_key: String,
+    channel_type: String,
+    channel_config: String,
+    channel_secrets: Option<Vec<u8>>,
+}
+
+/// Inserts the event and one delivery for every enabled channel subscribed to its type that
+/// belongs to the event's wallet or to the platform (no wallet), PENDING or leased as `fan_out`
+/// says. Returns the deliveries, as a dispatcher that claimed them would hold them. Runs inside
+/// the caller's transaction.
 ///
 /// # Errors
 /// Database failure.
@@ -39,72 +71,132 @@ pub async fn insert_with_deliveries(
     event: &EventRow,
     max_attempts: i64,
     now: i64,
-) -> Result<u64, sqlx::Error> {
-    const INSERT_EVENT: &str = "INSERT INTO integration_event (event_id, event_type, source, subject, wallet_external_key, time, \
-                                dataschema, correlation_id, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
-    let event_row_id: i64 = with_tx!(&mut *tx, c => sqlx::query_scalar(INSERT_EVENT)
-        .bind(&event.event_id)
-        .bind(&event.event_type)
-        .bind(&event.source)
-        .bind(&event.subject)
-        .bind(&event.wallet_external_key)
-        .bind(event.time)
-        .bind(&event.dataschema)
-        .bind(&event.correlation_id)
-        .bind(&event.data)
-        .bind(now)
-        .fetch_one(c)
-        .await)?;
-
-    match tx {
-        // One statement fans the event out; PostgreSQL generates the delivery keys. The due time
-        // comes from the database clock, the clock the dispatchers' claims compare it with.
-        Tx::Postgres(tx) => {
-            const FAN_OUT: &str = "INSERT INTO integration_delivery (delivery_external_key, event_id, channel_id, wallet_external_key, \
-                                   state, attempts, max_attempts, due_at, created_at, updated_at) \
-                                   SELECT gen_random_uuid()::text, $1, c.id, c.wallet_external_key, 'PENDING', 0, $2, \
-                                   (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT, $3, $3 \
-                                   FROM integration_channel c JOIN integration_channel_subscription s ON s.channel_id = c.id \
-                                   WHERE s.event_type = $4 AND c.enabled AND (c.wallet_external_key = $5 OR c.wallet_external_key IS NULL)";
-            let done = sqlx::query(FAN_OUT)
-                .bind(event_row_id)
-                .bind(max_attempts)
-                .bind(now)
+    fan_out: FanOut<'_>,
+) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
+    let (state, attempts, lease_ms, lease_token, owner) = match fan_out {
+        FanOut::Pending => ("PENDING", 0_i64, 0_i64, None, None),
+        FanOut::Leased {
+            owner,
+            lease_token,
+            lease_ms,
+        } => ("DELIVERING", 1, lease_ms, Some(lease_token), Some(owner)),
+    };
+    let rows: Vec<FannedOut> = match &mut tx.inner {
+        // One statement writes the event and fans it out; PostgreSQL generates the delivery
+        // keys. The due time comes from the database clock, the clock of the dispatchers'
+        // claims and leases.
+        TxInner::Postgres(tx) => {
+            const INSERT: &str = "WITH e AS (INSERT INTO integration_event (event_id, event_type, source, subject, \
+                wallet_external_key, time, dataschema, correlation_id, data, created_at) \
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id), \
+                d AS (INSERT INTO integration_delivery (delivery_external_key, event_id, channel_id, wallet_external_key, \
+                state, attempts, max_attempts, due_at, lease_token, lease_owner, created_at, updated_at) \
+                SELECT gen_random_uuid()::text, e.id, c.id, c.wallet_external_key, $11, $12, $13, \
+                (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT + $14, $15, $16, $10, $10 \
+                FROM e, integration_channel c JOIN integration_channel_subscription s ON s.channel_id = c.id \
+                WHERE s.event_type = $2 AND c.enabled AND (c.wallet_external_key = $5 OR c.wallet_external_key IS NULL) \
+                RETURNING id, delivery_external_key, channel_id) \
+                SELECT d.id, d.delivery_external_key, d.channel_id, c.channel_external_key, c.channel_type, \
+                c.config AS channel_config, c.secrets AS channel_secrets \
+                FROM d JOIN integration_channel c ON c.id = d.channel_id ORDER BY d.id";
+            sqlx::query_as(INSERT)
+                .bind(&event.event_id)
                 .bind(&event.event_type)
+                .bind(&event.source)
+                .bind(&event.subject)
                 .bind(&event.wallet_external_key)
-                .execute(&mut **tx)
-                .await?;
-            Ok(done.rows_affected())
+                .bind(event.time)
+                .bind(&event.dataschema)
+                .bind(&event.correlation_id)
+                .bind(&event.data)
+                .bind(now)
+                .bind(state)
+                .bind(attempts)
+                .bind(max_attempts)
+                .bind(lease_ms)
+                .bind(lease_token)
+                .bind(owner)
+                .fetch_all(&mut **tx)
+                .await?
         }
         // SQLite has no UUID function: select the channels, then insert with keys made here.
-        // Both statements run on the single writer connection, in the same transaction.
-        Tx::Sqlite(tx) => {
-            const CHANNELS: &str = "SELECT c.id, c.wallet_external_key FROM integration_channel c \
-                                    JOIN integration_channel_subscription s ON s.channel_id = c.id \
-                                    WHERE s.event_type = $1 AND c.enabled AND (c.wallet_external_key = $2 OR c.wallet_external_key IS NULL)";
+        // The statements run on the single writer connection, in the same transaction.
+        TxInner::Sqlite(tx) => {
+            const INSERT_EVENT: &str = "INSERT INTO integration_event (event_id, event_type, source, subject, wallet_external_key, \
+                time, dataschema, correlation_id, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+            const CHANNELS: &str = "SELECT c.id, c.wallet_external_key, c.channel_external_key, c.channel_type, c.config, c.secrets \
+                FROM integration_channel c JOIN integration_channel_subscription s ON s.channel_id = c.id \
+                WHERE s.event_type = $1 AND c.enabled AND (c.wallet_external_key = $2 OR c.wallet_external_key IS NULL)";
             const INSERT: &str =
                 "INSERT INTO integration_delivery (delivery_external_key, event_id, channel_id, wallet_external_key, \
-                                  state, attempts, max_attempts, due_at, created_at, updated_at) \
-                                  VALUES ($1, $2, $3, $4, 'PENDING', 0, $5, $6, $6, $6)";
-            let channels: Vec<(i64, Option<String>)> = sqlx::query_as(CHANNELS)
+                state, attempts, max_attempts, due_at, lease_token, lease_owner, created_at, updated_at) \
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id";
+            let event_row_id: i64 = sqlx::query_scalar(INSERT_EVENT)
+                .bind(&event.event_id)
+                .bind(&event.event_type)
+                .bind(&event.source)
+                .bind(&event.subject)
+                .bind(&event.wallet_external_key)
+                .bind(event.time)
+                .bind(&event.dataschema)
+                .bind(&event.correlation_id)
+                .bind(&event.data)
+                .bind(now)
+                .fetch_one(&mut **tx)
+                .await?;
+            type Channel = (i64, Option<String>, String, String, String, Option<Vec<u8>>);
+            let channels: Vec<Channel> = sqlx::query_as(CHANNELS)
                 .bind(&event.event_type)
                 .bind(&event.wallet_external_key)
                 .fetch_all(&mut **tx)
                 .await?;
-            for (channel_id, owner) in &channels {
-                sqlx::query(INSERT)
-                    .bind(Uuid::new_v4().to_string())
+            let mut rows = Vec::with_capacity(channels.len());
+            for (channel_id, owner_wallet, channel_external_key, channel_type, config, secrets) in channels {
+                let key = Uuid::new_v4().to_string();
+                let id: i64 = sqlx::query_scalar(INSERT)
+                    .bind(&key)
                     .bind(event_row_id)
                     .bind(channel_id)
-                    .bind(owner)
+                    .bind(owner_wallet)
+                    .bind(state)
+                    .bind(attempts)
                     .bind(max_attempts)
+                    .bind(now + lease_ms)
+                    .bind(lease_token)
+                    .bind(owner)
                     .bind(now)
-                    .execute(&mut **tx)
+                    .fetch_one(&mut **tx)
                     .await?;
+                rows.push(FannedOut {
+                    id,
+                    delivery_external_key: key,
+                    channel_id,
+                    channel_external_key,
+                    channel_type,
+                    channel_config: config,
+                    channel_secrets: secrets,
+                });
             }
-            Ok(channels.len() as u64)
+            rows
         }
-    }
+    };
+    Ok(rows
+        .into_iter()
+        .map(|row| ClaimedDelivery {
+            id: row.id,
+            delivery_external_key: row.delivery_external_key,
+            lease_token: lease_token.unwrap_or_default().to_string(),
+            attempts,
+            max_attempts,
+            created_at: now,
+            channel_id: row.channel_id,
+            channel_external_key: row.channel_external_key,
+            channel_type: row.channel_type,
+            channel_config: row.channel_config,
+            channel_secrets: row.channel_secrets,
+            event: event.clone(),
+        })
+        .collect())
 }
 
 /// Events of one wallet, oldest first.
@@ -125,7 +217,7 @@ pub async fn list_for_wallet(db: &Db, wallet_key: &str) -> Result<Vec<EventRow>,
 /// # Errors
 /// Database failure.
 pub async fn notify_dispatchers(tx: &mut Tx, sender: &str) -> Result<(), sqlx::Error> {
-    if let Tx::Postgres(tx) = tx {
+    if let TxInner::Postgres(tx) = &mut tx.inner {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(crate::outbox::NOTIFY_CHANNEL)
             .bind(sender)

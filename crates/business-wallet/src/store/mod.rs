@@ -7,9 +7,9 @@
 //!
 //! SQLite runs in WAL mode with `synchronous=FULL` and a busy timeout. Writes go through a pool
 //! of exactly one connection, so writers queue in-process instead of failing with `SQLITE_BUSY`;
-//! reads use a separate pool. Write transactions on that connection are [`SqliteTx`], which
-//! begins, commits and rolls back itself so that a failed commit can never leave the one writer
-//! inside a transaction (see there).
+//! reads use a separate pool. Write transactions on that connection begin, commit and roll back
+//! as plain statements, so that a failed commit can never leave the one writer inside a
+//! transaction (`sqlite_tx.rs` says why).
 
 pub mod channels;
 pub mod deliveries;
@@ -17,18 +17,21 @@ pub mod delivery_log;
 pub mod events;
 pub mod history;
 pub mod identifiers;
+pub mod instances;
 mod sqlite_tx;
 pub mod wallets;
 
-pub use sqlite_tx::SqliteTx;
+pub(crate) use sqlite_tx::SqliteTx;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Postgres, SqlitePool, Transaction};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::{Backend, Settings};
 
@@ -36,12 +39,12 @@ use crate::config::{Backend, Settings};
 /// `&mut SqliteConnection`). The body is compiled once per backend.
 macro_rules! with_tx {
     ($tx:expr, $c:ident => $body:expr) => {
-        match $tx {
-            $crate::store::Tx::Postgres(tx) => {
+        match &mut ($tx).inner {
+            $crate::store::TxInner::Postgres(tx) => {
                 let $c = &mut **tx;
                 $body
             }
-            $crate::store::Tx::Sqlite(tx) => {
+            $crate::store::TxInner::Sqlite(tx) => {
                 let $c = &mut **tx;
                 $body
             }
@@ -79,35 +82,99 @@ pub enum Db {
         writer: SqlitePool,
         /// Connections for reads.
         reader: SqlitePool,
+        /// The turn of API transactions at the writer (see [`Db::begin`]); `None` on the
+        /// dispatcher's handle, whose statements do not queue behind it.
+        api_turn: Option<Arc<Mutex<()>>>,
     },
 }
 
 /// An open transaction on either backend. Dropping it without [`Tx::commit`] rolls back.
 #[derive(Debug)]
-pub enum Tx {
-    /// PostgreSQL transaction.
+pub struct Tx {
+    pub(crate) inner: TxInner,
+    /// Deliveries leased to a dispatcher of this process, handed to it once the commit
+    /// succeeded (see [`crate::outbox`]).
+    pub(crate) handoff: Option<Handoff>,
+    /// SQLite: this transaction's turn at the writer, given up after the commit or rollback.
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+/// Where a dispatcher of this process takes deliveries published for it.
+pub(crate) type HandoffSender = tokio::sync::mpsc::UnboundedSender<Vec<deliveries::ClaimedDelivery>>;
+
+/// Deliveries written leased to a dispatcher of this process, waiting for the commit.
+#[derive(Debug)]
+pub(crate) struct Handoff {
+    pub(crate) to: HandoffSender,
+    pub(crate) deliveries: Vec<deliveries::ClaimedDelivery>,
+}
+
+/// The transaction of one backend.
+#[derive(Debug)]
+pub(crate) enum TxInner {
     Postgres(Transaction<'static, Postgres>),
-    /// SQLite transaction (on the writer connection, or an application's own).
     Sqlite(SqliteTx),
 }
 
+impl From<Transaction<'static, Postgres>> for Tx {
+    /// Wraps an application's own PostgreSQL transaction (on the wallet's database).
+    fn from(tx: Transaction<'static, Postgres>) -> Tx {
+        Tx {
+            inner: TxInner::Postgres(tx),
+            handoff: None,
+            _turn: None,
+        }
+    }
+}
+
+impl From<Transaction<'static, Sqlite>> for Tx {
+    /// Wraps an application's own SQLite transaction (on the wallet's database).
+    fn from(tx: Transaction<'static, Sqlite>) -> Tx {
+        Tx {
+            inner: TxInner::Sqlite(SqliteTx::from(tx)),
+            handoff: None,
+            _turn: None,
+        }
+    }
+}
+
 impl Tx {
-    /// Commits the transaction.
+    /// Commits the transaction, then hands the deliveries it published for this process's
+    /// dispatcher to it.
     ///
     /// # Errors
     /// The database refused or could not be reached.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Postgres(tx) => tx.commit().await,
-            Tx::Sqlite(tx) => SqliteTx::commit(tx).await,
+        match self.inner {
+            TxInner::Postgres(tx) => tx.commit().await?,
+            TxInner::Sqlite(tx) => tx.commit().await?,
+        }
+        if let Some(handoff) = self.handoff {
+            // A dispatcher that stopped meanwhile no longer listens; the deliveries are then
+            // taken back from its expired heartbeat by the next dispatcher to look.
+            let _ = handoff.to.send(handoff.deliveries);
+        }
+        Ok(())
+    }
+
+    /// Keeps `deliveries` to hand to `to` after the commit.
+    pub(crate) fn hand_off(&mut self, to: &HandoffSender, deliveries: Vec<deliveries::ClaimedDelivery>) {
+        match &mut self.handoff {
+            Some(handoff) => handoff.deliveries.extend(deliveries),
+            None => {
+                self.handoff = Some(Handoff {
+                    to: to.clone(),
+                    deliveries,
+                })
+            }
         }
     }
 
     /// The backend this transaction runs on.
     pub fn backend(&self) -> Backend {
-        match self {
-            Tx::Postgres(_) => Backend::Postgres,
-            Tx::Sqlite(_) => Backend::Sqlite,
+        match self.inner {
+            TxInner::Postgres(_) => Backend::Postgres,
+            TxInner::Sqlite(_) => Backend::Sqlite,
         }
     }
 }
@@ -121,7 +188,10 @@ impl Db {
         let url = settings.database_url();
         match settings.backend() {
             Backend::Postgres => {
-                let options = PgConnectOptions::from_str(&url).context("database.url is not a valid PostgreSQL URL")?;
+                let options = loopback_without_tls(
+                    &url,
+                    PgConnectOptions::from_str(&url).context("database.url is not a valid PostgreSQL URL")?,
+                );
                 let pool = PgPoolOptions::new()
                     .max_connections(settings.database.max_connections)
                     .acquire_timeout(Duration::from_secs(10))
@@ -156,7 +226,11 @@ impl Db {
                     .connect_with(options.read_only(true))
                     .await
                     .context("cannot open the SQLite database for reading")?;
-                Ok(Db::Sqlite { writer, reader })
+                Ok(Db::Sqlite {
+                    writer,
+                    reader,
+                    api_turn: Some(Arc::default()),
+                })
             }
         }
     }
@@ -175,13 +249,48 @@ impl Db {
 
     /// Starts a write transaction.
     ///
+    /// On SQLite, transactions opened through the application's handle take turns before they
+    /// ask for the one writer connection, so at most one of them waits at the writer at a time:
+    /// the dispatcher's claims and outcomes (on the handle of [`Db::for_dispatcher`]) then wait
+    /// behind at most one API transaction, not behind every client's.
+    ///
     /// # Errors
     /// No connection could be had.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-            Db::Sqlite { writer, .. } => Tx::Sqlite(SqliteTx::begin(writer).await?),
+            Db::Postgres(pool) => Tx::from(pool.begin().await?),
+            Db::Sqlite { writer, api_turn, .. } => {
+                let turn = match api_turn {
+                    Some(turn) => Some(turn.clone().lock_owned().await),
+                    None => None,
+                };
+                Tx {
+                    inner: TxInner::Sqlite(SqliteTx::begin(writer).await?),
+                    handoff: None,
+                    _turn: turn,
+                }
+            }
         })
+    }
+
+    /// The handle the dispatcher works through, so that delivery never waits behind the API's
+    /// transactions: on PostgreSQL a pool of its own of `connections` connections (opened as
+    /// they are needed) next to the API's; on SQLite the same writer, reached without taking
+    /// the API transactions' turn.
+    pub fn for_dispatcher(&self, connections: u32) -> Db {
+        match self {
+            Db::Postgres(pool) => Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_lazy_with((*pool.connect_options()).clone()),
+            ),
+            Db::Sqlite { writer, reader, .. } => Db::Sqlite {
+                writer: writer.clone(),
+                reader: reader.clone(),
+                api_turn: None,
+            },
+        }
     }
 
     /// The backend in use.
@@ -205,12 +314,35 @@ impl Db {
     pub async fn close(&self) {
         match self {
             Db::Postgres(pool) => pool.close().await,
-            Db::Sqlite { writer, reader } => {
+            Db::Sqlite { writer, reader, .. } => {
                 reader.close().await;
                 writer.close().await;
             }
         }
     }
+}
+
+/// A PostgreSQL server on this machine (loopback address or Unix socket) is reached without
+/// TLS unless the URL (or `PGSSLMODE`) asks for it with `sslmode`: the bytes never leave the machine, and the
+/// handshake and encryption would cost every connection and statement CPU time for nothing.
+/// Elsewhere libpq's default applies (`prefer`).
+fn loopback_without_tls(url: &str, options: PgConnectOptions) -> PgConnectOptions {
+    let chose = url::Url::parse(url)
+        .map(|u| u.query_pairs().any(|(k, _)| k == "sslmode" || k == "ssl-mode"))
+        .unwrap_or(true)
+        || std::env::var_os("PGSSLMODE").is_some();
+    let host = options.get_host();
+    let local = host.starts_with('/')
+        || host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if chose || !local {
+        return options;
+    }
+    options.ssl_mode(sqlx::postgres::PgSslMode::Disable)
 }
 
 /// Milliseconds since the Unix epoch, the time unit of every stored timestamp.
@@ -229,6 +361,19 @@ pub fn rfc3339_ms(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_local_postgres_is_reached_without_tls_unless_asked() {
+        let mode = |url: &str| {
+            let options = loopback_without_tls(url, PgConnectOptions::from_str(url).unwrap());
+            format!("{:?}", options.get_ssl_mode())
+        };
+        assert_eq!(mode("postgres://u@127.0.0.1:5432/db"), "Disable");
+        assert_eq!(mode("postgres://u@localhost/db"), "Disable");
+        assert_eq!(mode("postgres://u@[::1]:5432/db"), "Disable");
+        assert_eq!(mode("postgres://u@127.0.0.1/db?sslmode=require"), "Require");
+        assert_eq!(mode("postgres://u@db.internal/db"), "Prefer");
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc_with_milliseconds() {

@@ -5,8 +5,8 @@ use std::ops::{Deref, DerefMut};
 use sqlx::pool::PoolConnection;
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 
-/// A write transaction on SQLite: on the writer connection from [`Db::begin`](super::Db::begin), or an
-/// application's own sqlx transaction (`SqliteTx::from(tx)`). Dereferences to the connection.
+/// A write transaction on SQLite: on the writer connection from [`Db::begin`](super::Db::begin),
+/// or an application's own sqlx transaction (`Tx::from(tx)`). Dereferences to the connection.
 /// Dropping it without [`Tx::commit`](super::Tx::commit) rolls back.
 ///
 /// On the writer connection this does not use sqlx's transaction manager, which counts
@@ -21,9 +21,9 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 /// abandoned half-way, is closed instead of going back to the pool (closing discards whatever it
 /// held); the next transaction opens a fresh connection.
 ///
-/// An application's own transaction (the `From` conversion) is committed by sqlx as usual.
+/// An application's own transaction is committed by sqlx as usual.
 #[derive(Debug)]
-pub struct SqliteTx {
+pub(crate) struct SqliteTx {
     held: Option<Held>,
     /// A COMMIT was sent and its answer not seen yet: if dropped now, the outcome is unknown.
     committing: bool,

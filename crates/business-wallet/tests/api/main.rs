@@ -12,6 +12,7 @@ mod operations;
 mod outbox;
 mod permissions;
 mod public;
+mod robustness;
 mod validation;
 
 mod wallets;

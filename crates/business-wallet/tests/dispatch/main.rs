@@ -180,7 +180,10 @@ dispatch_tests!(
     an_expired_lease_is_claimed_again_and_a_late_outcome_is_dropped,
     the_ssrf_gate_refuses_loopback_at_send_time_when_not_allowed,
     api_key_header_is_sent_and_redacted_in_the_stored_request,
+    a_silent_instance_gives_its_deliveries_back_at_once,
 );
+
+dispatch_tests_with!(short_shutdown_grace; deliveries_go_out_while_the_api_is_busy);
 
 async fn a_2xx_is_delivered_after_one_signed_binary_mode_request(app: TestApp) {
     let receiver = Receiver::start().await;
@@ -472,6 +475,7 @@ async fn an_expired_lease_is_claimed_again_and_a_late_outcome_is_dropped(app: Te
             limit: 10,
             lease_ms: 60_000,
             skip_channels: &[],
+            owner: "a-dispatcher-that-dies",
         },
     )
     .await
@@ -791,4 +795,107 @@ async fn oauth2_tokens_are_cached_and_refreshed_once_on_a_401(app: TestApp) {
     };
     assert!(!stored.contains("token-"), "{stored}");
     assert!(stored.contains("Bearer [redacted]"), "{stored}");
+}
+
+async fn a_silent_instance_gives_its_deliveries_back_at_once(app: TestApp) {
+    let receiver = Receiver::start().await;
+    let channel = platform_channel(&app, &receiver.url(), &ChannelSecrets::generate()).await;
+    app.create_wallet("Alive B.V.").await;
+    app.create_wallet("Killed B.V.").await;
+    // Two dispatchers claim one delivery each: one keeps sending heartbeats, the other was
+    // killed a minute ago (its lease would last another 59 seconds).
+    let now = now_ms();
+    app.execute(&format!(
+        "INSERT INTO integration_dispatcher (instance_id, started_at, heartbeat_at) VALUES \
+         ('alive', {now}, {now}), ('killed', {now}, {})",
+        now - 60_000
+    ))
+    .await;
+    for owner in ["alive", "killed"] {
+        let request = ClaimRequest {
+            limit: 1,
+            lease_ms: 60_000,
+            skip_channels: &[],
+            owner,
+        };
+        assert_eq!(deliveries::claim(&app.state.db, &request).await.unwrap().len(), 1);
+    }
+
+    // The next pass takes the killed one's delivery back and sends it; the live one's stays.
+    let outcome = run_once(&app).await;
+    assert_eq!((outcome.claimed, outcome.delivered), (1, 1), "{outcome:?}");
+    let mut rows = deliveries_of(&app, channel).await;
+    rows.sort_by_key(|r| r.state.clone());
+    assert_eq!(
+        rows.iter().map(|r| (r.state.as_str(), r.attempts)).collect::<Vec<_>>(),
+        [("DELIVERED", 2), ("DELIVERING", 1)],
+        "{rows:?}"
+    );
+    assert_eq!(receiver.received().len(), 1);
+    let left: Vec<String> = match &app.state.db {
+        Db::Postgres(pool) => sqlx::query_scalar("SELECT instance_id FROM integration_dispatcher")
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+        Db::Sqlite { writer, .. } => sqlx::query_scalar("SELECT instance_id FROM integration_dispatcher")
+            .fetch_all(writer)
+            .await
+            .unwrap(),
+    };
+    assert_eq!(left, ["alive"]);
+}
+
+/// The real claim loop, while 16 clients keep creating wallets: deliveries arrive during the
+/// load, not after it.
+async fn deliveries_go_out_while_the_api_is_busy(app: TestApp) {
+    const CLIENTS: usize = 16;
+    const PER_CLIENT: usize = 25;
+    let receiver = Receiver::start().await;
+    let channel = platform_channel(&app, &receiver.url(), &ChannelSecrets::generate()).await;
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(Dispatcher::new(&app.state).run(stop.clone()));
+    let app = std::sync::Arc::new(app);
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..CLIENTS {
+        let app = app.clone();
+        clients.spawn(async move {
+            for n in 0..PER_CLIENT {
+                app.create_wallet(&format!("Busy {client}-{n}")).await;
+            }
+        });
+    }
+    // Halfway through the load, deliveries must already be arriving.
+    let total = CLIENTS * PER_CLIENT;
+    let mut delivered_at_half = None;
+    loop {
+        while let Some(done) = clients.try_join_next() {
+            done.unwrap();
+        }
+        if clients.is_empty() {
+            break;
+        }
+        if delivered_at_half.is_none() && app.count("SELECT COUNT(*) FROM wallet").await >= (total / 2) as i64 {
+            delivered_at_half = Some(receiver.received().len());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let delivered_at_end = receiver.received().len();
+    let half = delivered_at_half.expect("the load passed its half");
+    assert!(half > 0, "nothing was delivered in the first half of the load");
+    // Most of what was accepted went out while the API was still busy.
+    assert!(
+        delivered_at_end * 2 >= total,
+        "only {delivered_at_end} of {total} delivered when the load ended ({half} at its half)"
+    );
+    wait_for_requests(&receiver, total).await;
+    stop.cancel();
+    running.await.unwrap();
+    let rows = deliveries_of(&app, channel).await;
+    assert_eq!(rows.len(), total);
+    assert!(
+        rows.iter().all(|r| r.state == "DELIVERED" && r.attempts == 1),
+        "{rows:?}"
+    );
+    // Each event once: no delivery was attempted twice.
+    assert_eq!(receiver.received().len(), total);
 }

@@ -12,12 +12,31 @@ use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::store::{history, rfc3339_ms};
 
+/// The categories of audit entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HistoryEvent {
+    /// Channel changes, secret rotations, delivery replays and dismissals.
+    Integration,
+}
+
+impl HistoryEvent {
+    /// The name stored in the `history.event` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryEvent::Integration => "INTEGRATION",
+        }
+    }
+}
+
 /// Filters of the audit log.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
-    /// Category, e.g. `INTEGRATION`.
-    pub event: Option<String>,
+    /// Only entries of this category (all when absent).
+    #[param(inline)]
+    pub event: Option<HistoryEvent>,
     /// From a previous page's `nextCursor`.
     pub cursor: Option<i64>,
     /// Page size, 1 to 200 (default 50).
@@ -57,7 +76,14 @@ async fn page(state: &AppState, wallet: Option<&str>, query: &HistoryQuery) -> R
     if !(1..=200).contains(&limit) {
         return Err(ApiError::invalid_field("limit", "must be a number from 1 to 200"));
     }
-    let mut rows = history::list(&state.db, wallet, query.event.as_deref(), query.cursor, limit + 1).await?;
+    let mut rows = history::list(
+        &state.db,
+        wallet,
+        query.event.map(HistoryEvent::as_str),
+        query.cursor,
+        limit + 1,
+    )
+    .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     Ok(HistoryPage {

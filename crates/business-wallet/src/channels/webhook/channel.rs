@@ -9,6 +9,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use super::body::{read_limited, BodyError};
 use super::config::{OAuth2Config, WebhookChannelConfig};
 use super::ssrf::{check_url, AddressNotAllowed, GatedResolver, NetworkPolicy};
 use crate::channels::prelude::REDACTED;
@@ -22,6 +23,8 @@ use crate::config::{Settings, WebhookSettings};
 const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 /// Lifetime assumed for a token whose response has no `expires_in`.
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+/// The largest token endpoint answer read; real ones are well under a few kilobytes.
+pub const TOKEN_RESPONSE_LIMIT: usize = 64 * 1024;
 
 /// The built-in `WEBHOOK` channel type. One instance serves every webhook channel; its HTTP
 /// connection pool and OAuth2 token cache are shared.
@@ -313,7 +316,17 @@ impl WebhookChannel {
             let outcome = classify_status(status.as_u16(), retry_after, None);
             return Err(prefix_error(outcome, "OAuth2 token endpoint"));
         }
-        let body: Value = match response.json().await {
+        // Like a malformed answer, an oversized one is retryable: the endpoint may be
+        // misbehaving for a while, and the operator can fix a wrong URL meanwhile.
+        let bytes = match read_limited(response, TOKEN_RESPONSE_LIMIT).await {
+            Ok(bytes) => bytes,
+            Err(BodyError::Transport(err)) => {
+                let outcome = classify_error(&err, timeout);
+                return Err(prefix_error(outcome, "OAuth2 token response"));
+            }
+            Err(too_large) => return Err(retryable(format!("OAuth2 token response: {too_large}"), None)),
+        };
+        let body: Value = match serde_json::from_slice(&bytes) {
             Ok(body) => body,
             Err(err) => return Err(retryable(format!("OAuth2 token response is not JSON: {err}"), None)),
         };

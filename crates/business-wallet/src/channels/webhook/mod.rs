@@ -5,7 +5,9 @@
 //! - [`config`]: the channel's type block ([`WebhookChannelConfig`]).
 //! - [`channel`]: the [`WebhookChannel`] that sends and classifies the result.
 //! - [`ssrf`]: the gate deciding which addresses a webhook may reach.
+//! - [`body`]: reading a remote body with a size limit (token and key set responses).
 
+pub mod body;
 pub mod channel;
 pub mod config;
 pub mod ssrf;
