@@ -7,7 +7,9 @@
 //!
 //! SQLite runs in WAL mode with `synchronous=FULL` and a busy timeout. Writes go through a pool
 //! of exactly one connection, so writers queue in-process instead of failing with `SQLITE_BUSY`;
-//! reads use a separate pool.
+//! reads use a separate pool. Write transactions on that connection begin, commit and roll back
+//! as plain statements, so that a failed commit can never leave the one writer inside a
+//! transaction (`sqlite_tx.rs` says why).
 
 pub mod channels;
 pub mod deliveries;
@@ -16,7 +18,10 @@ pub mod events;
 pub mod history;
 pub mod identifiers;
 pub mod instances;
+mod sqlite_tx;
 pub mod wallets;
+
+pub(crate) use sqlite_tx::SqliteTx;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -108,7 +113,7 @@ pub(crate) struct Handoff {
 #[derive(Debug)]
 pub(crate) enum TxInner {
     Postgres(Transaction<'static, Postgres>),
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(SqliteTx),
 }
 
 impl From<Transaction<'static, Postgres>> for Tx {
@@ -126,7 +131,7 @@ impl From<Transaction<'static, Sqlite>> for Tx {
     /// Wraps an application's own SQLite transaction (on the wallet's database).
     fn from(tx: Transaction<'static, Sqlite>) -> Tx {
         Tx {
-            inner: TxInner::Sqlite(tx),
+            inner: TxInner::Sqlite(SqliteTx::from(tx)),
             handoff: None,
             _turn: None,
         }
@@ -260,7 +265,7 @@ impl Db {
                     None => None,
                 };
                 Tx {
-                    inner: TxInner::Sqlite(writer.begin().await?),
+                    inner: TxInner::Sqlite(SqliteTx::begin(writer).await?),
                     handoff: None,
                     _turn: turn,
                 }
