@@ -10,3 +10,11 @@
 mod harness;
 
 mod smoke;
+
+// Misbehaving webhook receivers and failing brokers.
+mod broker_kit;
+mod misbehaving;
+mod scenario;
+
+mod brokers;
+mod receivers;
