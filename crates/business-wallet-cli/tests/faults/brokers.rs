@@ -8,6 +8,9 @@
 //! a record or message may appear twice only when its send was in flight at the cut (the broker
 //! took it, the acknowledgement was lost), and then with the same CloudEvents `id`. The server
 //! is not restarted.
+//!
+//! These scenarios run on PostgreSQL (a fresh database on `BUSINESS_WALLET_TEST_POSTGRES_URL`),
+//! the database of deployments that run brokers; the receiver scenarios run on SQLite.
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +21,8 @@ use crate::broker_kit::{
 };
 use crate::harness::{eventually, serial, Client};
 use crate::scenario::{
-    assert_alive, create_channel, create_wallet, deliveries, event_ids, start, states, tally, wait_all_in_state,
+    assert_alive, create_channel, create_wallet, deliveries, event_ids, start_on_postgres, states, tally,
+    wait_all_in_state,
     Fixture,
 };
 
@@ -114,7 +118,7 @@ async fn a_kafka_broker_killed_mid_batch_loses_no_acknowledged_event() {
     let topic = "fault-events";
     broker.create_topic(topic);
     let bootstrap = broker.bootstrap();
-    let mut fixture = start(
+    let mut fixture = start_on_postgres(
         "kafka",
         &[
             ("integration.channels.kafka", "enabled", "true"),
@@ -183,7 +187,7 @@ async fn a_stomp_broker_cut_off_mid_batch_loses_nothing() {
     let _serial = serial();
     let broker = broker_address(&setup_env("BUSINESS_WALLET_TEST_STOMP_URL"), 61613);
     let relay = Relay::start(broker.clone()).await;
-    let fixture = start(
+    let fixture = start_on_postgres(
         "stomp",
         &[
             ("integration.channels.jms", "enabled", "true"),
@@ -210,7 +214,7 @@ async fn an_amqp_broker_cut_off_mid_batch_loses_nothing() {
     let _serial = serial();
     let url = setup_env("BUSINESS_WALLET_TEST_AMQP_URL");
     let relay = Relay::start(broker_address(&url, 5672)).await;
-    let fixture = start(
+    let fixture = start_on_postgres(
         "amqp",
         &[
             ("integration.channels.jms", "enabled", "true"),

@@ -16,6 +16,8 @@
 //! - A receiver that never behaves (a certificate nobody can check) ends FAILED after
 //!   `integration.max_attempts`, with the TLS error in the deliveries log, never delivered.
 //! - The server keeps running and answering JSON throughout; no restart is needed.
+//!
+//! These scenarios run on SQLite, the embedded default (the broker scenarios on PostgreSQL).
 
 use std::time::{Duration, Instant};
 
