@@ -211,7 +211,7 @@ impl Embedded {
 /// application's change, or not at all. Cheap to clone.
 ///
 /// The transaction is a [`Tx`]: one from [`Publisher::begin`], or the application's own sqlx
-/// transaction on the same database wrapped as `Tx::Postgres(tx)` or `Tx::Sqlite(tx)`.
+/// transaction on the same database wrapped as `Tx::Postgres(tx)` or `Tx::Sqlite(tx.into())`.
 ///
 /// ```no_run
 /// # async fn run(wallet: business_wallet::Embedded) -> anyhow::Result<()> {

@@ -9,7 +9,12 @@
 
 mod harness;
 
+mod dispatchers;
+mod postgres_outage;
+mod sigkill;
 mod smoke;
+mod sqlite_disk_full;
+mod sqlite_locked;
 
 // Misbehaving webhook receivers and failing brokers.
 mod broker_kit;

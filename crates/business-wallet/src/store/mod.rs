@@ -7,7 +7,9 @@
 //!
 //! SQLite runs in WAL mode with `synchronous=FULL` and a busy timeout. Writes go through a pool
 //! of exactly one connection, so writers queue in-process instead of failing with `SQLITE_BUSY`;
-//! reads use a separate pool.
+//! reads use a separate pool. Write transactions on that connection are [`SqliteTx`], which
+//! begins, commits and rolls back itself so that a failed commit can never leave the one writer
+//! inside a transaction (see there).
 
 pub mod channels;
 pub mod deliveries;
@@ -17,13 +19,15 @@ pub mod history;
 pub mod identifiers;
 pub mod wallets;
 
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::{PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use crate::config::{Backend, Settings};
 
@@ -82,8 +86,144 @@ pub enum Db {
 pub enum Tx {
     /// PostgreSQL transaction.
     Postgres(Transaction<'static, Postgres>),
-    /// SQLite transaction (on the writer connection).
-    Sqlite(Transaction<'static, Sqlite>),
+    /// SQLite transaction (on the writer connection, or an application's own).
+    Sqlite(SqliteTx),
+}
+
+/// A write transaction on SQLite: on the writer connection from [`Db::begin`], or an
+/// application's own sqlx transaction (`SqliteTx::from(tx)`). Dereferences to the connection.
+/// Dropping it without [`Tx::commit`] rolls back.
+///
+/// On the writer connection this does not use sqlx's transaction manager, which counts
+/// nesting levels itself and takes a COMMIT as done only when it succeeds. When a COMMIT fails
+/// with `SQLITE_FULL`, SQLite has already rolled the whole transaction back, but sqlx still
+/// counts one transaction open; its next BEGIN is then a `SAVEPOINT`, which opens a transaction,
+/// and when that savepoint's `RELEASE` (the would-be commit) fails too, SQLite stays inside a
+/// transaction that nothing ends. Every later "commit" is a `RELEASE` of a nested savepoint
+/// that succeeds in memory: writes were acknowledged and never reached the file, even after
+/// space came back. So here a transaction is `BEGIN IMMEDIATE` ... `COMMIT` as plain
+/// statements, and a connection whose BEGIN, COMMIT or ROLLBACK failed, or whose commit was
+/// abandoned half-way, is closed instead of going back to the pool (closing discards whatever it
+/// held); the next transaction opens a fresh connection.
+///
+/// An application's own transaction (the `From` conversion) is committed by sqlx as usual.
+#[derive(Debug)]
+pub struct SqliteTx {
+    held: Option<Held>,
+    /// A COMMIT was sent and its answer not seen yet: if dropped now, the outcome is unknown.
+    committing: bool,
+}
+
+#[derive(Debug)]
+enum Held {
+    /// The writer connection, inside `BEGIN IMMEDIATE`.
+    Writer(PoolConnection<Sqlite>),
+    /// A transaction the embedding application began.
+    Caller(Transaction<'static, Sqlite>),
+}
+
+impl From<Transaction<'static, Sqlite>> for SqliteTx {
+    fn from(tx: Transaction<'static, Sqlite>) -> SqliteTx {
+        SqliteTx {
+            held: Some(Held::Caller(tx)),
+            committing: false,
+        }
+    }
+}
+
+impl SqliteTx {
+    /// Begins `BEGIN IMMEDIATE` on a connection of `writer`: the write lock is taken now, so a
+    /// database locked by another process is reported here (after the busy timeout), not at
+    /// the commit.
+    async fn begin(writer: &SqlitePool) -> Result<SqliteTx, sqlx::Error> {
+        let mut conn = writer.acquire().await?;
+        if let Err(err) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+            // Whatever state a failed BEGIN left, the connection is not reused.
+            let _ = conn.close().await;
+            return Err(err);
+        }
+        Ok(SqliteTx {
+            held: Some(Held::Writer(conn)),
+            committing: false,
+        })
+    }
+
+    async fn commit(mut self) -> Result<(), sqlx::Error> {
+        match self.held.as_mut().expect("a transaction is open until it ends") {
+            Held::Caller(_) => match self.held.take() {
+                Some(Held::Caller(tx)) => tx.commit().await,
+                _ => unreachable!("matched above"),
+            },
+            Held::Writer(conn) => {
+                self.committing = true;
+                let result = sqlx::query("COMMIT").execute(&mut **conn).await;
+                self.committing = false;
+                let Some(Held::Writer(conn)) = self.held.take() else {
+                    unreachable!("matched above")
+                };
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(err) => {
+                        // SQLite may have rolled back by itself or kept the transaction open;
+                        // either way this connection goes, and with it anything it held.
+                        let _ = conn.close().await;
+                        Err(err)
+                    }
+                }
+            }
+        }
+    }
+
+    fn connection(&self) -> &SqliteConnection {
+        match self.held.as_ref().expect("a transaction is open until it ends") {
+            Held::Writer(conn) => conn,
+            Held::Caller(tx) => tx,
+        }
+    }
+
+    fn connection_mut(&mut self) -> &mut SqliteConnection {
+        match self.held.as_mut().expect("a transaction is open until it ends") {
+            Held::Writer(conn) => conn,
+            Held::Caller(tx) => tx,
+        }
+    }
+}
+
+impl Deref for SqliteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        self.connection()
+    }
+}
+
+impl DerefMut for SqliteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.connection_mut()
+    }
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        let Some(Held::Writer(mut conn)) = self.held.take() else {
+            // Not begun here, or already ended; sqlx rolls back an application's transaction.
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            // Not committed: roll back before the connection serves anyone else. The pool has
+            // one writer, so the next transaction waits for this to finish.
+            Ok(runtime) if !self.committing => {
+                runtime.spawn(async move {
+                    if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                        let _ = conn.close().await;
+                    }
+                });
+            }
+            // Abandoned during its COMMIT (or no runtime to roll back on): the outcome is
+            // unknown, so the connection is closed, which rolls back anything still open.
+            _ => drop(conn.detach()),
+        }
+    }
 }
 
 impl Tx {
@@ -94,7 +234,7 @@ impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Postgres(tx) => tx.commit().await,
-            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Sqlite(tx) => SqliteTx::commit(tx).await,
         }
     }
 
@@ -175,7 +315,7 @@ impl Db {
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-            Db::Sqlite { writer, .. } => Tx::Sqlite(writer.begin().await?),
+            Db::Sqlite { writer, .. } => Tx::Sqlite(SqliteTx::begin(writer).await?),
         })
     }
 

@@ -189,6 +189,13 @@ impl Client {
         .await
     }
 
+    /// `GET /api/integration-deliveries?limit=200`: the newest 200 deliveries to platform
+    /// channels that are still active (not DELIVERED, not DISMISSED).
+    pub async fn active_platform_deliveries(&self) -> Reply {
+        self.call(reqwest::Method::GET, "/api/integration-deliveries?limit=200", None)
+            .await
+    }
+
     /// `GET /health/ready`.
     pub async fn ready(&self) -> Reply {
         self.call(reqwest::Method::GET, "/health/ready", None).await

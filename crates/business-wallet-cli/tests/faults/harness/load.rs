@@ -127,6 +127,16 @@ impl Load {
             .unwrap_or(0)
     }
 
+    /// The wallets acknowledged so far, in the order the answers came.
+    pub fn acknowledged_keys(&self) -> Vec<String> {
+        self.shared.state.lock().expect("not poisoned").acknowledged.clone()
+    }
+
+    /// Answers so far, by status.
+    pub fn by_status(&self) -> BTreeMap<u16, u64> {
+        self.shared.state.lock().expect("not poisoned").by_status.clone()
+    }
+
     /// Waits until at least `count` wallets are acknowledged; returns whether they were within
     /// `timeout`.
     pub async fn wait_acknowledged(&self, count: usize, timeout: Duration) -> bool {

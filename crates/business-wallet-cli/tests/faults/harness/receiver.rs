@@ -115,6 +115,19 @@ impl Receiver {
         self.lock().cut_off.clone()
     }
 
+    /// Every request so far (answered, in flight and cut off) whose sender used one of `ports`
+    /// as its local port: with [`super::Server::local_tcp_ports`], the requests of one instance.
+    pub fn requests_from(&self, ports: &HashSet<u16>) -> Vec<Request> {
+        let seen = self.lock();
+        seen.answered
+            .iter()
+            .chain(seen.in_flight.values())
+            .chain(seen.cut_off.iter())
+            .filter(|r| ports.contains(&r.peer.port()))
+            .cloned()
+            .collect()
+    }
+
     /// Events delivered: `ce-id` -> how many times it was answered with 2xx.
     pub fn delivered(&self) -> HashMap<String, u32> {
         let mut counts = HashMap::new();
@@ -179,6 +192,15 @@ impl Receiver {
         })
         .await;
         missing()
+    }
+
+    /// Wallets whose events came with more than one `ce-id` (a redelivery must reuse the id;
+    /// each scenario creates one event per wallet).
+    pub fn wallets_with_several_ids(&self) -> Vec<(String, HashSet<String>)> {
+        self.delivered_by_wallet()
+            .into_iter()
+            .filter(|(_, ids)| ids.len() > 1)
+            .collect()
     }
 
     /// Duplicates: deliveries (2xx answers) beyond the first of each `ce-id`.
