@@ -31,7 +31,10 @@ pub fn free_port() -> u16 {
 pub fn wait_port(port: u16, what: &str, limit: Duration) {
     let deadline = Instant::now() + limit;
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} does not answer on 127.0.0.1:{port} within {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} does not answer on 127.0.0.1:{port} within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -66,7 +69,11 @@ impl ObjectStore {
             .send()
             .await
             .expect("bucket request");
-        assert!(created.status().is_success(), "bucket {bucket} created: {}", created.status());
+        assert!(
+            created.status().is_success(),
+            "bucket {bucket} created: {}",
+            created.status()
+        );
         store
     }
 }
@@ -108,7 +115,13 @@ impl Tansu {
         assert!(self.child.is_none(), "tansu is already running");
         let listener = format!("tcp://127.0.0.1:{}", self.port);
         let child = Command::new(setup_env("BUSINESS_WALLET_TEST_TANSU"))
-            .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &listener])
+            .args([
+                "broker",
+                "--listener-url",
+                &listener,
+                "--advertised-listener-url",
+                &listener,
+            ])
             .args(["--storage-engine", "s3://tansu/"])
             .env("AWS_ACCESS_KEY_ID", "fault-test")
             .env("AWS_SECRET_ACCESS_KEY", "fault-test")

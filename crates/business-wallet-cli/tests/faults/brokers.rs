@@ -16,14 +16,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::broker_kit::{
-    broker_address, drain_amqp_queue, drain_stomp_queue, setup_env, ObjectStore, Relay, Tansu,
-};
+use crate::broker_kit::{broker_address, drain_amqp_queue, drain_stomp_queue, setup_env, ObjectStore, Relay, Tansu};
 use crate::harness::{eventually, serial, Client};
 use crate::scenario::{
     assert_alive, create_channel, create_wallet, deliveries, event_ids, start_on_postgres, states, tally,
-    wait_all_in_state,
-    Fixture,
+    wait_all_in_state, Fixture,
 };
 
 /// Wallets created while the broker fails.
@@ -59,7 +56,11 @@ async fn wait_delivered_at_least(client: &Client, channel: &str, count: usize) {
         states(client, channel).await.get("DELIVERED").copied().unwrap_or(0) >= count
     })
     .await;
-    assert!(reached, "{count} delivered before the fault: {:?}", states(client, channel).await);
+    assert!(
+        reached,
+        "{count} delivered before the fault: {:?}",
+        states(client, channel).await
+    );
 }
 
 /// Waits until some delivery of `channel` has a retryable failure recorded; returns its error.
@@ -74,7 +75,11 @@ async fn wait_retrying(client: &Client, channel: &str) -> String {
         retrying(&deliveries(client, channel).await).is_some()
     })
     .await;
-    assert!(found, "no attempt failed during the outage: {:?}", states(client, channel).await);
+    assert!(
+        found,
+        "no attempt failed during the outage: {:?}",
+        states(client, channel).await
+    );
     retrying(&deliveries(client, channel).await).unwrap_or_default()
 }
 
@@ -122,13 +127,21 @@ async fn a_kafka_broker_killed_mid_batch_loses_no_acknowledged_event() {
         "kafka",
         &[
             ("integration.channels.kafka", "enabled", "true"),
-            ("integration.channels.kafka", "bootstrap_servers", &format!("\"{bootstrap}\"")),
+            (
+                "integration.channels.kafka",
+                "bootstrap_servers",
+                &format!("\"{bootstrap}\""),
+            ),
             ("integration.channels.kafka", "message_timeout_ms", "3000"),
         ],
     )
     .await;
     let client = fixture.client.clone();
-    let channel = create_channel(&client, json!({"name": "kafka", "type": "KAFKA", "kafka": {"topic": topic}})).await;
+    let channel = create_channel(
+        &client,
+        json!({"name": "kafka", "type": "KAFKA", "kafka": {"topic": topic}}),
+    )
+    .await;
 
     let producing = produce(&client, "Kafka");
     wait_delivered_at_least(&client, &channel, 20).await;
@@ -179,7 +192,10 @@ async fn cut_mid_batch(
     let restored = Instant::now();
     let wallets = producing.await.expect("the writers");
     let figures = check_nothing_lost(&mut fixture, &channel, &wallets, restored, read).await;
-    format!("cut with {at_cut:?}, {:?} cut off; error during the outage: {error:?}; {figures}", restored - cut)
+    format!(
+        "cut with {at_cut:?}, {:?} cut off; error during the outage: {error:?}; {figures}",
+        restored - cut
+    )
 }
 
 #[tokio::test]
@@ -191,7 +207,11 @@ async fn a_stomp_broker_cut_off_mid_batch_loses_nothing() {
         "stomp",
         &[
             ("integration.channels.jms", "enabled", "true"),
-            ("integration.channels.jms", "url", &format!("\"stomp://127.0.0.1:{}\"", relay.port)),
+            (
+                "integration.channels.jms",
+                "url",
+                &format!("\"stomp://127.0.0.1:{}\"", relay.port),
+            ),
             ("integration.channels.jms", "timeout_ms", "2000"),
         ],
     )
@@ -219,7 +239,11 @@ async fn an_amqp_broker_cut_off_mid_batch_loses_nothing() {
         &[
             ("integration.channels.jms", "enabled", "true"),
             ("integration.channels.jms", "protocol", "\"amqp\""),
-            ("integration.channels.jms", "url", &format!("\"amqp://127.0.0.1:{}\"", relay.port)),
+            (
+                "integration.channels.jms",
+                "url",
+                &format!("\"amqp://127.0.0.1:{}\"", relay.port),
+            ),
             ("integration.channels.jms", "username", "\"guest\""),
             ("integration.channels.jms", "password", "\"guest\""),
             ("integration.channels.jms", "amqp_queue_prefix", "\"/queue/\""),

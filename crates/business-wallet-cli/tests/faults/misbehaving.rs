@@ -212,11 +212,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + 'static>(shared: Arc<Sha
         let behaviour = shared.behaviour.lock().unwrap().clone();
         let mut seen = Seen {
             ce_id: request.headers.get("ce-id").cloned().unwrap_or_default(),
-            wallet: request
-                .headers
-                .get("ce-walletexternalkey")
-                .cloned()
-                .unwrap_or_default(),
+            wallet: request.headers.get("ce-walletexternalkey").cloned().unwrap_or_default(),
             authorization: request.headers.get("authorization").cloned().unwrap_or_default(),
             accepted: false,
             behaviour: behaviour.clone(),
@@ -280,7 +276,9 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         Behaviour::CloseMidBody => {
             seen.accepted = true;
             let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"received\":")
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"received\":",
+                )
                 .await;
             let _ = stream.shutdown().await;
             false

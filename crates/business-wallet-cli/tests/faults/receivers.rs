@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crate::harness::serial;
 use crate::misbehaving::{Behaviour, FaultReceiver};
 use crate::scenario::{
-    assert_alive, create_channel, create_wallets, create_webhook, delivery, deliveries, event_ids, peak_growth_mib,
+    assert_alive, create_channel, create_wallets, create_webhook, deliveries, delivery, event_ids, peak_growth_mib,
     reset_peak, start, tally, wait_all_in_state, Arrival,
 };
 
@@ -112,7 +112,11 @@ async fn a_hanging_receiver_times_out_and_holds_up_no_other_channel() {
         .filter(|a| a["error"].as_str() == Some(&format!("no complete answer within {timeout_ms} ms")))
         .collect();
     assert!(!timed_out.is_empty(), "{tried:#?}");
-    let longest = timed_out.iter().map(|a| a["durationMs"].as_i64().unwrap()).max().unwrap();
+    let longest = timed_out
+        .iter()
+        .map(|a| a["durationMs"].as_i64().unwrap())
+        .max()
+        .unwrap();
     assert!(
         (timeout_ms as i64..timeout_ms as i64 + 1500).contains(&longest),
         "a hanging attempt took {longest} ms with a {timeout_ms} ms timeout"
@@ -184,9 +188,15 @@ async fn a_receiver_that_closes_mid_answer_is_retried_before_its_status_and_beli
     wait_all_in_state(&client, &body_channel, count, "DELIVERED", Duration::from_secs(30)).await;
     for attempt in attempts(&client, &body_channel).await {
         assert_eq!(attempt["response"]["status"], 200, "{attempt:#}");
-        assert_eq!(attempt["response"]["body"], "{\"received\":", "the excerpt is what came: {attempt:#}");
+        assert_eq!(
+            attempt["response"]["body"], "{\"received\":",
+            "the excerpt is what came: {attempt:#}"
+        );
     }
-    let body_tally = tally(&event_ids(&client, &body_channel, &wallets).await, &accepted_ids(&mid_body));
+    let body_tally = tally(
+        &event_ids(&client, &body_channel, &wallets).await,
+        &accepted_ids(&mid_body),
+    );
     assert_eq!((body_tally.lost, body_tally.duplicates), (0, 0), "{body_tally:?}");
 
     // Broken off before the status line ended: no answer, so retried.
@@ -195,13 +205,19 @@ async fn a_receiver_that_closes_mid_answer_is_retried_before_its_status_and_beli
     for attempt in &tried {
         assert_eq!(attempt["outcome"], "RETRYABLE", "{attempt:#}");
         assert!(
-            attempt["error"].as_str().unwrap_or_default().starts_with("request failed"),
+            attempt["error"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("request failed"),
             "{attempt:#}"
         );
     }
     mid_head.set(Behaviour::Accept);
     let recovery = wait_all_in_state(&client, &head_channel, count, "DELIVERED", Duration::from_secs(30)).await;
-    let head_tally = tally(&event_ids(&client, &head_channel, &wallets).await, &accepted_ids(&mid_head));
+    let head_tally = tally(
+        &event_ids(&client, &head_channel, &wallets).await,
+        &accepted_ids(&mid_head),
+    );
     assert_eq!((head_tally.lost, head_tally.duplicates), (0, 0), "{head_tally:?}");
     assert_alive(&mut fixture).await;
     eprintln!(
@@ -239,7 +255,10 @@ async fn a_trickling_answer_is_cut_at_the_timeout() {
         );
         longest = longest.max(attempt["durationMs"].as_i64().unwrap());
     }
-    assert!(longest < timeout_ms as i64 + 1000, "a trickled attempt took {longest} ms");
+    assert!(
+        longest < timeout_ms as i64 + 1000,
+        "a trickled attempt took {longest} ms"
+    );
 
     // The status came at once: believed, and the attempt still ends at the timeout.
     wait_all_in_state(&client, &body_channel, count, "DELIVERED", Duration::from_secs(30)).await;
@@ -248,13 +267,19 @@ async fn a_trickling_answer_is_cut_at_the_timeout() {
         assert_eq!(attempt["response"]["status"], 200, "{attempt:#}");
         longest_body = longest_body.max(attempt["durationMs"].as_i64().unwrap());
     }
-    assert!(longest_body < timeout_ms as i64 + 1000, "a trickled body took {longest_body} ms");
+    assert!(
+        longest_body < timeout_ms as i64 + 1000,
+        "a trickled body took {longest_body} ms"
+    );
 
     trickling.set(Behaviour::Accept);
     let recovery = wait_all_in_state(&client, &channel, count, "DELIVERED", Duration::from_secs(30)).await;
     let result = tally(&event_ids(&client, &channel, &wallets).await, &accepted_ids(&trickling));
     assert_eq!((result.lost, result.duplicates), (0, 0), "{result:?}");
-    let body_tally = tally(&event_ids(&client, &body_channel, &wallets).await, &accepted_ids(&trickling_body));
+    let body_tally = tally(
+        &event_ids(&client, &body_channel, &wallets).await,
+        &accepted_ids(&trickling_body),
+    );
     assert_eq!((body_tally.lost, body_tally.duplicates), (0, 0), "{body_tally:?}");
     assert_alive(&mut fixture).await;
     eprintln!(
@@ -298,7 +323,12 @@ async fn fifty_megabyte_answers_are_capped_and_memory_stays_flat() {
     let still_failing = error_channel_items.iter().filter(|i| i["state"] == "PENDING").count();
     assert_eq!(still_failing, count, "{error_channel_items:#?}");
     crate::harness::eventually(Duration::from_secs(30), || async {
-        big_error.seen().iter().filter(|s| s.behaviour != Behaviour::Accept).count() >= 2 * count
+        big_error
+            .seen()
+            .iter()
+            .filter(|s| s.behaviour != Behaviour::Accept)
+            .count()
+            >= 2 * count
     })
     .await;
     let after = fixture.server.memory().expect("the server is running");
@@ -313,7 +343,10 @@ async fn fifty_megabyte_answers_are_capped_and_memory_stays_flat() {
         assert!(excerpt.len() <= EXCERPT_BYTES, "an excerpt of {} bytes", excerpt.len());
         if attempt["response"]["status"] == 500 {
             assert_eq!(attempt["outcome"], "RETRYABLE", "{attempt:#}");
-            assert!(excerpt.starts_with("{\"access_token\":\"aaa"), "the excerpt is the start of the body");
+            assert!(
+                excerpt.starts_with("{\"access_token\":\"aaa"),
+                "the excerpt is the start of the body"
+            );
         }
     }
     let growth = peak_growth_mib(before, after);
@@ -325,7 +358,10 @@ async fn fifty_megabyte_answers_are_capped_and_memory_stays_flat() {
     big_error.set(Behaviour::Accept);
     let recovery = wait_all_in_state(&client, &error_channel, count + 1, "DELIVERED", Duration::from_secs(30)).await;
     let ok_tally = tally(&event_ids(&client, &ok_channel, &wallets).await, &accepted_ids(&big_ok));
-    let error_tally = tally(&event_ids(&client, &error_channel, &wallets).await, &accepted_ids(&big_error));
+    let error_tally = tally(
+        &event_ids(&client, &error_channel, &wallets).await,
+        &accepted_ids(&big_error),
+    );
     assert_eq!((ok_tally.lost, ok_tally.duplicates), (0, 0), "{ok_tally:?}");
     assert_eq!((error_tally.lost, error_tally.duplicates), (0, 0), "{error_tally:?}");
     assert_alive(&mut fixture).await;
@@ -339,11 +375,7 @@ async fn fifty_megabyte_answers_are_capped_and_memory_stays_flat() {
 async fn a_self_signed_receiver_is_never_delivered_to_and_fails_with_a_tls_error() {
     let _serial = serial();
     let max_attempts = 3;
-    let mut fixture = start(
-        "tls",
-        &[("integration", "max_attempts", &max_attempts.to_string())],
-    )
-    .await;
+    let mut fixture = start("tls", &[("integration", "max_attempts", &max_attempts.to_string())]).await;
     let client = fixture.client.clone();
     let self_signed = FaultReceiver::start_self_signed_tls(Behaviour::Accept).await;
     let healthy = FaultReceiver::start(Behaviour::Accept).await;
@@ -361,10 +393,19 @@ async fn a_self_signed_receiver_is_never_delivered_to_and_fails_with_a_tls_error
         assert!(error.contains("certificate"), "the TLS error is named: {error}");
     }
     for item in deliveries(&client, &tls_channel).await {
-        assert!(item["lastError"].as_str().unwrap_or_default().contains("certificate"), "{item:#}");
+        assert!(
+            item["lastError"].as_str().unwrap_or_default().contains("certificate"),
+            "{item:#}"
+        );
     }
-    assert!(self_signed.seen().is_empty(), "a request got past the certificate check");
-    assert!(self_signed.connections() >= count * max_attempts, "every attempt tried TLS");
+    assert!(
+        self_signed.seen().is_empty(),
+        "a request got past the certificate check"
+    );
+    assert!(
+        self_signed.connections() >= count * max_attempts,
+        "every attempt tried TLS"
+    );
 
     wait_all_in_state(&client, &fine, count, "DELIVERED", Duration::from_secs(30)).await;
     let fine_tally = tally(&event_ids(&client, &fine, &wallets).await, &accepted_ids(&healthy));
@@ -420,10 +461,11 @@ async fn a_hundred_megabyte_token_answer_fails_the_attempt_and_memory_stays_flat
         let items = deliveries(&client, &channel).await;
         let tried: Vec<&serde_json::Value> = items.iter().filter(|i| i["attempts"].as_i64() > Some(0)).collect();
         tried.len() == items.len()
-            && items
-                .iter()
-                .filter(|i| i["state"] != "DELIVERED")
-                .all(|i| i["lastError"].as_str().is_some_and(|e| e.starts_with("OAuth2 token response")))
+            && items.iter().filter(|i| i["state"] != "DELIVERED").all(|i| {
+                i["lastError"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("OAuth2 token response"))
+            })
             && items.iter().filter(|i| i["state"] != "DELIVERED").count() == count
     })
     .await;
@@ -437,7 +479,10 @@ async fn a_hundred_megabyte_token_answer_fails_the_attempt_and_memory_stays_flat
         .map(|i| format!("{}: {}", i["state"], i["lastError"]))
         .collect();
     for error in &errors {
-        assert!(error.contains("larger than"), "the error says the answer is too large: {error}");
+        assert!(
+            error.contains("larger than"),
+            "the error says the answer is too large: {error}"
+        );
     }
     assert!(
         growth < 10.0,

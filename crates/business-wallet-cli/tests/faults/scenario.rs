@@ -92,9 +92,17 @@ pub async fn call(client: &Client, method: Method, path: &str, body: Option<&Val
 
 /// Panics unless `answer` is JSON (and, for an error, has the error shape).
 pub fn check_json(answer: &Answer, what: &str) {
-    assert!(answer.is_json(), "{what}: the answer is not JSON: {}", answer.describe());
+    assert!(
+        answer.is_json(),
+        "{what}: the answer is not JSON: {}",
+        answer.describe()
+    );
     if answer.status >= 400 {
-        assert!(answer.has_error_shape(), "{what}: not the error shape: {}", answer.describe());
+        assert!(
+            answer.has_error_shape(),
+            "{what}: not the error shape: {}",
+            answer.describe()
+        );
     }
 }
 
@@ -103,7 +111,10 @@ pub fn check_json(answer: &Answer, what: &str) {
 pub async fn create_channel(client: &Client, mut body: Value) -> String {
     body["eventTypeFilters"] = json!([WALLET_CREATED]);
     let created = call(client, Method::POST, "/api/integration-channels", Some(&body), 201).await;
-    created["channelExternalKey"].as_str().expect("channelExternalKey").to_string()
+    created["channelExternalKey"]
+        .as_str()
+        .expect("channelExternalKey")
+        .to_string()
 }
 
 /// A platform webhook channel to `url` with `timeout_ms`.
@@ -155,14 +166,23 @@ pub async fn deliveries(client: &Client, channel: &str) -> Vec<Value> {
 
 /// One delivery with its attempts.
 pub async fn delivery(client: &Client, key: &str) -> Value {
-    call(client, Method::GET, &format!("/api/integration-deliveries/{key}"), None, 200).await
+    call(
+        client,
+        Method::GET,
+        &format!("/api/integration-deliveries/{key}"),
+        None,
+        200,
+    )
+    .await
 }
 
 /// The deliveries of `channel` by state.
 pub async fn states(client: &Client, channel: &str) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for item in deliveries(client, channel).await {
-        *counts.entry(item["state"].as_str().unwrap_or("?").to_string()).or_insert(0) += 1;
+        *counts
+            .entry(item["state"].as_str().unwrap_or("?").to_string())
+            .or_insert(0) += 1;
     }
     counts
 }
@@ -200,7 +220,10 @@ pub async fn event_ids(client: &Client, channel: &str, wallets: &[String]) -> Ha
         );
     }
     for wallet in wallets {
-        assert!(by_wallet.contains_key(wallet), "wallet {wallet} was acknowledged but has no delivery");
+        assert!(
+            by_wallet.contains_key(wallet),
+            "wallet {wallet} was acknowledged but has no delivery"
+        );
     }
     by_wallet
 }
@@ -253,7 +276,11 @@ pub fn peak_growth_mib(before: Memory, after: Memory) -> f64 {
 
 /// Checks that the server is still the same running process and answers `/health/ready`.
 pub async fn assert_alive(fixture: &mut Fixture) {
-    assert!(fixture.server.is_running(), "the server died:\n{}", fixture.server.log_tail(30));
+    assert!(
+        fixture.server.is_running(),
+        "the server died:\n{}",
+        fixture.server.log_tail(30)
+    );
     let ready = fixture.client.ready().await.expect("/health/ready answers");
     check_json(&ready, "GET /health/ready");
     assert_eq!(ready.status, 200, "{}", ready.describe());
