@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// A variable that `scripts/setup/brokers.sh` exports, or a clear panic naming it.
@@ -148,6 +150,25 @@ impl Tansu {
         assert!(created.success(), "topic {topic} created");
     }
 
+    /// SIGSTOP: the broker stops answering, its connections open (until [`Tansu::resume`]).
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`Tansu::pause`].
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("tansu is running");
+        let sent = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill {signal} tansu");
+    }
+
     /// SIGKILL: the broker dies at once, with whatever it was doing.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -223,14 +244,18 @@ pub enum RelayMode {
     Forward,
     /// The broker is unreachable: new connections are reset at once.
     Cut,
+    /// The broker has stopped answering: connections stay open, and what is sent either way
+    /// is held (not lost) until the relay forwards again.
+    Stall,
 }
 
 /// A TCP relay in front of a broker, on a port that stays the same, so that a test can cut the
-/// broker off (every open connection reset, new ones refused) and restore it.
+/// broker off (every open connection reset, new ones refused) or make it stop answering, and
+/// restore it.
 pub struct Relay {
     /// The port the application connects to.
     pub port: u16,
-    mode: Arc<Mutex<RelayMode>>,
+    mode: watch::Sender<RelayMode>,
     connections: Arc<Mutex<JoinSet<()>>>,
     accept: tokio::task::JoinHandle<()>,
 }
@@ -240,7 +265,7 @@ impl Relay {
     pub async fn start(target: String) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let mode = Arc::new(Mutex::new(RelayMode::Forward));
+        let mode = watch::channel(RelayMode::Forward).0;
         let connections = Arc::new(Mutex::new(JoinSet::new()));
         let accept = tokio::spawn({
             let mode = mode.clone();
@@ -250,15 +275,22 @@ impl Relay {
                     let Ok((inbound, _)) = listener.accept().await else {
                         return;
                     };
-                    if *mode.lock().unwrap() == RelayMode::Cut {
+                    if *mode.borrow() == RelayMode::Cut {
                         reset(inbound);
                         continue;
                     }
                     let target = target.clone();
+                    let mode = mode.subscribe();
                     connections.lock().unwrap().spawn(async move {
-                        let mut inbound = inbound;
-                        if let Ok(mut outbound) = TcpStream::connect(&target).await {
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        let Ok(outbound) = TcpStream::connect(&target).await else {
+                            return;
+                        };
+                        let (from_client, to_client) = inbound.into_split();
+                        let (from_broker, to_broker) = outbound.into_split();
+                        // Either side closing ends the pair, as a proxy would.
+                        tokio::select! {
+                            _ = pump(from_client, to_broker, mode.clone()) => {}
+                            _ = pump(from_broker, to_client, mode) => {}
                         }
                     });
                 }
@@ -274,14 +306,19 @@ impl Relay {
 
     /// Cuts the broker off: open connections are dropped mid-stream, new ones reset.
     pub fn cut(&self) {
-        *self.mode.lock().unwrap() = RelayMode::Cut;
-        // Aborting a copy drops both sockets, whatever was in flight.
+        self.mode.send_replace(RelayMode::Cut);
+        // Aborting a pump drops both sockets, whatever was in flight.
         self.connections.lock().unwrap().abort_all();
     }
 
-    /// Lets traffic through again.
+    /// The broker stops answering: nothing is forwarded (nor dropped) until [`Relay::restore`].
+    pub fn stall(&self) {
+        self.mode.send_replace(RelayMode::Stall);
+    }
+
+    /// Lets traffic through again (what a stall held goes on its way).
     pub fn restore(&self) {
-        *self.mode.lock().unwrap() = RelayMode::Forward;
+        self.mode.send_replace(RelayMode::Forward);
     }
 }
 
@@ -289,6 +326,25 @@ impl Drop for Relay {
     fn drop(&mut self) {
         self.accept.abort();
         self.connections.lock().unwrap().abort_all();
+    }
+}
+
+/// Copies bytes from `from` to `to`, holding them while the relay stalls.
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut mode: watch::Receiver<RelayMode>) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => read,
+        };
+        while *mode.borrow_and_update() == RelayMode::Stall {
+            if mode.changed().await.is_err() {
+                return;
+            }
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
     }
 }
 
