@@ -24,7 +24,7 @@ use serde_json::json;
 use crate::broker_kit::{
     broker_address, consume_kafka, drain_amqp_queue, drain_stomp_queue, setup_env, ObjectStore, Relay, Tansu,
 };
-use crate::harness::{eventually, serial, Client};
+use crate::harness::{eventually, serial, Client, Memory};
 use crate::misbehaving::{Behaviour, FaultReceiver};
 use crate::scenario::{
     assert_alive, create_channel, create_wallet, create_webhook, deliveries, event_ids, start_on_postgres, states,
@@ -45,12 +45,15 @@ struct Batch {
     fault_at: Instant,
     at_fault: BTreeMap<String, usize>,
     outage_error: String,
+    memory_before: Memory,
 }
 
 impl Batch {
     /// Starts creating `EVENTS` wallets from two concurrent clients, and returns once
     /// `BEFORE_FAULT` of their events are delivered on `channel`: time for the fault.
-    async fn start(client: &Client, channel: &str, prefix: &'static str) -> Batch {
+    async fn start(fixture: &Fixture, channel: &str, prefix: &'static str) -> Batch {
+        let client = &fixture.client;
+        let memory_before = fixture.server.memory().expect("the server is running");
         let writer_client = client.clone();
         let producing = tokio::spawn(async move {
             let mut writers = Vec::new();
@@ -86,6 +89,7 @@ impl Batch {
             fault_at: Instant::now(),
             at_fault: BTreeMap::new(),
             outage_error: String::new(),
+            memory_before,
         }
     }
 
@@ -145,10 +149,12 @@ impl Batch {
             result.duplicates
         );
         assert_alive(fixture).await;
+        let memory_after = fixture.server.memory().expect("the server is running");
         format!(
-            "fault with {:?} after {BEFORE_FAULT} delivered, lasting {outage:?}; error during it: {:?}; \
+            "memory {} -> {memory_after}; fault with {:?} after {BEFORE_FAULT} delivered, lasting {outage:?}; error during it: {:?}; \
              {} events, {attempts} attempts ({failed_attempts} failed), {} read back, lost {}, \
              duplicates {} (same ce-id); all delivered {recovery:?} after the broker was back",
+            self.memory_before,
             self.at_fault,
             self.outage_error,
             result.events,
@@ -232,7 +238,7 @@ async fn a_kafka_broker_killed_mid_batch_loses_no_acknowledged_event() {
     let (mut fixture, channel) = kafka_instance("kafka-kill", &broker, topic).await;
     let client = fixture.client.clone();
 
-    let mut batch = Batch::start(&client, &channel, "Kafka").await;
+    let mut batch = Batch::start(&fixture, &channel, "Kafka").await;
     broker.kill();
     batch.fault_began().await;
     broker.restart();
@@ -256,7 +262,7 @@ async fn a_kafka_broker_that_stops_answering_mid_batch_holds_up_nothing_and_lose
     let client = fixture.client.clone();
     let webhook = healthy_webhook(&client).await;
 
-    let mut batch = Batch::start(&client, &channel, "Kafka").await;
+    let mut batch = Batch::start(&fixture, &channel, "Kafka").await;
     broker.pause();
     batch.fault_began().await;
     wait_webhook_has_all(&webhook).await;
@@ -331,7 +337,7 @@ async fn a_stomp_broker_cut_off_mid_batch_loses_nothing() {
     let broker = broker_address(&setup_env("BUSINESS_WALLET_TEST_STOMP_URL"), 61613);
     let relay = Relay::start(broker.clone()).await;
     let (mut fixture, channel, queue) = stomp_instance("stomp-cut", &relay).await;
-    let mut batch = Batch::start(&fixture.client, &channel, "Stomp").await;
+    let mut batch = Batch::start(&fixture, &channel, "Stomp").await;
     relay.cut();
     batch.fault_began().await;
     relay.restore();
@@ -348,7 +354,7 @@ async fn a_stomp_broker_that_stops_answering_mid_batch_holds_up_nothing_and_lose
     let relay = Relay::start(broker.clone()).await;
     let (mut fixture, channel, queue) = stomp_instance("stomp-stall", &relay).await;
     let webhook = healthy_webhook(&fixture.client).await;
-    let mut batch = Batch::start(&fixture.client, &channel, "Stomp").await;
+    let mut batch = Batch::start(&fixture, &channel, "Stomp").await;
     relay.stall();
     batch.fault_began().await;
     wait_webhook_has_all(&webhook).await;
@@ -365,7 +371,7 @@ async fn an_amqp_broker_cut_off_mid_batch_loses_nothing() {
     let url = setup_env("BUSINESS_WALLET_TEST_AMQP_URL");
     let relay = Relay::start(broker_address(&url, 5672)).await;
     let (mut fixture, channel, queue) = amqp_instance("amqp-cut", &relay).await;
-    let mut batch = Batch::start(&fixture.client, &channel, "Amqp").await;
+    let mut batch = Batch::start(&fixture, &channel, "Amqp").await;
     relay.cut();
     batch.fault_began().await;
     relay.restore();
@@ -382,7 +388,7 @@ async fn an_amqp_broker_that_stops_answering_mid_batch_holds_up_nothing_and_lose
     let relay = Relay::start(broker_address(&url, 5672)).await;
     let (mut fixture, channel, queue) = amqp_instance("amqp-stall", &relay).await;
     let webhook = healthy_webhook(&fixture.client).await;
-    let mut batch = Batch::start(&fixture.client, &channel, "Amqp").await;
+    let mut batch = Batch::start(&fixture, &channel, "Amqp").await;
     relay.stall();
     batch.fault_began().await;
     wait_webhook_has_all(&webhook).await;

@@ -478,16 +478,16 @@ async fn a_hundred_megabyte_token_answer_fails_the_attempt_and_memory_stays_flat
         .filter(|i| i["state"] != "DELIVERED")
         .map(|i| format!("{}: {}", i["state"], i["lastError"]))
         .collect();
+    assert!(
+        growth < 10.0,
+        "a 100 MB token answer grew the server's peak memory by {growth:.1} MiB ({before} -> {after}); {errors:?}"
+    );
     for error in &errors {
         assert!(
             error.contains("larger than"),
             "the error says the answer is too large: {error}"
         );
     }
-    assert!(
-        growth < 10.0,
-        "a 100 MB token answer grew the server's peak memory by {growth:.1} MiB ({before} -> {after}); {errors:?}"
-    );
 
     // The token endpoint and the receiver behave again: everything arrives with the new token.
     token_endpoint.set(Behaviour::Token);
