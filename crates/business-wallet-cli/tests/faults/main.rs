@@ -15,3 +15,14 @@ mod sigkill;
 mod smoke;
 mod sqlite_disk_full;
 mod sqlite_locked;
+
+// Misbehaving webhook receivers and failing brokers (the broker scenarios need a binary built
+// with both broker channels, the default).
+#[cfg(all(feature = "kafka", feature = "jms"))]
+mod broker_kit;
+mod misbehaving;
+mod scenario;
+
+#[cfg(all(feature = "kafka", feature = "jms"))]
+mod brokers;
+mod receivers;

@@ -217,8 +217,16 @@ impl JmsChannel {
             Ok(Ok(Sent::Rejected(error))) => Outcome::Rejected { error, response: None },
             Ok(Ok(Sent::Failed(error))) | Ok(Err(error)) => retry(error),
             Err(_elapsed) => {
-                if let Some(session) = self.amqp.lock().await.take() {
-                    session.close().await;
+                // The session is in an unknown state now: out of the shared slot at once, and
+                // closed in the background within the time limit. A broker that stopped
+                // answering never completes the close handshake, and waiting for it here (with
+                // the slot locked) would hold up every later JMS delivery of this instance.
+                let stale = self.amqp.lock().await.take();
+                if let Some(session) = stale {
+                    let limit = self.timeout();
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(limit, session.close()).await;
+                    });
                 }
                 retry(format!(
                     "no disposition from the AMQP broker within {} ms",

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
 use serde_json::Value;
 
@@ -67,10 +67,18 @@ impl KafkaChannel {
         self.producer.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Starts over with a new producer after a fatal error.
-    fn renew_producer(&self) {
+    /// Starts over with a new producer when `failed` can no longer send, unless another
+    /// attempt already replaced it (many in-flight records fail together).
+    fn renew_producer(&self, failed: &FutureProducer) {
+        let mut current = self.producer.lock().unwrap_or_else(|e| e.into_inner());
+        if current.client().native_ptr() != failed.client().native_ptr() {
+            return;
+        }
         match build_producer(&self.settings) {
-            Ok(fresh) => *self.producer.lock().unwrap_or_else(|e| e.into_inner()) = fresh,
+            Ok(fresh) => {
+                tracing::warn!("the Kafka producer can no longer send; a new one takes over");
+                *current = fresh;
+            }
             Err(err) => tracing::error!(error = %err, "cannot rebuild the Kafka producer"),
         }
     }
@@ -106,7 +114,7 @@ impl KafkaChannel {
         // Enqueueing does not wait: a full local queue is reported at once (and retried later).
         let delivery = match producer.send_result(record) {
             Ok(delivery) => delivery,
-            Err((err, _)) => return self.failed(request, &err),
+            Err((err, _)) => return self.failed(request, &err, &producer),
         };
         let limit = Duration::from_millis(self.settings.message_timeout_ms) + REPORT_GRACE;
         let outcome = match tokio::time::timeout(limit, delivery).await {
@@ -120,7 +128,7 @@ impl KafkaChannel {
                     body_excerpt: format!("partition {partition}, offset {offset}"),
                 }),
             },
-            Ok(Ok(Err((err, _)))) => return self.failed(request, &err),
+            Ok(Ok(Err((err, _)))) => return self.failed(request, &err, &producer),
             Ok(Err(_canceled)) => Outcome::Retryable {
                 error: "the Kafka producer went away before the broker answered".into(),
                 retry_after: None,
@@ -139,10 +147,24 @@ impl KafkaChannel {
     }
 
     /// The attempt for a record the broker did not take.
-    fn failed(&self, request: RequestRecord, err: &KafkaError) -> Attempt {
+    fn failed(&self, request: RequestRecord, err: &KafkaError, producer: &FutureProducer) -> Attempt {
         let code = err.rdkafka_error_code();
-        if code == Some(RDKafkaErrorCode::Fatal) {
-            self.renew_producer();
+        // An idempotent producer that hit a fatal error, or whose producer id the broker no
+        // longer accepts, fails every later record too: only a new producer (with a new id)
+        // gets through again. A broker restarted with its log but not its producer state
+        // answers ProducerFenced to every record of the old producer, without librdkafka
+        // calling it fatal; the producer's own fatal state is checked as well.
+        let identity_refused = matches!(
+            code,
+            Some(
+                RDKafkaErrorCode::Fatal
+                    | RDKafkaErrorCode::ProducerFenced
+                    | RDKafkaErrorCode::InvalidProducerEpoch
+                    | RDKafkaErrorCode::InvalidProducerIdMapping
+            )
+        );
+        if identity_refused || producer.client().fatal_error().is_some() {
+            self.renew_producer(producer);
         }
         let error = format!("Kafka: {err}");
         let outcome = match code.map_or(Verdict::Retry, classify) {
