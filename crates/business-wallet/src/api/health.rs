@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::state::AppState;
 
 /// `GET /health/live`: the process answers.
-#[utoipa::path(get, path = "/health/live", tag = "operations", responses((status = 200, description = "Alive")))]
+#[utoipa::path(get, path = "/health/live", tag = "operations", responses((status = 200, description = "Alive"), (status = 400, response = crate::api::doc::BadRequest)))]
 pub async fn live() -> Json<Value> {
     Json(json!({ "status": "UP" }))
 }
@@ -18,7 +18,7 @@ pub async fn live() -> Json<Value> {
     get,
     path = "/health/ready",
     tag = "operations",
-    responses((status = 200, description = "Ready"), (status = 503, description = "The database is unreachable"))
+    responses((status = 200, description = "Ready"), (status = 400, response = crate::api::doc::BadRequest), (status = 503, description = "The database is unreachable"))
 )]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state.db.ping().await {
@@ -38,7 +38,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     get,
     path = "/metrics",
     tag = "operations",
-    responses((status = 200, description = "Prometheus metrics", content_type = "text/plain"), (status = 503, description = "The database is unreachable"))
+    responses((status = 200, description = "Prometheus metrics", content_type = "text/plain"), (status = 400, response = crate::api::doc::BadRequest), (status = 503, response = crate::api::doc::Unavailable))
 )]
 pub async fn metrics(
     State(state): State<AppState>,
