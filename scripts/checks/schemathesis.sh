@@ -183,10 +183,11 @@ for backend in ${SCHEMATHESIS_BACKENDS:-sqlite postgres}; do
     postgres)
       if [ -z "${BUSINESS_WALLET_TEST_POSTGRES_URL:-}" ] && ! pg_answers; then start_postgres; fi
       pg_url="${BUSINESS_WALLET_TEST_POSTGRES_URL:-postgres://postgres@$PG_HOST:$PG_PORT/postgres}"
-      read -r pg_host pg_port pg_user < <(python3 -c '
+      read -r pg_host pg_port pg_login < <(python3 -c '
 import sys, urllib.parse
 u = urllib.parse.urlsplit(sys.argv[1])
-print(u.hostname or "127.0.0.1", u.port or 5432, u.username or "postgres")' "$pg_url")
+login = u.netloc.rpartition("@")[0] or "postgres"
+print(u.hostname or "127.0.0.1", u.port or 5432, login)' "$pg_url")
       database="bwtest_schemathesis_$$"
       psql "$pg_url" -qc "CREATE DATABASE $database" >/dev/null
       relay=$(mktemp -d)
@@ -194,7 +195,7 @@ print(u.hostname or "127.0.0.1", u.port or 5432, u.username or "postgres")' "$pg
       socat "UNIX-LISTEN:$relay/.s.PGSQL.5432,fork" "TCP:$pg_host:$pg_port" &
       relay_pid=$!
       for _ in $(seq 1 50); do [ -S "$relay/.s.PGSQL.5432" ] && break; sleep 0.1; done
-      "${netns[@]}" -- bash "$0" --inside postgres "postgres://$pg_user@localhost/$database?host=$relay" || overall=1
+      "${netns[@]}" -- bash "$0" --inside postgres "postgres://$pg_login@localhost/$database?host=$relay" || overall=1
       kill "$relay_pid" 2>/dev/null || true
       wait "$relay_pid" 2>/dev/null || true
       rm -rf "$relay"
