@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::state::AppState;
 
 /// `GET /health/live`: the process answers.
-#[utoipa::path(get, path = "/health/live", tag = "operations", responses((status = 200, description = "Alive")))]
+#[utoipa::path(get, path = "/health/live", tag = "operations", responses((status = 200, description = "Alive"), (status = 400, response = crate::api::doc::BadRequest)))]
 pub async fn live() -> Json<Value> {
     Json(json!({ "status": "UP" }))
 }
@@ -26,7 +26,7 @@ const READY_TIMEOUT: Duration = Duration::from_millis(500);
     get,
     path = "/health/ready",
     tag = "operations",
-    responses((status = 200, description = "Ready"), (status = 503, description = "The database is unreachable or too slow to answer"))
+    responses((status = 200, description = "Ready"), (status = 400, response = crate::api::doc::BadRequest), (status = 503, description = "The database is unreachable or too slow to answer"))
 )]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let error = match tokio::time::timeout(READY_TIMEOUT, state.db.ping()).await {
@@ -46,7 +46,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     get,
     path = "/metrics",
     tag = "operations",
-    responses((status = 200, description = "Prometheus metrics", content_type = "text/plain"), (status = 503, description = "The database is unreachable"))
+    responses((status = 200, description = "Prometheus metrics", content_type = "text/plain"), (status = 400, response = crate::api::doc::BadRequest), (status = 503, response = crate::api::doc::Unavailable))
 )]
 pub async fn metrics(
     State(state): State<AppState>,

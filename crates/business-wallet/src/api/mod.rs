@@ -2,6 +2,7 @@
 //! id, logging, body limit, NUL refusal, panic guard), the generated OpenAPI description, and
 //! the connections under the server ([`wire`]).
 
+pub mod doc;
 pub mod extract;
 pub mod health;
 pub mod public;
@@ -30,6 +31,20 @@ use extract::CorrelationId;
 #[openapi(
     info(title = "business-wallet", description = "Wallets, identifiers and the integration of their events with your systems."),
     modifiers(&BearerAuth),
+    components(
+        schemas(crate::error::ErrorBody),
+        responses(
+            doc::BadRequest,
+            doc::Unauthorized,
+            doc::Forbidden,
+            doc::NotFound,
+            doc::Conflict,
+            doc::PreconditionFailed,
+            doc::PayloadTooLarge,
+            doc::Unprocessable,
+            doc::Unavailable,
+        )
+    ),
     tags(
         (name = "wallets", description = "Business wallets"),
         (name = "identifiers", description = "DID, X509 and JWK identifiers of a wallet"),
@@ -58,6 +73,26 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// Fits the description to this deployment: the channel bodies list the channel types it
+/// offers (the built-in ones switched on and the adapters registered) and its webhook timeout
+/// limit.
+fn describe_deployment(mut openapi: utoipa::openapi::OpenApi, state: &AppState) -> utoipa::openapi::OpenApi {
+    use crate::domain::channel::{body_schema, BodyUse};
+    let max_timeout_ms = state.settings.integration.webhook.max_timeout_ms;
+    if let Some(components) = openapi.components.as_mut() {
+        for (name, usage) in [
+            ("ChannelBody", BodyUse::Create),
+            ("ChannelReplaceBody", BodyUse::Replace),
+        ] {
+            components.schemas.insert(
+                name.into(),
+                body_schema(state.channels.kinds(), usage, max_timeout_ms).into(),
+            );
+        }
+    }
+    openapi
 }
 
 /// The routes and their OpenAPI description, built from the same handler list.
@@ -123,7 +158,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The complete HTTP application.
 pub fn router(state: AppState) -> Router {
     let (routes, openapi) = routes();
-    let openapi = std::sync::Arc::new(openapi);
+    let openapi = std::sync::Arc::new(describe_deployment(openapi, &state));
     let body_limit = state.settings.server.body_limit_bytes;
     routes
         .merge(crate::web::router(&state))

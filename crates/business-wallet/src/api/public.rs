@@ -8,9 +8,10 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::api::doc;
 use crate::api::extract::ApiPath;
 use crate::channels;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::events::{self, CATALOG};
 use crate::state::AppState;
 
@@ -41,7 +42,7 @@ pub struct EventTypeInfo {
     get,
     path = "/api/public/event-types",
     tag = "events",
-    responses((status = 200, description = "The catalog", body = Vec<EventTypeInfo>))
+    responses((status = 200, description = "The catalog", body = Vec<EventTypeInfo>), (status = 400, response = doc::BadRequest))
 )]
 pub async fn list_event_types(State(state): State<AppState>) -> Json<Vec<EventTypeInfo>> {
     let base = state.outbox.base_url();
@@ -73,7 +74,8 @@ pub async fn list_event_types(State(state): State<AppState>) -> Json<Vec<EventTy
     ),
     responses(
         (status = 200, description = "The JSON Schema", content_type = "application/schema+json"),
-        (status = 404, description = "No such schema", body = ErrorBody),
+        (status = 400, response = doc::BadRequest),
+        (status = 404, response = doc::NotFound),
     )
 )]
 pub async fn get_schema(
@@ -118,7 +120,7 @@ pub struct ChannelTypeInfo {
     get,
     path = "/api/public/channel-types",
     tag = "channels",
-    responses((status = 200, description = "The channel types on offer", body = Vec<ChannelTypeInfo>))
+    responses((status = 200, description = "The channel types on offer", body = Vec<ChannelTypeInfo>), (status = 400, response = doc::BadRequest))
 )]
 pub async fn list_channel_types(State(state): State<AppState>) -> Json<Vec<ChannelTypeInfo>> {
     Json(

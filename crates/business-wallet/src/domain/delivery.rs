@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use utoipa::ToSchema;
+use utoipa::openapi::schema::Object;
+use utoipa::{PartialSchema as _, ToSchema};
 
 use crate::auth::{Authority, Principal};
 use crate::error::ApiError;
@@ -115,8 +116,8 @@ pub struct AttemptView {
 pub struct ResponseView {
     /// Status code (or broker code).
     pub status: Option<i64>,
-    /// Response headers.
-    #[schema(value_type = Object)]
+    /// Response headers, `[name, value]` pairs in receiving order.
+    #[schema(schema_with = crate::api::doc::header_pairs)]
     pub headers: Value,
     /// The start of the body, up to the configured size.
     pub body: Option<String>,
@@ -142,17 +143,72 @@ impl From<AttemptRow> for AttemptView {
     }
 }
 
-/// A delivery with its event and every attempt.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+/// A delivery with its event and every attempt. In its JSON, `attempts` is the list of attempts
+/// (the count of the list view is left out: the two cannot share the key).
+#[derive(Debug)]
 pub struct DeliveryDetail {
     /// The delivery.
-    #[serde(flatten)]
     pub delivery: Delivery,
     /// The CloudEvent being delivered.
     pub event: Option<CloudEvent>,
     /// Every attempt, oldest first.
     pub attempts: Vec<AttemptView>,
+}
+
+impl Serialize for DeliveryDetail {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeMap as _};
+        let Value::Object(fields) = serde_json::to_value(&self.delivery).map_err(S::Error::custom)? else {
+            return Err(S::Error::custom("a delivery serializes to an object"));
+        };
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in fields.iter().filter(|(key, _)| key.as_str() != "attempts") {
+            map.serialize_entry(key, value)?;
+        }
+        map.serialize_entry("event", &self.event)?;
+        map.serialize_entry("attempts", &self.attempts)?;
+        map.end()
+    }
+}
+
+impl utoipa::PartialSchema for DeliveryDetail {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder, Schema, Type};
+        use utoipa::openapi::{Ref, RefOr};
+        // The list view's schema, with `attempts` as the list and the event added.
+        let RefOr::T(Schema::Object(mut object)) = Delivery::schema() else {
+            unreachable!("Delivery's schema is an object");
+        };
+        object.description = Some("A delivery with its CloudEvent and every attempt, oldest first.".into());
+        object.properties.insert(
+            "attempts".into(),
+            ArrayBuilder::new()
+                .items(Ref::from_schema_name("AttemptView"))
+                .description(Some("Every attempt, oldest first."))
+                .into(),
+        );
+        object.properties.insert(
+            "event".into(),
+            OneOfBuilder::new()
+                .item(Object::with_type(Type::Null))
+                .item(Ref::from_schema_name("CloudEvent"))
+                .description(Some("The CloudEvent being delivered."))
+                .into(),
+        );
+        if !object.required.iter().any(|r| r == "event") {
+            object.required.push("event".into());
+        }
+        RefOr::T(Schema::Object(object))
+    }
+}
+
+impl ToSchema for DeliveryDetail {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push(("AttemptView".into(), AttemptView::schema()));
+        schemas.push(("ResponseView".into(), ResponseView::schema()));
+        schemas.push(("CloudEvent".into(), CloudEvent::schema()));
+        AttemptView::schemas(schemas);
+    }
 }
 
 /// Result of a bulk replay.

@@ -95,8 +95,9 @@ impl KeyAlgorithm {
     }
 }
 
-/// Body of `POST /api/v1/wallets/{walletExternalKey}/identifiers`.
-#[derive(Debug, Deserialize, ToSchema)]
+/// Body of `POST /api/v1/wallets/{walletExternalKey}/identifiers`. Its OpenAPI schema (below)
+/// lists each valid combination of fields as a variant of its own.
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateIdentifier {
     /// DID, X509 or JWK.
@@ -123,6 +124,159 @@ pub struct CreateIdentifier {
     #[serde(default)]
     pub certificate_pem: Option<String>,
 }
+
+/// A did:web domain as [`keys::did_web`] reads it: a host name (letters, digits, hyphens; any
+/// letter case), an optional port, and optional path segments of letters, digits, `.`, `-`, `_`.
+const DID_WEB_DOMAIN: &str = r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){0,8}[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?::[1-9][0-9]{0,3})?(?:/(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}|\.{1,2}[A-Za-z0-9_-][A-Za-z0-9._-]{0,61}))*/?$";
+
+/// One value of a generated certificate's subject: printable characters other than the
+/// separators `\ , + ;`, not starting or ending with a space.
+fn dn_value(max: usize) -> String {
+    let char = r"[!-*\--:<-\[\]-~\xA0-\u07FF]";
+    let inner = r"[ !-*\--:<-\[\]-~\xA0-\u07FF]";
+    format!("{char}(?:{inner}{{0,{}}}{char})?", max - 2)
+}
+
+/// The subject of a generated certificate: `CN=...` then, each at most once and in this order,
+/// `O`, `OU`, `L`, `ST` and a two-letter `C`. (The server also reads other orders, escapes and
+/// letter cases; this is the form the description promises.)
+fn dn_pattern() -> String {
+    format!(
+        "^CN={cn}(?:,O={o})?(?:,OU={o})?(?:,L={l})?(?:,ST={l})?(?:,C=[A-Za-z]{{2}})?$",
+        cn = dn_value(64),
+        o = dn_value(64),
+        l = dn_value(128)
+    )
+}
+
+impl utoipa::PartialSchema for CreateIdentifier {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use crate::api::doc::{closed_object, null, one_of_strings, optional_one_of_strings, required_text};
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+
+        const KEY_TYPES: [&str; 2] = ["Ed25519", "P-256"];
+        const FIELDS: [&str; 6] = [
+            "didType",
+            "domain",
+            "didEnvironment",
+            "keyType",
+            "subject",
+            "certificatePem",
+        ];
+        // One variant: its identifierType (and didType), its own fields; every other field
+        // may only be null or left out.
+        let variant = |title: &str, identifier_type: &str, own: Vec<(&str, ObjectBuilder, bool)>| {
+            let own: Vec<(&str, utoipa::openapi::schema::Object, bool)> = own
+                .into_iter()
+                .map(|(name, schema, required)| (name, schema.build(), required))
+                .collect();
+            let mut object = closed_object()
+                .title(Some(title))
+                .property("identifierType", one_of_strings([identifier_type]))
+                .required("identifierType")
+                .property(
+                    "displayName",
+                    required_text(200).description(Some("Label, 1 to 200 characters (trimmed).")),
+                )
+                .required("displayName");
+            for field in FIELDS {
+                match own.iter().find(|(name, _, _)| *name == field) {
+                    Some((name, schema, required)) => {
+                        object = object.property(*name, schema.clone());
+                        if *required {
+                            object = object.required(*name);
+                        }
+                    }
+                    None => object = object.property(field, null()),
+                }
+            }
+            object
+        };
+        let key_type = || {
+            optional_one_of_strings(KEY_TYPES).description(Some("Key algorithm (default Ed25519; P-256 for did:ebsi)."))
+        };
+        OneOfBuilder::new()
+            .description(Some(
+                "A DID (did:web from a domain, did:key or did:ebsi from a new key pair), a JWK from a \
+                 new key pair, or an X509 certificate, generated for a subject or supplied in PEM. \
+                 Fields that do not apply to the chosen kind must be left out (or null); a request \
+                 that sets one is answered 422.",
+            ))
+            .item(variant(
+                "did:web",
+                "DID",
+                vec![
+                    ("didType", one_of_strings(["did:web"]), true),
+                    (
+                        "domain",
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .pattern(Some(DID_WEB_DOMAIN))
+                            .description(Some("Host name with optional port and path, e.g. `example.com:8443/issuer`.")),
+                        true,
+                    ),
+                ],
+            ))
+            .item(variant(
+                "did:key",
+                "DID",
+                vec![("didType", one_of_strings(["did:key"]), true), ("keyType", key_type(), false)],
+            ))
+            .item(variant(
+                "did:ebsi",
+                "DID",
+                vec![
+                    ("didType", one_of_strings(["did:ebsi"]), true),
+                    (
+                        "didEnvironment",
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .pattern(Some("^[a-z0-9-]{1,32}$"))
+                            .description(Some("EBSI environment, e.g. `pilot` or `production`.")),
+                        true,
+                    ),
+                    ("keyType", key_type(), false),
+                ],
+            ))
+            .item(variant("JWK", "JWK", vec![("keyType", key_type(), false)]))
+            .item(variant(
+                "X509 (generated)",
+                "X509",
+                vec![(
+                    "subject",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(dn_pattern()))
+                        .description(Some(
+                            "X.500 distinguished name of a new self-signed certificate, e.g. \
+                             `CN=Issuer,O=Example B.V.,C=NL` (CN required).",
+                        )),
+                    true,
+                )],
+            ))
+            .item(variant(
+                "X509 (supplied)",
+                "X509",
+                vec![(
+                    "certificatePem",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(
+                            r"^-----BEGIN CERTIFICATE-----\r?\n(?:[A-Za-z0-9+/=]{1,76}\r?\n)+-----END CERTIFICATE-----(?:\r?\n)?$",
+                        ))
+                        .max_length(Some(16 * 1024))
+                        .description(Some(
+                            "One X.509 certificate in PEM. Its content must be a valid DER \
+                             certificate (400 otherwise).",
+                        )),
+                    true,
+                )],
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for CreateIdentifier {}
 
 /// An identifier as the API returns it. Never contains private key material.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

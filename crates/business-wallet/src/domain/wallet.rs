@@ -2,10 +2,12 @@
 //! `wallet.created.v1` event.
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::validate::{optional_email, optional_phone, optional_text, optional_web_url, required_text};
+use crate::api::doc;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::events::WALLET_CREATED_V1;
@@ -18,19 +20,88 @@ use crate::store::{self, rfc3339_ms, wallets::WalletRow};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateWallet {
     /// Name shown for the wallet (1 to 200 characters).
+    #[schema(schema_with = display_name_schema)]
     pub display_name: String,
     /// Contact email.
     #[serde(default)]
+    #[schema(schema_with = email_schema)]
     pub email: Option<String>,
     /// Website, an http(s) URL.
     #[serde(default)]
+    #[schema(schema_with = website_schema)]
     pub website: Option<String>,
     /// Phone number.
     #[serde(default)]
+    #[schema(schema_with = phone_schema)]
     pub phone_number: Option<String>,
     /// Postal address.
     #[serde(default, deserialize_with = "super::validate::optional_object")]
+    #[schema(value_type = Option<Address>)]
     pub address: Option<Address>,
+}
+
+// The schemas of the rules `create` applies (see `super::validate`).
+fn display_name_schema() -> ObjectBuilder {
+    doc::required_text(200).description(Some("Name shown for the wallet, 1 to 200 characters (trimmed)."))
+}
+
+fn email_schema() -> ObjectBuilder {
+    // A dot-atom address whose domain has at least one dot: the form the email check accepts
+    // (it reads more exotic RFC 5322 forms too). Blank counts as absent.
+    let atom = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]";
+    let label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?";
+    let pattern = format!(
+        r"^[{ws}]*(?:{atom}{{1,32}}(?:\.{atom}{{1,16}})?@(?:{label}\.){{1,4}}[A-Za-z]{{2,16}}[{ws}]*)?$",
+        ws = doc::WS
+    );
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(pattern))
+        .description(Some("Contact email address (blank or null: none)."))
+}
+
+fn website_schema() -> ObjectBuilder {
+    doc::optional_web_url().description(Some("Website, an absolute http(s) URL (blank or null: none)."))
+}
+
+fn phone_schema() -> AllOfBuilder {
+    // Two patterns, both on the trimmed text: at most 32 characters from the allowed set (a
+    // `+` only first), and at least 3 digits. Blank counts as absent.
+    let ws = doc::WS;
+    let text = |pattern: String| {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .pattern(Some(pattern))
+    };
+    AllOfBuilder::new()
+        .item(text(format!(
+            r"^[{ws}]*(?:[+0-9().-](?:[0-9 ().-]{{0,30}}[0-9().-])?[{ws}]*)?$"
+        )))
+        .item(text(format!(
+            r"^[{ws}]*(?:\+?(?:[ ().-]*[0-9]){{3}}[0-9 ().-]*[{ws}]*)?$"
+        )))
+        .description(Some(
+            "Phone number: digits (at least 3) with an optional leading `+`, spaces, dashes, dots and \
+             parentheses; at most 32 characters (blank or null: none).",
+        ))
+}
+
+fn street_schema() -> ObjectBuilder {
+    doc::optional_text(200).description(Some("Street and number (at most 200 characters)."))
+}
+
+fn postal_code_schema() -> ObjectBuilder {
+    doc::optional_text(20).description(Some("Postal code (at most 20 characters)."))
+}
+
+fn city_schema() -> ObjectBuilder {
+    doc::optional_text(100).description(Some("City (at most 100 characters)."))
+}
+
+fn country_schema() -> ObjectBuilder {
+    doc::optional_text(100).description(Some(
+        "Country (at most 100 characters, e.g. an ISO 3166 code such as `NL`).",
+    ))
 }
 
 /// A postal address; every part is optional.
@@ -39,15 +110,19 @@ pub struct CreateWallet {
 pub struct Address {
     /// Street and number (at most 200 characters).
     #[serde(default)]
+    #[schema(schema_with = street_schema)]
     pub street: Option<String>,
     /// Postal code (at most 20 characters).
     #[serde(default)]
+    #[schema(schema_with = postal_code_schema)]
     pub postal_code: Option<String>,
     /// City (at most 100 characters).
     #[serde(default)]
+    #[schema(schema_with = city_schema)]
     pub city: Option<String>,
     /// Country (at most 100 characters, e.g. an ISO 3166 code such as `NL`).
     #[serde(default)]
+    #[schema(schema_with = country_schema)]
     pub country: Option<String>,
 }
 

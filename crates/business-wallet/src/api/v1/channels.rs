@@ -9,21 +9,28 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::api::doc;
 use crate::api::extract::{external_key, ApiPath, ApiQuery, AppJson};
 use crate::auth::Principal;
 use crate::channels::TestSendReport;
-use crate::domain::channel::{self, ChannelBody, ChannelView};
-use crate::error::{ApiError, ErrorBody};
+use crate::domain::channel::{self, ChannelBody, ChannelReplaceBody, ChannelView};
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::delivery_log::Scope;
 
 /// The event whose sample a test send uses.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TestQuery {
     /// An event type of the catalog; defaults to the channel's first subscription.
     #[serde(rename = "eventType")]
+    #[param(schema_with = catalog_event_type)]
     pub event_type: Option<String>,
+}
+
+fn catalog_event_type() -> utoipa::openapi::schema::ObjectBuilder {
+    doc::one_of_strings(crate::events::CATALOG.iter().map(|e| e.type_name))
 }
 
 fn wallet_scope(wallet: &str) -> Result<Scope, ApiError> {
@@ -35,8 +42,11 @@ fn wallet_scope(wallet: &str) -> Result<Scope, ApiError> {
     get,
     path = "/api/wallets/{walletExternalKey}/integration-channels",
     tag = "channels",
-    params(("walletExternalKey" = String, Path, description = "The wallet")),
-    responses((status = 200, description = "The channels", body = Vec<ChannelView>), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet")),
+    responses(
+        (status = 200, description = "The channels", body = Vec<ChannelView>),
+        doc::SecuredLookup,
+    ),
     security(("bearer" = []))
 )]
 pub async fn wallet_list_channels(
@@ -53,9 +63,15 @@ pub async fn wallet_list_channels(
     post,
     path = "/api/wallets/{walletExternalKey}/integration-channels",
     tag = "channels",
-    params(("walletExternalKey" = String, Path, description = "The wallet")),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet")),
     request_body = ChannelBody,
-    responses((status = 201, description = "Created; holds hmacSecret once", body = ChannelView), (status = 400, description = "Invalid input or a type that is off", body = ErrorBody), (status = 412, description = "Duplicate name", body = ErrorBody), (status = 422, description = "A block that does not fit the type", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    responses(
+        (status = 201, description = "Created; holds hmacSecret once", body = ChannelView),
+        doc::SecuredLookup,
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Unprocessable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn wallet_create_channel(
@@ -76,9 +92,14 @@ pub async fn wallet_create_channel(
     post,
     path = "/api/wallets/{walletExternalKey}/integration-channels/test",
     tag = "channels",
-    params(("walletExternalKey" = String, Path, description = "The wallet"), TestQuery),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet"), TestQuery),
     request_body = ChannelBody,
-    responses((status = 200, description = "What happened", body = TestSendReport), (status = 400, description = "Invalid draft", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    responses(
+        (status = 200, description = "What happened", body = TestSendReport),
+        doc::SecuredLookup,
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Unprocessable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn wallet_test_draft(
@@ -99,8 +120,11 @@ pub async fn wallet_test_draft(
     get,
     path = "/api/wallets/{walletExternalKey}/integration-channels/{channelExternalKey}",
     tag = "channels",
-    params(("walletExternalKey" = String, Path, description = "The wallet"), ("channelExternalKey" = String, Path, description = "The channel")),
-    responses((status = 200, description = "The channel", body = ChannelView), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet"), ("channelExternalKey" = uuid::Uuid, Path, description = "The channel")),
+    responses(
+        (status = 200, description = "The channel", body = ChannelView),
+        doc::SecuredLookup,
+    ),
     security(("bearer" = []))
 )]
 pub async fn wallet_get_channel(
@@ -118,9 +142,16 @@ pub async fn wallet_get_channel(
     put,
     path = "/api/wallets/{walletExternalKey}/integration-channels/{channelExternalKey}",
     tag = "channels",
-    params(("walletExternalKey" = String, Path, description = "The wallet"), ("channelExternalKey" = String, Path, description = "The channel")),
-    request_body = ChannelBody,
-    responses((status = 200, description = "The channel", body = ChannelView), (status = 400, description = "Invalid input", body = ErrorBody), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 412, description = "Duplicate name", body = ErrorBody), (status = 422, description = "The type cannot change", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet"), ("channelExternalKey" = uuid::Uuid, Path, description = "The channel")),
+    request_body = ChannelReplaceBody,
+    responses(
+        (status = 200, description = "The channel", body = ChannelView),
+        doc::SecuredLookup,
+        (status = 409, response = doc::Conflict),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Unprocessable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn wallet_replace_channel(
@@ -139,8 +170,11 @@ pub async fn wallet_replace_channel(
     delete,
     path = "/api/wallets/{walletExternalKey}/integration-channels/{channelExternalKey}",
     tag = "channels",
-    params(("walletExternalKey" = String, Path, description = "The wallet"), ("channelExternalKey" = String, Path, description = "The channel")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet"), ("channelExternalKey" = uuid::Uuid, Path, description = "The channel")),
+    responses(
+        (status = 204, description = "Deleted"),
+        doc::SecuredLookup,
+    ),
     security(("bearer" = []))
 )]
 pub async fn wallet_delete_channel(
@@ -159,8 +193,11 @@ pub async fn wallet_delete_channel(
     post,
     path = "/api/wallets/{walletExternalKey}/integration-channels/{channelExternalKey}/rotate-secret",
     tag = "channels",
-    params(("walletExternalKey" = String, Path, description = "The wallet"), ("channelExternalKey" = String, Path, description = "The channel")),
-    responses((status = 200, description = "Holds the new hmacSecret once", body = ChannelView), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet"), ("channelExternalKey" = uuid::Uuid, Path, description = "The channel")),
+    responses(
+        (status = 200, description = "Holds the new hmacSecret once", body = ChannelView),
+        doc::SecuredLookup,
+    ),
     security(("bearer" = []))
 )]
 pub async fn wallet_rotate_secret(
@@ -178,8 +215,11 @@ pub async fn wallet_rotate_secret(
     post,
     path = "/api/wallets/{walletExternalKey}/integration-channels/{channelExternalKey}/test",
     tag = "channels",
-    params(("walletExternalKey" = String, Path, description = "The wallet"), ("channelExternalKey" = String, Path, description = "The channel"), TestQuery),
-    responses((status = 200, description = "What happened", body = TestSendReport), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet"), ("channelExternalKey" = uuid::Uuid, Path, description = "The channel"), TestQuery),
+    responses(
+        (status = 200, description = "What happened", body = TestSendReport),
+        doc::SecuredLookup,
+    ),
     security(("bearer" = []))
 )]
 pub async fn wallet_test_channel(
@@ -200,7 +240,10 @@ pub async fn wallet_test_channel(
     get,
     path = "/api/integration-channels",
     tag = "platform",
-    responses((status = 200, description = "The channels", body = Vec<ChannelView>), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    responses(
+        (status = 200, description = "The channels", body = Vec<ChannelView>),
+        doc::Secured,
+    ),
     security(("bearer" = []))
 )]
 pub async fn platform_list_channels(
@@ -217,7 +260,13 @@ pub async fn platform_list_channels(
     path = "/api/integration-channels",
     tag = "platform",
     request_body = ChannelBody,
-    responses((status = 201, description = "Created; holds hmacSecret once", body = ChannelView), (status = 400, description = "Invalid input or a type that is off", body = ErrorBody), (status = 412, description = "Duplicate name", body = ErrorBody), (status = 422, description = "A block that does not fit the type", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    responses(
+        (status = 201, description = "Created; holds hmacSecret once", body = ChannelView),
+        doc::Secured,
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Unprocessable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn platform_create_channel(
@@ -239,7 +288,12 @@ pub async fn platform_create_channel(
     tag = "platform",
     params(TestQuery),
     request_body = ChannelBody,
-    responses((status = 200, description = "What happened", body = TestSendReport), (status = 400, description = "Invalid draft", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    responses(
+        (status = 200, description = "What happened", body = TestSendReport),
+        doc::Secured,
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Unprocessable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn platform_test_draft(
@@ -259,8 +313,11 @@ pub async fn platform_test_draft(
     get,
     path = "/api/integration-channels/{channelExternalKey}",
     tag = "platform",
-    params(("channelExternalKey" = String, Path, description = "The channel")),
-    responses((status = 200, description = "The channel", body = ChannelView), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    params(("channelExternalKey" = uuid::Uuid, Path, description = "The channel")),
+    responses(
+        (status = 200, description = "The channel", body = ChannelView),
+        doc::SecuredLookup,
+    ),
     security(("bearer" = []))
 )]
 pub async fn platform_get_channel(
@@ -278,9 +335,16 @@ pub async fn platform_get_channel(
     put,
     path = "/api/integration-channels/{channelExternalKey}",
     tag = "platform",
-    params(("channelExternalKey" = String, Path, description = "The channel")),
-    request_body = ChannelBody,
-    responses((status = 200, description = "The channel", body = ChannelView), (status = 400, description = "Invalid input", body = ErrorBody), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 412, description = "Duplicate name", body = ErrorBody), (status = 422, description = "The type cannot change", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    params(("channelExternalKey" = uuid::Uuid, Path, description = "The channel")),
+    request_body = ChannelReplaceBody,
+    responses(
+        (status = 200, description = "The channel", body = ChannelView),
+        doc::SecuredLookup,
+        (status = 409, response = doc::Conflict),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Unprocessable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn platform_replace_channel(
@@ -299,8 +363,11 @@ pub async fn platform_replace_channel(
     delete,
     path = "/api/integration-channels/{channelExternalKey}",
     tag = "platform",
-    params(("channelExternalKey" = String, Path, description = "The channel")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    params(("channelExternalKey" = uuid::Uuid, Path, description = "The channel")),
+    responses(
+        (status = 204, description = "Deleted"),
+        doc::SecuredLookup,
+    ),
     security(("bearer" = []))
 )]
 pub async fn platform_delete_channel(
@@ -319,8 +386,11 @@ pub async fn platform_delete_channel(
     post,
     path = "/api/integration-channels/{channelExternalKey}/rotate-secret",
     tag = "platform",
-    params(("channelExternalKey" = String, Path, description = "The channel")),
-    responses((status = 200, description = "Holds the new hmacSecret once", body = ChannelView), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    params(("channelExternalKey" = uuid::Uuid, Path, description = "The channel")),
+    responses(
+        (status = 200, description = "Holds the new hmacSecret once", body = ChannelView),
+        doc::SecuredLookup,
+    ),
     security(("bearer" = []))
 )]
 pub async fn platform_rotate_secret(
@@ -338,8 +408,11 @@ pub async fn platform_rotate_secret(
     post,
     path = "/api/integration-channels/{channelExternalKey}/test",
     tag = "platform",
-    params(("channelExternalKey" = String, Path, description = "The channel"), TestQuery),
-    responses((status = 200, description = "What happened", body = TestSendReport), (status = 404, description = "Unknown channel", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Missing authority", body = ErrorBody)),
+    params(("channelExternalKey" = uuid::Uuid, Path, description = "The channel"), TestQuery),
+    responses(
+        (status = 200, description = "What happened", body = TestSendReport),
+        doc::SecuredLookup,
+    ),
     security(("bearer" = []))
 )]
 pub async fn platform_test_channel(

@@ -4,12 +4,109 @@
 use axum::extract::{RawQuery, State};
 use axum::Json;
 
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::{RefOr, Required};
+use utoipa::IntoParams;
+
+use crate::api::doc;
 use crate::api::extract::{external_key, ApiPath};
 use crate::auth::Principal;
 use crate::domain::delivery::{self, BulkReplay, Delivery, DeliveryDetail, DeliveryPage, Transition};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::delivery_log::Scope;
+
+/// The filters of the deliveries log as [`delivery::parse_log_query`] reads them, for the
+/// OpenAPI description (the query is parsed by hand, so that `state` may repeat).
+pub enum LogFilters {}
+
+impl IntoParams for LogFilters {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let mut params = vec![query_param(
+            "state",
+            "States to list, repeated or comma-separated, in any letter case: PENDING, DELIVERING, \
+             DELIVERED, FAILED, DISMISSED, `active` (PENDING, DELIVERING, FAILED: the default) or \
+             `all`.",
+            ArrayBuilder::new()
+                .items(doc::one_of_pattern(state_list_pattern()))
+                .into(),
+        )];
+        params.extend(ReplayFilters::into_params(|| Some(ParameterIn::Query)));
+        params.push(query_param(
+            "cursor",
+            "A previous page's `nextCursor`.",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(1))
+                .maximum(Some(i64::MAX))
+                .into(),
+        ));
+        params.push(query_param(
+            "limit",
+            "Page size, 1 to 200 (default 50).",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(200))
+                .into(),
+        ));
+        params
+    }
+}
+
+/// The filters that select the FAILED deliveries a bulk replay replays.
+pub enum ReplayFilters {}
+
+impl IntoParams for ReplayFilters {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            query_param("channel", "Only this channel's deliveries.", doc::uuid().into()),
+            query_param(
+                "eventType",
+                "Only events of this catalog type.",
+                doc::one_of_strings(crate::events::CATALOG.iter().map(|e| e.type_name)).into(),
+            ),
+            query_param(
+                "eventId",
+                "Only deliveries of this event (its CloudEvents `id`).",
+                doc::uuid().into(),
+            ),
+            query_param(
+                "from",
+                "Created at or after this time (RFC 3339).",
+                doc::date_time().into(),
+            ),
+            query_param("to", "Created before this time (RFC 3339).", doc::date_time().into()),
+        ]
+    }
+}
+
+fn query_param(name: &str, description: &str, schema: RefOr<Schema>) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
+}
+
+/// One `state` value: comma-separated state names in any ASCII letter case, each with optional
+/// blanks around it (empty items are skipped).
+fn state_list_pattern() -> String {
+    let any_case = |word: &str| -> String {
+        word.chars()
+            .map(|c| format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase()))
+            .collect()
+    };
+    let mut words: Vec<String> = delivery::STATES.iter().map(|s| any_case(s)).collect();
+    words.push(any_case("active"));
+    words.push(any_case("all"));
+    let item = format!("[{ws}]*(?:{})?[{ws}]*", words.join("|"), ws = doc::WS);
+    format!("^{item}(?:,{item})*$")
+}
 
 fn wallet_scope(wallet: &str) -> Result<Scope, ApiError> {
     Ok(Scope::Wallet(external_key("walletExternalKey", wallet)?))
@@ -22,13 +119,10 @@ fn wallet_scope(wallet: &str) -> Result<Scope, ApiError> {
     get,
     path = "/api/wallets/{walletExternalKey}/integration-deliveries",
     tag = "deliveries",
-    params(("walletExternalKey" = String, Path, description = "The wallet")),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet"), LogFilters),
     responses(
         (status = 200, description = "A page of deliveries", body = DeliveryPage),
-        (status = 400, description = "Bad filter", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "WALLET_INTEGRATION_DELIVERY_READ is required", body = ErrorBody),
-        (status = 404, description = "Unknown wallet", body = ErrorBody),
+        doc::SecuredLookup,
     ),
     security(("bearer" = []))
 )]
@@ -49,11 +143,10 @@ pub async fn list_wallet_deliveries(
     get,
     path = "/api/wallets/{walletExternalKey}/integration-deliveries/{deliveryExternalKey}",
     tag = "deliveries",
-    params(("walletExternalKey" = String, Path, description = "The wallet"), ("deliveryExternalKey" = String, Path, description = "The delivery")),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet"), ("deliveryExternalKey" = uuid::Uuid, Path, description = "The delivery")),
     responses(
         (status = 200, description = "The delivery", body = DeliveryDetail),
-        (status = 403, description = "WALLET_INTEGRATION_DELIVERY_READ is required", body = ErrorBody),
-        (status = 404, description = "Unknown wallet or delivery", body = ErrorBody),
+        doc::SecuredLookup,
     ),
     security(("bearer" = []))
 )]
@@ -72,12 +165,11 @@ pub async fn get_wallet_delivery(
     post,
     path = "/api/wallets/{walletExternalKey}/integration-deliveries/{deliveryExternalKey}/replay",
     tag = "deliveries",
-    params(("walletExternalKey" = String, Path, description = "The wallet"), ("deliveryExternalKey" = String, Path, description = "The delivery")),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet"), ("deliveryExternalKey" = uuid::Uuid, Path, description = "The delivery")),
     responses(
         (status = 200, description = "The delivery, now PENDING", body = Delivery),
-        (status = 403, description = "WALLET_INTEGRATION_DELIVERY_CRUD is required", body = ErrorBody),
-        (status = 404, description = "Unknown wallet or delivery", body = ErrorBody),
-        (status = 409, description = "The delivery is not FAILED", body = ErrorBody),
+        doc::SecuredLookup,
+        (status = 409, response = doc::Conflict),
     ),
     security(("bearer" = []))
 )]
@@ -98,12 +190,11 @@ pub async fn replay_wallet_delivery(
     post,
     path = "/api/wallets/{walletExternalKey}/integration-deliveries/{deliveryExternalKey}/dismiss",
     tag = "deliveries",
-    params(("walletExternalKey" = String, Path, description = "The wallet"), ("deliveryExternalKey" = String, Path, description = "The delivery")),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet"), ("deliveryExternalKey" = uuid::Uuid, Path, description = "The delivery")),
     responses(
         (status = 200, description = "The delivery, now DISMISSED", body = Delivery),
-        (status = 403, description = "WALLET_INTEGRATION_DELIVERY_CRUD is required", body = ErrorBody),
-        (status = 404, description = "Unknown wallet or delivery", body = ErrorBody),
-        (status = 409, description = "The delivery is not FAILED", body = ErrorBody),
+        doc::SecuredLookup,
+        (status = 409, response = doc::Conflict),
     ),
     security(("bearer" = []))
 )]
@@ -125,11 +216,10 @@ pub async fn dismiss_wallet_delivery(
     post,
     path = "/api/wallets/{walletExternalKey}/integration-deliveries/replay",
     tag = "deliveries",
-    params(("walletExternalKey" = String, Path, description = "The wallet")),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet"), ReplayFilters),
     responses(
         (status = 200, description = "How many were replayed", body = BulkReplay),
-        (status = 403, description = "WALLET_INTEGRATION_DELIVERY_CRUD is required", body = ErrorBody),
-        (status = 404, description = "Unknown wallet", body = ErrorBody),
+        doc::SecuredLookup,
     ),
     security(("bearer" = []))
 )]
@@ -151,7 +241,11 @@ pub async fn bulk_replay_wallet_deliveries(
     get,
     path = "/api/integration-deliveries",
     tag = "platform",
-    responses((status = 200, description = "A page of deliveries", body = DeliveryPage), (status = 403, description = "GLOBAL_WALLET_CRUD is required", body = ErrorBody)),
+    params(LogFilters),
+    responses(
+        (status = 200, description = "A page of deliveries", body = DeliveryPage),
+        doc::Secured,
+    ),
     security(("bearer" = []))
 )]
 pub async fn list_platform_deliveries(
@@ -170,8 +264,11 @@ pub async fn list_platform_deliveries(
     get,
     path = "/api/integration-deliveries/{deliveryExternalKey}",
     tag = "platform",
-    params(("deliveryExternalKey" = String, Path, description = "The delivery")),
-    responses((status = 200, description = "The delivery", body = DeliveryDetail), (status = 404, description = "Unknown delivery", body = ErrorBody)),
+    params(("deliveryExternalKey" = uuid::Uuid, Path, description = "The delivery")),
+    responses(
+        (status = 200, description = "The delivery", body = DeliveryDetail),
+        doc::SecuredLookup,
+    ),
     security(("bearer" = []))
 )]
 pub async fn get_platform_delivery(
@@ -190,8 +287,12 @@ pub async fn get_platform_delivery(
     post,
     path = "/api/integration-deliveries/{deliveryExternalKey}/replay",
     tag = "platform",
-    params(("deliveryExternalKey" = String, Path, description = "The delivery")),
-    responses((status = 200, description = "Now PENDING", body = Delivery), (status = 409, description = "Not FAILED", body = ErrorBody)),
+    params(("deliveryExternalKey" = uuid::Uuid, Path, description = "The delivery")),
+    responses(
+        (status = 200, description = "The delivery, now PENDING", body = Delivery),
+        doc::SecuredLookup,
+        (status = 409, response = doc::Conflict),
+    ),
     security(("bearer" = []))
 )]
 pub async fn replay_platform_delivery(
@@ -210,8 +311,12 @@ pub async fn replay_platform_delivery(
     post,
     path = "/api/integration-deliveries/{deliveryExternalKey}/dismiss",
     tag = "platform",
-    params(("deliveryExternalKey" = String, Path, description = "The delivery")),
-    responses((status = 200, description = "Now DISMISSED", body = Delivery), (status = 409, description = "Not FAILED", body = ErrorBody)),
+    params(("deliveryExternalKey" = uuid::Uuid, Path, description = "The delivery")),
+    responses(
+        (status = 200, description = "The delivery, now DISMISSED", body = Delivery),
+        doc::SecuredLookup,
+        (status = 409, response = doc::Conflict),
+    ),
     security(("bearer" = []))
 )]
 pub async fn dismiss_platform_delivery(
@@ -230,7 +335,11 @@ pub async fn dismiss_platform_delivery(
     post,
     path = "/api/integration-deliveries/replay",
     tag = "platform",
-    responses((status = 200, description = "How many were replayed", body = BulkReplay)),
+    params(ReplayFilters),
+    responses(
+        (status = 200, description = "How many were replayed", body = BulkReplay),
+        doc::Secured,
+    ),
     security(("bearer" = []))
 )]
 pub async fn bulk_replay_platform_deliveries(

@@ -6,9 +6,10 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::doc;
 use crate::api::extract::{external_key, ApiPath, ApiQuery};
 use crate::auth::{Authority, Principal};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{history, rfc3339_ms};
 
@@ -33,13 +34,16 @@ impl HistoryEvent {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Only entries of this category (all when absent).
     #[param(inline)]
     pub event: Option<HistoryEvent>,
     /// From a previous page's `nextCursor`.
+    #[param(minimum = -9223372036854775808_i64, maximum = 9223372036854775807_i64)]
     pub cursor: Option<i64>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -110,11 +114,10 @@ async fn page(state: &AppState, wallet: Option<&str>, query: &HistoryQuery) -> R
     get,
     path = "/api/v1/wallets/{walletExternalKey}/history",
     tag = "history",
-    params(("walletExternalKey" = String, Path, description = "The wallet"), HistoryQuery),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet"), HistoryQuery),
     responses(
         (status = 200, description = "Entries, newest first", body = HistoryPage),
-        (status = 403, description = "No integration authority on this wallet", body = ErrorBody),
-        (status = 404, description = "Unknown wallet", body = ErrorBody),
+        doc::SecuredLookup,
     ),
     security(("bearer" = []))
 )]
@@ -146,7 +149,10 @@ pub async fn wallet_history(
     path = "/api/v1/history",
     tag = "history",
     params(HistoryQuery),
-    responses((status = 200, description = "Entries, newest first", body = HistoryPage), (status = 403, description = "GLOBAL_WALLET_CRUD is required", body = ErrorBody)),
+    responses(
+        (status = 200, description = "Entries, newest first", body = HistoryPage),
+        doc::Secured,
+    ),
     security(("bearer" = []))
 )]
 pub async fn platform_history(

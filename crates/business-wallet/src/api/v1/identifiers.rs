@@ -4,10 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
+use crate::api::doc;
 use crate::api::extract::{external_key, ApiPath, AppJson, CorrelationId};
 use crate::auth::Principal;
 use crate::domain::identifier::{self, CreateIdentifier, Identifier};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Creates an identifier (DID, X509 or JWK) with fresh key material and emits
@@ -16,16 +17,13 @@ use crate::state::AppState;
     post,
     path = "/api/v1/wallets/{walletExternalKey}/identifiers",
     tag = "identifiers",
-    params(("walletExternalKey" = String, Path, description = "The wallet's external key (UUID)")),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet's external key (UUID)")),
     request_body = CreateIdentifier,
     responses(
         (status = 201, description = "The identifier was created", body = Identifier),
-        (status = 400, description = "Invalid input", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "WALLET_IDENTIFIER_CRUD on this wallet is required", body = ErrorBody),
-        (status = 404, description = "Unknown wallet", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 422, description = "Fields that cannot go together", body = ErrorBody),
+        doc::SecuredLookup,
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -46,12 +44,10 @@ pub async fn create_identifier(
     get,
     path = "/api/v1/wallets/{walletExternalKey}/identifiers",
     tag = "identifiers",
-    params(("walletExternalKey" = String, Path, description = "The wallet's external key (UUID)")),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet's external key (UUID)")),
     responses(
-        (status = 200, description = "The identifiers", body = Vec<Identifier>),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "No authority on this wallet", body = ErrorBody),
-        (status = 404, description = "Unknown wallet", body = ErrorBody),
+        (status = 200, description = "The identifiers, oldest first", body = Vec<Identifier>),
+        doc::SecuredLookup,
     ),
     security(("bearer" = []))
 )]
@@ -70,14 +66,12 @@ pub async fn list_identifiers(
     path = "/api/v1/wallets/{walletExternalKey}/identifiers/{identifierExternalKey}",
     tag = "identifiers",
     params(
-        ("walletExternalKey" = String, Path, description = "The wallet's external key (UUID)"),
-        ("identifierExternalKey" = String, Path, description = "The identifier's external key (UUID)"),
+        ("walletExternalKey" = uuid::Uuid, Path, description = "The wallet's external key (UUID)"),
+        ("identifierExternalKey" = uuid::Uuid, Path, description = "The identifier's external key (UUID)"),
     ),
     responses(
         (status = 200, description = "The identifier", body = Identifier),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "No authority on this wallet", body = ErrorBody),
-        (status = 404, description = "Unknown wallet or identifier", body = ErrorBody),
+        doc::SecuredLookup,
     ),
     security(("bearer" = []))
 )]

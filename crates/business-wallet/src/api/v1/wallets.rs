@@ -4,10 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
+use crate::api::doc;
 use crate::api::extract::{external_key, ApiPath, AppJson, CorrelationId};
 use crate::auth::Principal;
 use crate::domain::wallet::{self, CreateWallet, Wallet};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Creates a wallet and emits `com.credenco.businesswallet.wallet.created.v1` with it.
@@ -18,10 +19,8 @@ use crate::state::AppState;
     request_body = CreateWallet,
     responses(
         (status = 201, description = "The wallet was created", body = Wallet),
-        (status = 400, description = "Invalid input", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "GLOBAL_WALLET_CRUD is required", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
+        doc::Secured,
+        (status = 413, response = doc::PayloadTooLarge),
     ),
     security(("bearer" = []))
 )]
@@ -40,12 +39,10 @@ pub async fn create_wallet(
     get,
     path = "/api/v1/wallets/{walletExternalKey}",
     tag = "wallets",
-    params(("walletExternalKey" = String, Path, description = "The wallet's external key (UUID)")),
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet's external key (UUID)")),
     responses(
         (status = 200, description = "The wallet", body = Wallet),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "No authority on this wallet", body = ErrorBody),
-        (status = 404, description = "Unknown wallet", body = ErrorBody),
+        doc::SecuredLookup,
     ),
     security(("bearer" = []))
 )]
