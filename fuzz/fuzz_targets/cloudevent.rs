@@ -50,8 +50,12 @@ fn binary(data: &[u8]) {
         if line.is_empty() {
             break;
         }
-        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
-        let Ok(name) = std::str::from_utf8(&line[..colon]) else { continue };
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
+        let Ok(name) = std::str::from_utf8(&line[..colon]) else {
+            continue;
+        };
         let value = line[colon + 1..].trim_ascii_start();
         headers.push((name.trim(), value));
     }
@@ -65,7 +69,9 @@ fn binary(data: &[u8]) {
         }
     }
 
-    let Ok(event) = parse_ce_headers(headers.iter().copied()) else { return };
+    let Ok(event) = parse_ce_headers(headers.iter().copied()) else {
+        return;
+    };
     for required in [&event.id, &event.source, &event.specversion, &event.r#type] {
         assert!(!required.is_empty());
     }
@@ -108,7 +114,11 @@ fn as_headers(event: &CloudEventHeaders) -> Vec<(String, String)> {
     if let Some(content_type) = &event.datacontenttype {
         headers.push(("Content-Type".to_string(), content_type.clone()));
     }
-    let optional = [("subject", &event.subject), ("time", &event.time), ("dataschema", &event.dataschema)];
+    let optional = [
+        ("subject", &event.subject),
+        ("time", &event.time),
+        ("dataschema", &event.dataschema),
+    ];
     for (name, value) in [
         ("id", Some(&event.id)),
         ("source", Some(&event.source)),
@@ -129,7 +139,9 @@ fn as_headers(event: &CloudEventHeaders) -> Vec<(String, String)> {
 }
 
 fn structured(data: &[u8]) {
-    let Ok(event) = serde_json::from_slice::<CloudEvent>(data) else { return };
+    let Ok(event) = serde_json::from_slice::<CloudEvent>(data) else {
+        return;
+    };
     // The envelope survives its own JSON form (the Kafka and JMS channels send that).
     let json = serde_json::to_vec(&event).unwrap();
     assert_eq!(serde_json::from_slice::<CloudEvent>(&json).unwrap(), event);

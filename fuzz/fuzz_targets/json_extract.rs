@@ -61,7 +61,14 @@ fuzz_target!(|data: &[u8]| {
         Some(Err(_)) => return,
     };
     let is_json = content_type.as_ref().is_some_and(|v| {
-        let essence = v.to_str().unwrap_or("").split(';').next().unwrap().trim().to_ascii_lowercase();
+        let essence = v
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap()
+            .trim()
+            .to_ascii_lowercase();
         essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
     });
 
@@ -82,7 +89,10 @@ fuzz_target!(|data: &[u8]| {
             let message = body.get("message").and_then(Value::as_str).expect("a message");
             assert!(!message.is_empty());
             for key in body.keys() {
-                assert!(["status", "error", "message", "details"].contains(&key.as_str()), "{key}");
+                assert!(
+                    ["status", "error", "message", "details"].contains(&key.as_str()),
+                    "{key}"
+                );
             }
             if let Some(details) = body.get("details") {
                 let field = details.get("field").and_then(Value::as_str);

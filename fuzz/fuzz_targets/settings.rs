@@ -60,7 +60,9 @@ fuzz_target!(|data: &[u8]| {
         let (line, after) = split_line(rest);
         rest = after;
         let Ok(line) = std::str::from_utf8(line) else { continue };
-        let Some((name, value)) = line.split_once('=') else { continue };
+        let Some((name, value)) = line.split_once('=') else {
+            continue;
+        };
         let name = if name.starts_with(ENV_PREFIX) {
             name.to_string()
         } else {
@@ -123,7 +125,8 @@ fn find_env_marker(data: &[u8]) -> Option<(&[u8], &[u8])> {
     if data.starts_with(MARKER) {
         return Some((&[], &data[MARKER.len()..]));
     }
-    let at = data.windows(MARKER.len() + 1).position(|w| w[0] == b'\n' && &w[1..] == MARKER)?;
+    let at = data
+        .windows(MARKER.len() + 1)
+        .position(|w| w[0] == b'\n' && &w[1..] == MARKER)?;
     Some((&data[..at + 1], &data[at + 1 + MARKER.len()..]))
 }
-

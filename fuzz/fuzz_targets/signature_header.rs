@@ -94,7 +94,13 @@ fn sent(t: i64, secret: &[u8], body: &[u8]) {
     for (trusted, index) in [(vec![secret], 0), (vec![unrelated, previous], rotated)] {
         let verified = verify(&header, body, &trusted, DEFAULT_TOLERANCE, now)
             .unwrap_or_else(|e| panic!("the sender's header does not verify: {header}: {e}"));
-        assert_eq!(verified, Verified { timestamp: t, secret_index: index });
+        assert_eq!(
+            verified,
+            Verified {
+                timestamp: t,
+                secret_index: index
+            }
+        );
     }
 
     // Another body, or a clock past the tolerance, is refused.

@@ -52,7 +52,12 @@ pub fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         return Some(low);
     }
     if s[0] == 0x2002 {
-        return Some(Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8));
+        return Some(Ipv4Addr::new(
+            (s[1] >> 8) as u8,
+            s[1] as u8,
+            (s[2] >> 8) as u8,
+            s[2] as u8,
+        ));
     }
     None
 }
@@ -80,10 +85,27 @@ mod tests {
 
     #[test]
     fn classification() {
-        for internal in ["127.0.0.1", "10.1.2.3", "100.64.0.1", "169.254.169.254", "0.1.2.3", "::1", "fd00::1", "fe80::1", "::ffff:10.0.0.1", "64:ff9b::7f00:1", "2002:c0a8:101::"] {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "100.64.0.1",
+            "169.254.169.254",
+            "0.1.2.3",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:c0a8:101::",
+        ] {
             assert!(is_internal(internal.parse().unwrap()), "{internal}");
         }
-        for public in ["93.184.215.14", "100.128.0.1", "2606:2800:21f:cb07:6820:80da:af6b:8b2c", "2002:5db8:d70e::"] {
+        for public in [
+            "93.184.215.14",
+            "100.128.0.1",
+            "2606:2800:21f:cb07:6820:80da:af6b:8b2c",
+            "2002:5db8:d70e::",
+        ] {
             assert!(!is_internal(public.parse().unwrap()), "{public}");
         }
     }

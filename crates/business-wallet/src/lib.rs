@@ -33,7 +33,7 @@ pub mod domain;
 pub mod embed;
 pub(crate) mod error;
 pub mod events;
-#[cfg(feature = "fuzzing")]
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod metrics;
