@@ -33,6 +33,9 @@ pub mod domain;
 pub mod embed;
 pub(crate) mod error;
 pub mod events;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod outbox;
 pub mod state;

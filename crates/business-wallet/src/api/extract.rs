@@ -67,6 +67,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
+        // An unknown key with an empty name at the top level has an empty path: there is no
+        // field to name beyond what the message says.
+        let at_root = path == "." || path.is_empty();
         let inner = err.into_inner();
         if inner.is_syntax() || inner.is_eof() {
             ApiError::BadRequest {
@@ -74,14 +77,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 details: None,
             }
         } else {
-            let location = if path == "." {
-                String::new()
-            } else {
-                format!("{path}: ")
-            };
+            let location = if at_root { String::new() } else { format!("{path}: ") };
             ApiError::BadRequest {
                 message: format!("{location}{inner}"),
-                details: (path != ".").then(|| serde_json::json!({ "field": path })),
+                details: (!at_root).then(|| serde_json::json!({ "field": path })),
             }
         }
     })?;
