@@ -34,7 +34,6 @@ impl HistoryEvent {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Only entries of this category (all when absent).
     #[param(inline)]
