@@ -141,7 +141,11 @@ pub fn parse_ce_headers<'a>(
     let subject = attributes.remove("subject");
     let time = attributes.remove("time");
     let dataschema = attributes.remove("dataschema");
-    let ce_content_type = attributes.remove("datacontenttype");
+    // A media type's surrounding whitespace means nothing (as in `Content-Type`, which header
+    // parsing trims), so both spellings of the attribute read back the same.
+    let ce_content_type = attributes
+        .remove("datacontenttype")
+        .map(|value| value.trim().to_string());
 
     Ok(CloudEventHeaders {
         id,
@@ -352,6 +356,27 @@ mod tests {
         assert_eq!(percent_encode_header_value(""), "");
         assert_eq!(percent_encode_header_value("/path?x=1&y=[2]~"), "/path?x=1&y=[2]~");
         assert_eq!(percent_encode_header_value("\u{7f}\u{0}\r\n"), "%7F%00%0D%0A");
+    }
+
+    #[test]
+    fn a_ce_datacontenttype_reads_like_content_type_whitespace_and_all() {
+        // Found by fuzzing: a percent-encoded trailing space survived in `ce-datacontenttype`
+        // but not in `Content-Type`, so an event sent again did not read back the same.
+        let base: [(&str, &[u8]); 4] = [
+            ("ce-id", b"evt-2"),
+            ("ce-source", b"/wallet/tenants/acme"),
+            ("ce-specversion", b"1.0"),
+            ("ce-type", b"credential.revoked"),
+        ];
+        let with_ce = parse_ce_headers(
+            base.into_iter()
+                .chain([("ce-datacontenttype", &b"application/json%20"[..])]),
+        )
+        .unwrap();
+        let with_header =
+            parse_ce_headers(base.into_iter().chain([("content-type", &b"application/json "[..])])).unwrap();
+        assert_eq!(with_ce.datacontenttype.as_deref(), Some("application/json"));
+        assert_eq!(with_ce, with_header);
     }
 
     #[test]
