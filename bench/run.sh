@@ -32,18 +32,6 @@ ensure_postgres() {
   start_postgres
 }
 
-ensure_build_tools() {
-  # The default build carries the Kafka channel, whose librdkafka the rdkafka crate builds
-  # from source with cmake (and whose sources include curl.h).
-  local missing=()
-  command -v cmake >/dev/null || missing+=(cmake)
-  [ -e /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -e /usr/include/curl/curl.h ] || missing+=(libcurl4-openssl-dev)
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "installing ${missing[*]} (to build the Kafka channel)"
-    apt_install "${missing[@]}"
-  fi
-}
-
 ensure_build_tools
 if wants_postgres; then
   ensure_postgres

@@ -47,3 +47,22 @@ start_postgres() {
   echo "PostgreSQL does not answer on $PG_HOST:$PG_PORT" >&2
   exit 1
 }
+
+# The packages the default build needs beyond Rust and a C compiler: the Kafka channel's
+# librdkafka is built from source by the rdkafka crate with cmake, and its sources include
+# curl.h. Prints them (none when present).
+build_tool_packages() {
+  command -v cmake >/dev/null || echo cmake
+  [ -e /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -e /usr/include/curl/curl.h ] || echo libcurl4-openssl-dev
+}
+
+# Installs what build_tool_packages lists (quick when nothing is missing).
+ensure_build_tools() {
+  local missing
+  missing=$(build_tool_packages | tr '\n' ' ')
+  if [ -n "${missing// /}" ]; then
+    log "installing ${missing}(to build the Kafka channel)"
+    # shellcheck disable=SC2086
+    apt_install $missing
+  fi
+}

@@ -44,10 +44,11 @@ bw_apt_install() {
 
 bw_setup_packages() {
   local missing=()
-  # librdkafka is built from source by the rdkafka crate (feature cmake-build).
-  command -v cmake >/dev/null || missing+=(cmake)
-  # librdkafka 2.12 includes curl.h even when built without curl.
-  [ -e /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -e /usr/include/curl/curl.h ] || missing+=(libcurl4-openssl-dev)
+  # What the default build needs (cmake and curl.h for librdkafka; scripts/lib/common.sh).
+  # shellcheck source=scripts/lib/common.sh
+  declare -F build_tool_packages >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+  local package
+  for package in $(build_tool_packages); do missing+=("$package"); done
   command -v javac >/dev/null || missing+=(default-jdk-headless)
   [ -e /usr/share/java/activemq-client.jar ] || missing+=(activemq libactivemq-java)
   if [ ${#missing[@]} -gt 0 ]; then
