@@ -29,6 +29,23 @@ pub struct EventRow {
     pub data: String,
 }
 
+/// Binds `$1` to `$10` of an event insert: the event's columns, then `created_at`.
+macro_rules! bind_event {
+    ($query:expr, $event:expr, $now:expr) => {
+        $query
+            .bind(&$event.event_id)
+            .bind(&$event.event_type)
+            .bind(&$event.source)
+            .bind(&$event.subject)
+            .bind(&$event.wallet_external_key)
+            .bind($event.time)
+            .bind(&$event.dataschema)
+            .bind(&$event.correlation_id)
+            .bind(&$event.data)
+            .bind($now)
+    };
+}
+
 /// How [`insert_with_deliveries`] writes the deliveries.
 #[derive(Debug, Clone, Copy)]
 pub enum FanOut<'a> {
@@ -99,17 +116,7 @@ pub async fn insert_with_deliveries(
                 SELECT d.id, d.delivery_external_key, d.channel_id, c.channel_external_key, c.channel_type, \
                 c.config AS channel_config, c.secrets AS channel_secrets \
                 FROM d JOIN integration_channel c ON c.id = d.channel_id ORDER BY d.id";
-            sqlx::query_as(INSERT)
-                .bind(&event.event_id)
-                .bind(&event.event_type)
-                .bind(&event.source)
-                .bind(&event.subject)
-                .bind(&event.wallet_external_key)
-                .bind(event.time)
-                .bind(&event.dataschema)
-                .bind(&event.correlation_id)
-                .bind(&event.data)
-                .bind(now)
+            bind_event!(sqlx::query_as(INSERT), event, now)
                 .bind(state)
                 .bind(attempts)
                 .bind(max_attempts)
@@ -131,17 +138,7 @@ pub async fn insert_with_deliveries(
                 "INSERT INTO integration_delivery (delivery_external_key, event_id, channel_id, wallet_external_key, \
                 state, attempts, max_attempts, due_at, lease_token, lease_owner, created_at, updated_at) \
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id";
-            let event_row_id: i64 = sqlx::query_scalar(INSERT_EVENT)
-                .bind(&event.event_id)
-                .bind(&event.event_type)
-                .bind(&event.source)
-                .bind(&event.subject)
-                .bind(&event.wallet_external_key)
-                .bind(event.time)
-                .bind(&event.dataschema)
-                .bind(&event.correlation_id)
-                .bind(&event.data)
-                .bind(now)
+            let event_row_id: i64 = bind_event!(sqlx::query_scalar(INSERT_EVENT), event, now)
                 .fetch_one(&mut **tx)
                 .await?;
             type Channel = (i64, Option<String>, String, String, String, Option<Vec<u8>>);
