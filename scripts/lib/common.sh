@@ -51,9 +51,14 @@ start_postgres() {
 # The packages the default build needs beyond Rust and a C compiler: the Kafka channel's
 # librdkafka is built from source by the rdkafka crate with cmake, and its sources include
 # curl.h. Prints them (none when present).
+# BUILD_INCLUDE_DIRS (space-separated, default the system's) is where curl.h is looked for.
 build_tool_packages() {
   command -v cmake >/dev/null || echo cmake
-  [ -e /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -e /usr/include/curl/curl.h ] || echo libcurl4-openssl-dev
+  local dir
+  for dir in ${BUILD_INCLUDE_DIRS:-/usr/include/x86_64-linux-gnu /usr/include}; do
+    [ -e "$dir/curl/curl.h" ] && return
+  done
+  echo libcurl4-openssl-dev
 }
 
 # Installs what build_tool_packages lists (quick when nothing is missing).

@@ -381,18 +381,18 @@ impl Publisher {
         Ok(published)
     }
 
-    /// Commits `tx` and wakes the dispatcher of this process.
+    /// Commits `tx`; the commit hands what it published to the dispatcher of this process, or
+    /// wakes that dispatcher to claim it.
     ///
     /// # Errors
     /// The commit failed; nothing was published.
     pub async fn commit(&self, tx: Tx) -> Result<(), sqlx::Error> {
-        tx.commit().await?;
-        self.committed();
-        Ok(())
+        tx.commit().await
     }
 
-    /// Wakes the dispatcher of this process after the application committed a transaction in
-    /// which it published (other instances on PostgreSQL are woken by the commit itself).
+    /// Wakes the dispatcher of this process to claim what is due. Not needed after publishing
+    /// (committing the transaction does that); kept for applications that make deliveries due
+    /// by other means.
     pub fn committed(&self) {
         self.outbox.committed();
     }

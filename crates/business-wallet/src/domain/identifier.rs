@@ -587,7 +587,6 @@ pub async fn create(
         )
         .await?;
     tx.commit().await?;
-    state.outbox.committed();
     tracing::info!(wallet = %wallet_key, identifier = %identifier.identifier_external_key, "identifier created");
     Ok(identifier)
 }

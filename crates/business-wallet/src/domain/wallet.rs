@@ -221,7 +221,6 @@ pub async fn create(
         )
         .await?;
     tx.commit().await?;
-    state.outbox.committed();
     tracing::info!(wallet = %wallet.wallet_external_key, "wallet created");
     Ok(wallet)
 }

@@ -2,8 +2,9 @@
 //!
 //! [`Outbox::publish`] writes the event and one PENDING delivery per enabled subscribed channel
 //! with the same transaction as the domain change, so either all of it commits or none of it
-//! does. Once the caller has committed, [`Outbox::committed`] wakes the dispatcher in this
-//! process; PostgreSQL instances are woken by a `NOTIFY` sent with the transaction itself. The
+//! does. The commit ([`Tx::commit`]) wakes the dispatcher in this process when deliveries were
+//! written to be claimed (and only then: a wake-up costs a claim statement); PostgreSQL
+//! instances are woken by a `NOTIFY` sent with the transaction itself. The
 //! notification carries the publishing outbox's id, so that a dispatcher skips the ones its own
 //! process sent (it was woken in-process already) instead of claiming twice per event.
 //!
@@ -100,7 +101,7 @@ impl Outbox {
     }
 
     /// Writes the event and its deliveries in `tx`. Nothing is visible until the caller
-    /// commits; call [`Outbox::committed`] after that.
+    /// commits; the commit hands the deliveries over or wakes the dispatcher.
     ///
     /// # Errors
     /// Database failure; the caller's transaction should then be dropped (rolled back).
@@ -137,7 +138,10 @@ impl Outbox {
         match taker {
             Some(taker) if !written.is_empty() => tx.hand_off(&taker.to, written),
             Some(_) => {}
-            None if deliveries > 0 => store::events::notify_dispatchers(tx, &self.id).await?,
+            None if deliveries > 0 => {
+                store::events::notify_dispatchers(tx, &self.id).await?;
+                tx.wake_after_commit(&self.wake);
+            }
             None => {}
         }
         Ok(Published {
@@ -146,7 +150,9 @@ impl Outbox {
         })
     }
 
-    /// Wakes the dispatcher of this process after a publishing transaction committed.
+    /// Wakes the dispatcher of this process: for changes that make deliveries due outside
+    /// publishing (a replay, a channel enabled again). Publishing needs no call: its commit
+    /// wakes the dispatcher when there is something to claim.
     pub fn committed(&self) {
         self.wake.notify_one();
     }

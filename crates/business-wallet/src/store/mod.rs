@@ -31,7 +31,7 @@ use anyhow::Context as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
 use crate::config::{Backend, Settings};
 
@@ -95,6 +95,9 @@ pub struct Tx {
     /// Deliveries leased to a dispatcher of this process, handed to it once the commit
     /// succeeded (see [`crate::outbox`]).
     pub(crate) handoff: Option<Handoff>,
+    /// The dispatcher of this process to wake once the commit succeeded: set when the
+    /// transaction wrote deliveries that wait for a claim (not for hand-offs, which need none).
+    wake: Option<Arc<Notify>>,
     /// SQLite: this transaction's turn at the writer, given up after the commit or rollback.
     _turn: Option<OwnedMutexGuard<()>>,
 }
@@ -122,6 +125,7 @@ impl From<Transaction<'static, Postgres>> for Tx {
         Tx {
             inner: TxInner::Postgres(tx),
             handoff: None,
+            wake: None,
             _turn: None,
         }
     }
@@ -133,6 +137,7 @@ impl From<Transaction<'static, Sqlite>> for Tx {
         Tx {
             inner: TxInner::Sqlite(SqliteTx::from(tx)),
             handoff: None,
+            wake: None,
             _turn: None,
         }
     }
@@ -140,7 +145,7 @@ impl From<Transaction<'static, Sqlite>> for Tx {
 
 impl Tx {
     /// Commits the transaction, then hands the deliveries it published for this process's
-    /// dispatcher to it.
+    /// dispatcher to it, or wakes that dispatcher when it published deliveries to be claimed.
     ///
     /// # Errors
     /// The database refused or could not be reached.
@@ -154,7 +159,15 @@ impl Tx {
             // taken back from its expired heartbeat by the next dispatcher to look.
             let _ = handoff.to.send(handoff.deliveries);
         }
+        if let Some(wake) = self.wake {
+            wake.notify_one();
+        }
         Ok(())
+    }
+
+    /// Wakes `dispatcher` once the commit succeeded (deliveries were written for a claim).
+    pub(crate) fn wake_after_commit(&mut self, dispatcher: &Arc<Notify>) {
+        self.wake = Some(dispatcher.clone());
     }
 
     /// Keeps `deliveries` to hand to `to` after the commit.
@@ -267,6 +280,7 @@ impl Db {
                 Tx {
                     inner: TxInner::Sqlite(SqliteTx::begin(writer).await?),
                     handoff: None,
+                    wake: None,
                     _turn: turn,
                 }
             }
