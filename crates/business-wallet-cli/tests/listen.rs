@@ -119,11 +119,45 @@ fn quickstart_block() -> String {
     section[start..end].to_string()
 }
 
+/// The quickstart as written: on the embedded SQLite database of a fresh clone.
+#[test]
+fn the_readme_quickstart_shows_both_events_verified_then_a_failed_delivery_replayed() {
+    run_quickstart(None);
+}
+
+/// The same steps with the server on PostgreSQL (`BW_DATABASE__URL`, as the README says).
+#[test]
+fn the_readme_quickstart_works_the_same_on_postgres() {
+    let url = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(fresh_postgres_database());
+    run_quickstart(Some(url));
+}
+
+async fn fresh_postgres_database() -> String {
+    use sqlx::Connection as _;
+    const POSTGRES_ENV: &str = "BUSINESS_WALLET_TEST_POSTGRES_URL";
+    let base = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
+        panic!("{POSTGRES_ENV} is not set: run the README's test command, or point it at a PostgreSQL server")
+    });
+    let name = format!("bwtest_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_ENV}={base}: {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    admin.close().await.ok();
+    let mut url = url::Url::parse(&base).expect("valid PostgreSQL URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
 /// The quickstart, taken from the README and pasted into a shell, with two substitutions: the
 /// binary the tests built instead of `scripts/run.sh` (which builds it and runs it with the
 /// arguments given), and free ports instead of 8080 and 9000. Everything else runs as written.
-#[test]
-fn the_readme_quickstart_shows_both_events_verified_then_a_failed_delivery_replayed() {
+fn run_quickstart(database_url: Option<String>) {
     let (api_port, listen_port) = (free_port(), free_port());
     let mut script = quickstart_block();
     for (written, used) in [
@@ -154,6 +188,10 @@ fn the_readme_quickstart_shows_both_events_verified_then_a_failed_delivery_repla
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    match database_url {
+        Some(url) => shell.env("BW_DATABASE__URL", url),
+        None => shell.env_remove("BW_DATABASE__URL"),
+    };
     let mut child = shell.spawn().unwrap();
     let output = Output::capture(&mut child);
     let mut group = Group(child);
@@ -222,6 +260,58 @@ fn the_readme_quickstart_shows_both_events_verified_then_a_failed_delivery_repla
     );
     assert!(arrivals[3].1.starts_with("200"), "{arrivals:?}");
     assert!(text.contains("from now on answering 500"), "{text}");
+
+    // A wallet's own channel, beside the platform one: it receives that wallet's events.
+    let wallet = created[0]["walletexternalkey"].clone();
+    let api = format!("http://127.0.0.1:{api_port}");
+    let token = Command::new(BINARY)
+        .current_dir(dir.path())
+        .env("BW_SERVER__LISTEN", format!("127.0.0.1:{api_port}"))
+        .args(["token", "--sub", "admin", "--authority", "GLOBAL_WALLET_CRUD"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+    let own = listen(&[
+        "--create-channel",
+        "wallet",
+        "--wallet",
+        &wallet,
+        "--token",
+        &token,
+        "--api",
+        &api,
+    ]);
+    let started = own.output.text();
+    assert!(
+        started.contains(&format!("created wallet {wallet} channel")),
+        "{started}"
+    );
+    let status = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        reqwest::Client::new()
+            .post(format!("{api}/api/v1/wallets/{wallet}/identifiers"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"identifierType": "JWK", "displayName": "Other", "keyType": "Ed25519"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 201);
+    let text = own
+        .output
+        .wait_for("the wallet channel's event", Duration::from_secs(30), |t| {
+            blocks(t).len() == 1
+        });
+    let event = &blocks(&text)[0];
+    assert_eq!(event["type"], IDENTIFIER_CREATED, "{text}");
+    assert_eq!(event["walletexternalkey"], wallet, "{text}");
+    assert!(event["signature"].starts_with("verified"), "{text}");
+    // Stopped, listen deletes the channel it created.
+    drop(own.group);
+    own.output
+        .wait_for("the channel deleted", Duration::from_secs(10), |t| {
+            t.contains(&format!("channel {} deleted", channel_key(t)))
+        });
     drop(group);
 }
 
@@ -256,6 +346,15 @@ fn listen(args: &[&str]) -> Listen {
         .unwrap()
         .to_string();
     Listen { group, output, url }
+}
+
+/// The key of the channel listen created, from its first line.
+fn channel_key(text: &str) -> String {
+    text.split(" channel ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn now() -> i64 {
