@@ -43,7 +43,12 @@ pub struct ListenArgs {
     /// The channel's signing secret (`whsec_...`); signatures are checked when one is given, and
     /// requests that fail the check are answered 401. Repeat (or separate with commas) during a
     /// rotation. Not needed with --create-channel, which takes the new channel's secret.
-    #[arg(long = "secret", env = "BUSINESS_WALLET_WEBHOOK_SECRET", hide_env_values = true, value_delimiter = ',')]
+    #[arg(
+        long = "secret",
+        env = "BUSINESS_WALLET_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
     secrets: Vec<String>,
     /// Accepted age of a signature's timestamp, e.g. 5m.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
