@@ -9,6 +9,8 @@ use anyhow::Context as _;
 use business_wallet::{app, auth, telemetry, Application, Settings};
 use clap::{Parser, Subcommand};
 
+mod listen;
+
 #[derive(Parser)]
 #[command(name = "business-wallet", version, about = "Business Wallet integration core")]
 struct Cli {
@@ -63,12 +65,16 @@ enum Command {
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         tolerance: Duration,
     },
+    /// Receive webhooks on this machine: print each CloudEvent, check its signature, answer a
+    /// chosen status; optionally create the channel that points here.
+    Listen(listen::ListenArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Listen(args) => listen::run(args).await,
         Command::Verify {
             secrets,
             header,
@@ -134,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
                     println!("{token}");
                     Ok(())
                 }
-                Command::Verify { .. } => unreachable!("handled above"),
+                Command::Verify { .. } | Command::Listen(_) => unreachable!("handled above"),
             }
         }
     }

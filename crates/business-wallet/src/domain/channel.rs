@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::validate::{optional_object, optional_text, required_text};
 use crate::auth::{Authority, Principal};
-use crate::channels::webhook::ssrf::{check_url, NetworkPolicy};
+use crate::channels::webhook::ssrf::{check_url, NetworkPolicy, UrlRejected};
 use crate::channels::{self, ChannelConfig, ChannelSecrets, TestSendReport};
 use crate::config::DeploymentMode;
 use crate::error::ApiError;
@@ -598,18 +598,49 @@ fn check_webhook_text(webhook: &WebhookBody) -> Result<(), ApiError> {
 /// (the dispatcher checks the resolved address again at send time). A name that does not
 /// resolve yet is accepted; sending to it will fail until it does.
 async fn check_url_and_addresses(url: &str, policy: &NetworkPolicy, field: &str) -> Result<(), ApiError> {
-    let parsed = check_url(url.trim(), policy).map_err(|e| ApiError::invalid_field(field, e.to_string()))?;
+    let parsed = check_url(url.trim(), policy).map_err(|e| {
+        let hint = allowed_networks_hint(&e, policy);
+        ApiError::invalid_field(field, format!("{e}{hint}"))
+    })?;
     if let Some(url::Host::Domain(host)) = parsed.host() {
         let port = parsed.port_or_known_default().unwrap_or(443);
         if let Ok(addresses) = tokio::net::lookup_host((host, port)).await {
             for address in addresses {
-                policy
-                    .check_ip(address.ip())
-                    .map_err(|e| ApiError::invalid_field(field, format!("{host} resolves to {}: {e}", address.ip())))?;
+                policy.check_ip(address.ip()).map_err(|e| {
+                    let hint = allowed_networks_hint(&e, policy);
+                    ApiError::invalid_field(field, format!("{host} resolves to {}: {e}{hint}", address.ip()))
+                })?;
             }
         }
     }
     Ok(())
+}
+
+/// For an address the gate refused on premise, how to allow it: the setting, and the network
+/// to put in it (all of 127.0.0.0/8 for an IPv4 loopback address, the address alone otherwise).
+/// Nothing in SaaS mode, where no network can be allowed.
+fn allowed_networks_hint(rejected: &UrlRejected, policy: &NetworkPolicy) -> String {
+    let UrlRejected::Address(address, _) = rejected else {
+        return String::new();
+    };
+    if policy.https_only {
+        return String::new();
+    }
+    let network = match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) if v4.is_loopback() => "127.0.0.0/8".to_string(),
+        Ok(std::net::IpAddr::V4(v4)) => format!("{v4}/32"),
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) if v4.is_loopback() => "127.0.0.0/8".to_string(),
+            Some(v4) => format!("{v4}/32"),
+            None => format!("{v6}/128"),
+        },
+        Err(_) => return String::new(),
+    };
+    format!(
+        " (to allow it, e.g. for a receiver on this machine, add its network to the setting \
+         `integration.allowed_networks`: BW_INTEGRATION__ALLOWED_NETWORKS='[\"{network}\"]', or \
+         allowed_networks = [\"{network}\"] under [integration] in business-wallet.toml)"
+    )
 }
 
 /// Merges the secrets of a body into stored ones: a block that is gone drops its secret, an
@@ -941,4 +972,44 @@ pub async fn test_draft(
         secrets,
     };
     Ok(channels::test_send(channel.as_ref(), &config, event_type, state.outbox.base_url()).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(result: Result<(), ApiError>) -> String {
+        match result.unwrap_err() {
+            ApiError::BadRequest { message, .. } => message,
+            other => panic!("expected a 400, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_on_premise_refusal_names_the_setting_that_allows_the_address() {
+        let on_premise = NetworkPolicy::default();
+        for (url, network) in [
+            ("http://127.0.0.1:9000/", "127.0.0.0/8"),
+            ("http://[::ffff:127.0.0.1]/", "127.0.0.0/8"),
+            ("http://[::1]:9000/", "::1/128"),
+            ("http://10.1.2.3/hooks", "10.1.2.3/32"),
+        ] {
+            let text = message(check_url_and_addresses(url, &on_premise, "webhook.url").await);
+            assert!(text.starts_with("webhook.url: address not allowed"), "{text}");
+            assert!(text.contains("`integration.allowed_networks`"), "{text}");
+            assert!(
+                text.contains(&format!("BW_INTEGRATION__ALLOWED_NETWORKS='[\"{network}\"]'")),
+                "{text}"
+            );
+        }
+        // Not an address problem, or SaaS mode (where no network can be allowed): no such hint.
+        let text = message(check_url_and_addresses("ftp://a.example/", &on_premise, "webhook.url").await);
+        assert!(!text.contains("allowed_networks"), "{text}");
+        let saas = NetworkPolicy {
+            https_only: true,
+            allowed: Vec::new(),
+        };
+        let text = message(check_url_and_addresses("https://127.0.0.1/", &saas, "webhook.url").await);
+        assert!(!text.contains("allowed_networks"), "{text}");
+    }
 }
