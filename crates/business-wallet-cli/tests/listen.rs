@@ -9,6 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[path = "support/postgres.rs"]
+mod postgres;
+
 const BINARY: &str = env!("CARGO_BIN_EXE_business-wallet");
 const WALLET_CREATED: &str = "com.credenco.businesswallet.wallet.created.v1";
 const IDENTIFIER_CREATED: &str = "com.credenco.businesswallet.identifier.created.v1";
@@ -130,28 +133,8 @@ fn the_readme_quickstart_shows_both_events_verified_then_a_failed_delivery_repla
 fn the_readme_quickstart_works_the_same_on_postgres() {
     let url = tokio::runtime::Runtime::new()
         .unwrap()
-        .block_on(fresh_postgres_database());
+        .block_on(postgres::fresh_postgres_database("bwtest"));
     run_quickstart(Some(url));
-}
-
-async fn fresh_postgres_database() -> String {
-    use sqlx::Connection as _;
-    const POSTGRES_ENV: &str = "BUSINESS_WALLET_TEST_POSTGRES_URL";
-    let base = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
-        panic!("{POSTGRES_ENV} is not set: run the README's test command, or point it at a PostgreSQL server")
-    });
-    let name = format!("bwtest_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&base)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_ENV}={base}: {e}"));
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
-    admin.close().await.ok();
-    let mut url = url::Url::parse(&base).expect("valid PostgreSQL URL");
-    url.set_path(&name);
-    url.to_string()
 }
 
 /// The quickstart, taken from the README and pasted into a shell, with two substitutions: the

@@ -8,6 +8,8 @@
 //! The harness is in [`harness`]; scenarios run one at a time ([`harness::serial`]).
 
 mod harness;
+#[path = "../support/postgres.rs"]
+mod postgres;
 
 mod dispatchers;
 mod postgres_outage;

@@ -30,28 +30,12 @@ pub async fn start(name: &str, settings: &[(&str, &str, &str)]) -> Fixture {
 /// Like [`start`], over a fresh database on the PostgreSQL server named by
 /// `BUSINESS_WALLET_TEST_POSTGRES_URL` (the README's test command sets it).
 pub async fn start_on_postgres(name: &str, settings: &[(&str, &str, &str)]) -> Fixture {
-    start_on(name, Some(fresh_postgres_database().await), settings).await
-}
-
-/// A fresh, empty database on the shared PostgreSQL server; returns its URL.
-async fn fresh_postgres_database() -> String {
-    use sqlx::Connection as _;
-    const POSTGRES_ENV: &str = "BUSINESS_WALLET_TEST_POSTGRES_URL";
-    let base = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
-        panic!("{POSTGRES_ENV} is not set: run the README's test command, or point it at a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres")
-    });
-    let name = format!("bwfaults_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&base)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_ENV}={base}: {e}"));
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create the scenario's database");
-    admin.close().await.ok();
-    let mut url = url::Url::parse(&base).expect("a PostgreSQL URL");
-    url.set_path(&name);
-    url.to_string()
+    start_on(
+        name,
+        Some(crate::postgres::fresh_postgres_database("bwfaults").await),
+        settings,
+    )
+    .await
 }
 
 async fn start_on(name: &str, database_url: Option<String>, settings: &[(&str, &str, &str)]) -> Fixture {
