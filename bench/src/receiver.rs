@@ -155,6 +155,10 @@ pub async fn serve(receiver: Arc<Receiver>, addr: SocketAddr) -> anyhow::Result<
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         if let Err(err) = axum::serve(listener, app).await {
             eprintln!("receiver stopped: {err}");
         }

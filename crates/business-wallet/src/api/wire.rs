@@ -44,7 +44,14 @@ impl axum::serve::Listener for JsonErrorListener {
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
             match self.0.accept().await {
-                Ok((stream, address)) => return (JsonErrorIo::new(stream), address),
+                Ok((stream, address)) => {
+                    // Answers go out as soon as they are written, not after the client's
+                    // delayed acknowledgement of the previous segment.
+                    if let Err(err) = stream.set_nodelay(true) {
+                        tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+                    }
+                    return (JsonErrorIo::new(stream), address);
+                }
                 // A connection that failed before it was accepted concerns only its client.
                 Err(err)
                     if matches!(

@@ -221,10 +221,11 @@ pub async fn record_outcome(
 /// guarded by its lease: returns, per record, whether it was applied (`false`: the lease was
 /// lost and that delivery was left unchanged).
 ///
-/// This is the dispatcher's bookkeeping, so on PostgreSQL the commit does not wait for the WAL
-/// flush (`synchronous_commit = off`): a crash can lose the last few outcomes, whose
-/// deliveries then come back when their leases end and are sent again, which at-least-once
-/// delivery allows. The publishing transaction keeps full durability.
+/// This is the dispatcher's bookkeeping: through the dispatcher's handle
+/// ([`Db::for_dispatcher`]) the commit on PostgreSQL does not wait for the WAL flush, and a
+/// crash can lose the last few outcomes, whose deliveries then come back when their leases end
+/// and are sent again, which at-least-once delivery allows. The publishing transaction keeps
+/// full durability.
 ///
 /// # Errors
 /// Database failure; nothing is stored then, and the leases run out.
@@ -324,10 +325,7 @@ async fn record_outcomes_pg(pool: &sqlx::PgPool, records: &[OutcomeRecord]) -> R
         _ => 0,
     };
     let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
+    // One statement is one transaction: no BEGIN and COMMIT round trips around it.
     let applied: Vec<i64> = sqlx::query_scalar(&SQL.replace("{now}", PG_NOW))
         .bind(&ids)
         .bind(records.iter().map(|r| r.lease_token.as_str()).collect::<Vec<_>>())
@@ -352,9 +350,8 @@ async fn record_outcomes_pg(pool: &sqlx::PgPool, records: &[OutcomeRecord]) -> R
                 .map(|r| r.attempt.response_body.clone())
                 .collect::<Vec<_>>(),
         )
-        .fetch_all(&mut *tx)
+        .fetch_all(pool)
         .await?;
-    tx.commit().await?;
     Ok(ids.iter().map(|id| applied.contains(id)).collect())
 }
 

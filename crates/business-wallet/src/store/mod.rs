@@ -192,6 +192,29 @@ impl Tx {
     }
 }
 
+/// How long a pooled PostgreSQL connection may have been idle and still be handed out without
+/// a check first.
+const PG_CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// The options of a PostgreSQL pool of at most `connections`. A connection that was idle for a
+/// while (when the server may have restarted or closed it) is checked with a ping before it is
+/// handed out, and replaced when that fails; one that was in use a moment ago is not: the ping
+/// is a round trip, and it would come before every transaction under load.
+fn pg_pool_options(connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PG_CHECK_AFTER_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 impl Db {
     /// Opens the pools the settings describe (creating the SQLite file and its directory).
     ///
@@ -205,9 +228,7 @@ impl Db {
                     &url,
                     PgConnectOptions::from_str(&url).context("database.url is not a valid PostgreSQL URL")?,
                 );
-                let pool = PgPoolOptions::new()
-                    .max_connections(settings.database.max_connections)
-                    .acquire_timeout(Duration::from_secs(10))
+                let pool = pg_pool_options(settings.database.max_connections)
                     .connect_with(options)
                     .await
                     .context("cannot connect to PostgreSQL (database.url)")?;
@@ -227,14 +248,18 @@ impl Db {
                             .with_context(|| format!("cannot create the directory {}", parent.display()))?;
                     }
                 }
+                // An SQLite connection is a file handle in this process: a check before each
+                // use would only cost a hop to its worker thread.
                 let writer = SqlitePoolOptions::new()
                     .max_connections(1)
+                    .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options.clone())
                     .await
                     .context("cannot open the SQLite database (database.url)")?;
                 let reader = SqlitePoolOptions::new()
                     .max_connections(settings.database.max_connections)
+                    .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options.read_only(true))
                     .await
@@ -291,13 +316,20 @@ impl Db {
     /// transactions: on PostgreSQL a pool of its own of `connections` connections (opened as
     /// they are needed) next to the API's; on SQLite the same writer, reached without taking
     /// the API transactions' turn.
+    ///
+    /// Everything the dispatcher writes is its own bookkeeping (claims, outcomes, releases,
+    /// heartbeats, take-overs), so on PostgreSQL its connections commit without waiting for the
+    /// WAL flush (`synchronous_commit = off`): a crash can lose the last few of those commits,
+    /// and what they recorded is then done again (a delivery is sent once more), which
+    /// at-least-once delivery allows. Publishing goes through the API's pool at full durability.
     pub fn for_dispatcher(&self, connections: u32) -> Db {
         match self {
             Db::Postgres(pool) => Db::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(connections)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect_lazy_with((*pool.connect_options()).clone()),
+                pg_pool_options(connections).connect_lazy_with(
+                    (*pool.connect_options())
+                        .clone()
+                        .options([("synchronous_commit", "off")]),
+                ),
             ),
             Db::Sqlite { writer, reader, .. } => Db::Sqlite {
                 writer: writer.clone(),
