@@ -98,7 +98,7 @@ fn describe_deployment(mut openapi: utoipa::openapi::OpenApi, state: &AppState) 
 /// The routes and their OpenAPI description, built from the same handler list.
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(v1::wallets::create_wallet))
+        .routes(routes!(v1::wallets::create_wallet, v1::wallets::list_wallets))
         .routes(routes!(v1::wallets::get_wallet))
         .routes(routes!(
             v1::identifiers::create_identifier,
