@@ -264,10 +264,14 @@ fn nul_in_pairs(whole: &str, raw: &[u8], message: &str) -> ApiError {
 }
 
 /// Gives each request its correlation id (echoed in the response), a tracing span that carries
-/// it into every log line, one access log line, and the log line of a 500's hidden cause.
+/// it into every log line, one access log line, and the log line of a 500's hidden cause. A
+/// request whose `X-Correlation-Id` breaks the rule ([`CorrelationId::from_headers`]) goes no
+/// further: it is answered 400, logged and echoed with a new id.
 async fn request_context(mut req: Request, next: Next) -> Response {
-    let correlation =
-        CorrelationId::from_header(req.headers().get(CorrelationId::HEADER).and_then(|v| v.to_str().ok()));
+    let (correlation, refused) = match CorrelationId::from_headers(req.headers()) {
+        Ok(correlation) => (correlation, None),
+        Err(err) => (CorrelationId::fresh(), Some(err)),
+    };
     req.extensions_mut().insert(correlation.clone());
     let route = req
         .extensions()
@@ -276,7 +280,10 @@ async fn request_context(mut req: Request, next: Next) -> Response {
         .unwrap_or_else(|| req.uri().path().to_string());
     let span = tracing::info_span!("request", correlation_id = %correlation.0, method = %req.method(), route = %route);
     let started = Instant::now();
-    let mut response = next.run(req).instrument(span.clone()).await;
+    let mut response = match refused {
+        Some(err) => err.into_response(),
+        None => next.run(req).instrument(span.clone()).await,
+    };
     span.in_scope(|| {
         if let Some(InternalError(cause)) = response.extensions().get::<InternalError>() {
             tracing::error!(error = %cause, "request failed");

@@ -64,6 +64,73 @@ async fn requests_without_correlation_id_get_a_fresh_one(app: TestApp) {
     assert_ne!(a["correlationid"], b["correlationid"]);
 }
 
+/// Creates a wallet with `id` as the `X-Correlation-Id` header.
+async fn create_with_correlation_id(app: &TestApp, id: &[u8]) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v1/wallets"))
+        .bearer_auth(&app.admin_token)
+        .header(
+            "X-Correlation-Id",
+            reqwest::header::HeaderValue::from_bytes(id).unwrap(),
+        )
+        .json(&json!({"displayName": "Correlated"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn a_correlation_id_that_breaks_the_rule_is_refused(app: TestApp) {
+    let long = "x".repeat(129);
+    for id in [
+        b"has a space".as_slice(),
+        b"",
+        long.as_bytes(),
+        "caf\u{e9}".as_bytes(),
+        b"tab\there",
+    ] {
+        let response = create_with_correlation_id(&app, id).await;
+        assert_eq!(response.status(), 400, "{id:?}");
+        // Echoed with the new id it was logged with.
+        let echoed = response.headers()["x-correlation-id"].to_str().unwrap().to_string();
+        assert!(uuid::Uuid::parse_str(&echoed).is_ok(), "{echoed}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "Bad Request", "{body}");
+        assert_eq!(body["details"]["field"], "X-Correlation-Id", "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("1 to 128 visible ASCII"),
+            "{body}"
+        );
+    }
+    // Given twice: refused too.
+    let response = app
+        .client
+        .get(app.url("/api/v1/wallets"))
+        .bearer_auth(&app.admin_token)
+        .header("X-Correlation-Id", "one")
+        .header("X-Correlation-Id", "two")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(app.count("SELECT COUNT(*) FROM wallet").await, 0, "nothing was written");
+
+    // The longest id allowed, with every kind of visible character, is kept as sent.
+    let max = format!("{}!~", "a".repeat(126));
+    let response = create_with_correlation_id(&app, max.as_bytes()).await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["x-correlation-id"], max.as_str());
+    let wallet: Value = response.json().await.unwrap();
+    let events = events_of(&app, wallet["walletExternalKey"].as_str().unwrap()).await;
+    assert_eq!(events[0]["correlationid"], max.as_str());
+
+    // The rule is in the API description.
+    let doc: Value = app.get("/api/openapi.json", None).await.json().await.unwrap();
+    let bad_request = doc["components"]["responses"]["BadRequest"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(bad_request.contains("X-Correlation-Id"), "{bad_request}");
+}
+
 /// GETs `path` with `token` and returns the status and the JSON body.
 async fn get_json(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Value) {
     let response = app.get(path, token).await;
@@ -340,6 +407,7 @@ both_backends!(
     create_and_read_a_wallet,
     a_created_wallet_has_exactly_one_valid_event,
     requests_without_correlation_id_get_a_fresh_one,
+    a_correlation_id_that_breaks_the_rule_is_refused,
     the_wallet_list_pages_through_every_wallet_once,
     the_wallet_list_searches_names_without_case_or_accents,
     the_wallet_list_shows_a_scoped_token_its_own_wallet_only,
