@@ -824,7 +824,8 @@ async fn errors_before_routing_carry_the_json_body(app: TestApp) {
     }
     assert_no_problems(&problems);
 
-    // A wrong method: 405 with its own status in the body, and the methods the route takes.
+    // A wrong method: 405 with its own status and reason in the body (not 400), and the
+    // methods the route takes.
     let (status, headers, body) = raw_exchange(
         &app,
         b"DELETE /api/v1/wallets HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(),
@@ -832,8 +833,31 @@ async fn errors_before_routing_carry_the_json_body(app: TestApp) {
     .await;
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_error_body(status, &body, 405, "DELETE /api/v1/wallets");
+    assert_eq!(body["status"], 405, "{body}");
+    assert_eq!(body["error"], "Method Not Allowed", "{body}");
     let allow = header(&headers, "allow").expect("an Allow header");
-    assert!(allow.contains("POST"), "{allow}");
+    assert!(allow.contains("POST") && allow.contains("GET"), "{allow}");
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    let wallet = uuid::Uuid::new_v4();
+    for (method, path) in [
+        ("PUT", format!("/api/v1/wallets/{wallet}")),
+        ("PATCH", format!("/api/wallets/{wallet}/integration-channels")),
+        ("GET", format!("/api/integration-channels/{wallet}/rotate-secret")),
+        ("POST", "/health/live".to_string()),
+        ("POST", "/api/openapi.json".to_string()),
+        ("DELETE", "/ui/sign-in".to_string()),
+        ("FOO", "/api/v1/wallets".to_string()),
+    ] {
+        let request = format!("{method} {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}", app.admin_token);
+        let (status, headers, body) = raw_exchange(&app, request.into_bytes()).await;
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        assert_eq!(
+            (status, &body["status"], &body["error"]),
+            (405, &json!(405), &json!("Method Not Allowed")),
+            "{method} {path}: {body}"
+        );
+        assert!(header(&headers, "allow").is_some(), "{method} {path}: {headers:?}");
+    }
 
     // A request that parses still passes through the same connection layer, kept alive.
     let response = app.get("/health/live", None).await;
