@@ -118,14 +118,13 @@ impl Application {
             let stop = shutdown.clone();
             // Errors that hyper answers before routing get the JSON error body too.
             let listener = crate::api::wire::JsonErrorListener::new(listener);
-            let server = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await });
             if let Some(address) = self.local_addr {
                 tracing::info!(%address, "listening");
             }
-            let server = tokio::spawn(async move { server.await });
+            let server = tokio::spawn(crate::api::wire::serve(listener, router, stop));
             shutdown.cancelled().await;
             match tokio::time::timeout(grace, server).await {
-                Ok(joined) => joined.context("server task failed")??,
+                Ok(joined) => joined.context("server task failed")?,
                 Err(_) => tracing::warn!("in-flight requests did not finish within the grace period"),
             }
         } else {

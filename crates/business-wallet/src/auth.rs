@@ -150,6 +150,25 @@ impl Principal {
         }
     }
 
+    /// The wallets this principal may read: every wallet (`None`) with GLOBAL_WALLET_CRUD, else
+    /// the token's own wallet when it grants something on it (the rule of
+    /// [`Principal::require_any_on`]).
+    ///
+    /// # Errors
+    /// 403 for a token that names no wallet or grants nothing.
+    pub(crate) fn readable_wallets(&self) -> Result<Option<&str>, ApiError> {
+        if self.is_global() {
+            return Ok(None);
+        }
+        match self.wallet.as_deref() {
+            Some(wallet) if !self.authorities.is_empty() => Ok(Some(wallet)),
+            _ => Err(ApiError::Forbidden(format!(
+                "this requires {} or a token that grants something on a wallet",
+                Authority::GlobalWalletCrud
+            ))),
+        }
+    }
+
     /// Requires some authority on `wallet` (reading the wallet itself and its identifiers).
     ///
     /// # Errors

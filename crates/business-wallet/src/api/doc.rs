@@ -48,7 +48,10 @@ error_responses! {
     /// 400.
     BadRequest = "Invalid input: a malformed request, malformed JSON, a wrong type, an unknown \
         field or value, a NUL or control character where none may be, or a broken field rule. \
-        `details.field` names the field when there is one.";
+        `details.field` names the field when there is one. Every route also refuses an \
+        `X-Correlation-Id` request header that is not one header of 1 to 128 visible ASCII \
+        characters (`!` to `~`: no spaces), with `details.field` = `X-Correlation-Id`; without \
+        the header a request gets a new UUID as its correlation id.";
     /// 401.
     Unauthorized = "No valid bearer token: none, malformed, expired, or not signed by a key this \
         server trusts.";

@@ -215,8 +215,8 @@ pub fn external_key(name: &str, value: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::invalid_field(name, format!("`{value}` is not a UUID")))
 }
 
-/// The correlation id of the current request: the caller's `X-Correlation-Id` when it is a
-/// reasonable token, else a new UUID. Every event of one request carries it.
+/// The correlation id of the current request: the caller's `X-Correlation-Id`, or a new UUID
+/// when the request has none. Every event of one request carries it.
 #[derive(Debug, Clone)]
 pub struct CorrelationId(pub String);
 
@@ -224,23 +224,91 @@ impl CorrelationId {
     /// Header that carries it, in and out.
     pub const HEADER: &'static str = "x-correlation-id";
 
-    /// Takes the caller's id when it is 1 to 128 visible ASCII characters, else makes one.
-    pub fn from_header(value: Option<&str>) -> CorrelationId {
-        match value.map(str::trim) {
-            Some(v) if !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()) => {
-                CorrelationId(v.to_string())
-            }
-            _ => CorrelationId(uuid::Uuid::new_v4().to_string()),
+    /// The rule a caller's id must follow, as the API description and the 400 state it.
+    pub const RULE: &'static str = "must be 1 to 128 visible ASCII characters (letters, digits and \
+                                    punctuation; no spaces or control characters), given once";
+
+    /// A new id, for a request that brought none.
+    pub fn fresh() -> CorrelationId {
+        CorrelationId(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Takes the caller's id from the request headers: absent gives a new UUID; present, it
+    /// must be one header of 1 to 128 visible ASCII characters (`!` to `~`), so that it can be
+    /// echoed in a header, written into events and found in logs exactly as it was sent.
+    ///
+    /// # Errors
+    /// 400 naming the header when it breaks that rule.
+    pub fn from_headers(headers: &axum::http::HeaderMap) -> Result<CorrelationId, ApiError> {
+        let mut values = headers.get_all(Self::HEADER).iter();
+        let Some(value) = values.next() else {
+            return Ok(CorrelationId::fresh());
+        };
+        let bytes = value.as_bytes();
+        let valid =
+            values.next().is_none() && (1..=128).contains(&bytes.len()) && bytes.iter().all(|b| b.is_ascii_graphic());
+        if !valid {
+            return Err(ApiError::invalid_field("X-Correlation-Id", Self::RULE));
         }
+        // Visible ASCII only, checked above.
+        Ok(CorrelationId(String::from_utf8_lossy(bytes).into_owned()))
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for CorrelationId {
     type Rejection = ApiError;
 
+    /// The id the request middleware gave the request (every route of [`crate::api::router`]
+    /// runs behind it); without that middleware, the same rule applied to the headers.
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<CorrelationId>().cloned().unwrap_or_else(|| {
-            CorrelationId::from_header(parts.headers.get(Self::HEADER).and_then(|v| v.to_str().ok()))
-        }))
+        match parts.extensions.get::<CorrelationId>() {
+            Some(id) => Ok(id.clone()),
+            None => CorrelationId::from_headers(&parts.headers),
+        }
+    }
+}
+
+#[cfg(test)]
+mod correlation_tests {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::CorrelationId;
+
+    fn headers(values: &[&[u8]]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for value in values {
+            map.append(CorrelationId::HEADER, HeaderValue::from_bytes(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn a_missing_id_is_made_and_a_valid_one_kept() {
+        let made = CorrelationId::from_headers(&HeaderMap::new()).unwrap();
+        assert!(uuid::Uuid::parse_str(&made.0).is_ok());
+        let max = "x".repeat(128);
+        for ok in [b"a".as_slice(), b"corr-123_ABC.~!", max.as_bytes()] {
+            let id = CorrelationId::from_headers(&headers(&[ok])).unwrap();
+            assert_eq!(id.0.as_bytes(), ok);
+        }
+    }
+
+    #[test]
+    fn an_id_that_breaks_the_rule_is_a_400_naming_the_header() {
+        let long = "x".repeat(129);
+        for bad in [
+            vec![b"a b".as_slice()],
+            vec![b"tab\there".as_slice()],
+            vec![b"".as_slice()],
+            vec![long.as_bytes()],
+            vec!["caf\u{e9}".as_bytes()],
+            vec![b"\xff".as_slice()],
+            vec![b"one".as_slice(), b"two".as_slice()],
+        ] {
+            let err = CorrelationId::from_headers(&headers(&bad)).unwrap_err();
+            let body = err.body();
+            assert_eq!(body.status, 400, "{bad:?}");
+            assert_eq!(body.details.unwrap()["field"], "X-Correlation-Id", "{bad:?}");
+        }
     }
 }

@@ -9,6 +9,8 @@ pub mod public;
 pub mod v1;
 pub mod wire;
 
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, FromRequest as _, MatchedPath, Request};
@@ -16,6 +18,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument as _;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -98,7 +101,7 @@ fn describe_deployment(mut openapi: utoipa::openapi::OpenApi, state: &AppState) 
 /// The routes and their OpenAPI description, built from the same handler list.
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(v1::wallets::create_wallet))
+        .routes(routes!(v1::wallets::create_wallet, v1::wallets::list_wallets))
         .routes(routes!(v1::wallets::get_wallet))
         .routes(routes!(
             v1::identifiers::create_identifier,
@@ -184,7 +187,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(refuse_nul))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
-            refuse_announced_oversize(body_limit, req, next)
+            limit_body(body_limit, req, next)
         }))
         .layer(CatchPanicLayer::custom(|_panic| {
             let mut response = ApiError::internal(anyhow::anyhow!("handler panicked")).into_response();
@@ -196,20 +199,120 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Answers 413 when the declared `Content-Length` is over the limit, before the body is read:
-/// a client that sent `Expect: 100-continue` is then never asked for the body. Bodies without
-/// a declared length are limited while they are read.
-async fn refuse_announced_oversize(limit: usize, req: Request, next: Next) -> Response {
+/// Answers 413 for a body over the limit, in a way clients read: when the declared
+/// `Content-Length` is over it, before any handler runs; a body without a declared length is
+/// cut off at the limit while a handler reads it. Either way the rest of the body is read and
+/// thrown away (within [`wire::DRAIN_BYTES`] and [`wire::DRAIN_TIME`]) before the answer goes
+/// out with `Connection: close`: a client that sends its whole body before it reads the answer
+/// (Python's `urllib`, `requests`) would otherwise see its connection reset while it sends,
+/// and never the 413. A client that sent `Expect: 100-continue` is answered at once and never
+/// asked for the body.
+async fn limit_body(limit: usize, req: Request, next: Next) -> Response {
     let declared = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return ApiError::PayloadTooLarge("the request body is larger than the configured limit".into())
-            .into_response();
+    if let Some(length) = declared.filter(|length| *length > limit as u64) {
+        let waits_for_continue = req
+            .headers()
+            .get(axum::http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if !waits_for_continue && length <= wire::DRAIN_BYTES {
+            drain(req.into_body()).await;
+        }
+        return closing(too_large());
     }
-    next.run(req).await
+    let (parts, body) = req.into_parts();
+    if body.is_end_stream() {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let leftover = Arc::new(Mutex::new(None));
+    let body = axum::body::Body::new(KeptBody {
+        inner: Some(body),
+        leftover: leftover.clone(),
+    });
+    let response = next.run(Request::from_parts(parts, body)).await;
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return response;
+    }
+    let rest = leftover.lock().ok().and_then(|mut rest| rest.take());
+    if let Some(rest) = rest {
+        drain(rest).await;
+    }
+    closing(response)
+}
+
+fn too_large() -> Response {
+    ApiError::PayloadTooLarge("the request body is larger than the configured limit".into()).into_response()
+}
+
+/// The response, with the connection closed after it.
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Reads and discards a body, within [`wire::DRAIN_BYTES`] and [`wire::DRAIN_TIME`].
+async fn drain(mut body: axum::body::Body) {
+    let discard = async {
+        let mut discarded: u64 = 0;
+        while let Some(Ok(frame)) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+            discarded += frame.data_ref().map_or(0, |data| data.len() as u64);
+            if discarded > wire::DRAIN_BYTES {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(wire::DRAIN_TIME, discard).await;
+}
+
+/// A request body that, when dropped before its end (a handler stopped reading at the limit),
+/// leaves the unread rest where [`limit_body`] finds it.
+struct KeptBody {
+    inner: Option<axum::body::Body>,
+    leftover: Arc<Mutex<Option<axum::body::Body>>>,
+}
+
+impl HttpBody for KeptBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let Some(inner) = self.inner.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        let frame = Pin::new(inner).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = frame {
+            self.inner = None;
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(HttpBody::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), HttpBody::size_hint)
+    }
+}
+
+impl Drop for KeptBody {
+    fn drop(&mut self) {
+        if let Some(rest) = self.inner.take().filter(|rest| !rest.is_end_stream()) {
+            if let Ok(mut leftover) = self.leftover.lock() {
+                *leftover = Some(rest);
+            }
+        }
+    }
 }
 
 /// Refuses a path, a query string or a form body (the Web UI's posts) that decodes to text
@@ -264,10 +367,14 @@ fn nul_in_pairs(whole: &str, raw: &[u8], message: &str) -> ApiError {
 }
 
 /// Gives each request its correlation id (echoed in the response), a tracing span that carries
-/// it into every log line, one access log line, and the log line of a 500's hidden cause.
+/// it into every log line, one access log line, and the log line of a 500's hidden cause. A
+/// request whose `X-Correlation-Id` breaks the rule ([`CorrelationId::from_headers`]) goes no
+/// further: it is answered 400, logged and echoed with a new id.
 async fn request_context(mut req: Request, next: Next) -> Response {
-    let correlation =
-        CorrelationId::from_header(req.headers().get(CorrelationId::HEADER).and_then(|v| v.to_str().ok()));
+    let (correlation, refused) = match CorrelationId::from_headers(req.headers()) {
+        Ok(correlation) => (correlation, None),
+        Err(err) => (CorrelationId::fresh(), Some(err)),
+    };
     req.extensions_mut().insert(correlation.clone());
     let route = req
         .extensions()
@@ -276,7 +383,10 @@ async fn request_context(mut req: Request, next: Next) -> Response {
         .unwrap_or_else(|| req.uri().path().to_string());
     let span = tracing::info_span!("request", correlation_id = %correlation.0, method = %req.method(), route = %route);
     let started = Instant::now();
-    let mut response = next.run(req).instrument(span.clone()).await;
+    let mut response = match refused {
+        Some(err) => err.into_response(),
+        None => next.run(req).instrument(span.clone()).await,
+    };
     span.in_scope(|| {
         if let Some(InternalError(cause)) = response.extensions().get::<InternalError>() {
             tracing::error!(error = %cause, "request failed");

@@ -1,5 +1,5 @@
-//! Wallets: validation of the create body, the stored row, and creation with its
-//! `wallet.created.v1` event.
+//! Wallets: validation of the create body, the stored row, creation with its
+//! `wallet.created.v1` event, and the wallet list.
 
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, SchemaType, Type};
@@ -235,6 +235,46 @@ pub async fn get(state: &AppState, principal: &Principal, key: &str) -> Result<W
         .await?
         .map(Wallet::from)
         .ok_or_else(|| not_found(key))
+}
+
+/// What a page of the wallet list asks for, already checked.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only wallets whose display name contains this text (letter case and accents ignored).
+    pub name: Option<String>,
+    /// Only wallets after this row id (the cursor).
+    pub after: Option<i64>,
+    /// Page size, 1 to 200.
+    pub limit: i64,
+}
+
+/// A page of the wallet list.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletPage {
+    /// The wallets, in the order they were created.
+    pub items: Vec<Wallet>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Lists the wallets the principal may read, in the order they were created.
+///
+/// # Errors
+/// 403 for a token with neither GLOBAL_WALLET_CRUD nor an authority on a wallet.
+pub async fn list(state: &AppState, principal: &Principal, query: &ListQuery) -> Result<WalletPage, ApiError> {
+    let filter = store::wallets::ListFilter {
+        wallet: principal.readable_wallets()?,
+        name: query.name.as_deref(),
+        after: query.after,
+    };
+    let mut rows = store::wallets::list(&state.db, &filter, query.limit + 1).await?;
+    let more = rows.len() as i64 > query.limit;
+    rows.truncate(query.limit as usize);
+    Ok(WalletPage {
+        next_cursor: more.then(|| rows.last().map(|r| r.id.to_string())).flatten(),
+        items: rows.into_iter().map(Wallet::from).collect(),
+    })
 }
 
 /// The 404 for an unknown wallet.

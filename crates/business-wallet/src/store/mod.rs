@@ -273,14 +273,25 @@ impl Db {
         }
     }
 
-    /// Brings the schema up to date. Safe to run from several instances at once.
+    /// Brings the schema up to date, then fills in what a migration added that SQL alone
+    /// cannot compute (the folded wallet names of [`wallets::backfill_folded_names`]). Safe to
+    /// run from several instances at once.
     ///
     /// # Errors
-    /// A migration failed or an applied migration was changed.
+    /// A migration failed, an applied migration was changed, or the backfill failed.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
             Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
             Db::Sqlite { writer, .. } => sqlx::migrate!("./migrations/sqlite").run(writer).await?,
+        }
+        let filled = wallets::backfill_folded_names(self)
+            .await
+            .context("cannot fill in the folded wallet names")?;
+        if filled > 0 {
+            tracing::info!(
+                wallets = filled,
+                "folded the display names of existing wallets for the name search"
+            );
         }
         Ok(())
     }

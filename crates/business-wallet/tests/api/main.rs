@@ -8,6 +8,7 @@ mod access;
 mod channels;
 mod deliveries;
 mod identifiers;
+mod logs;
 mod openapi;
 mod operations;
 mod outbox;

@@ -1,8 +1,9 @@
 //! Robustness at the edges of the server: a body read from outside is capped (the OAuth2 token
 //! endpoint), a configured issuer and audience are required claims, a NUL is refused wherever
-//! it comes in, control characters never reach a header, and the errors answered before any
-//! route is chosen carry the same JSON error body as the others. Every test runs on SQLite and
-//! PostgreSQL.
+//! it comes in, control characters never reach a header, the errors answered before any
+//! route is chosen carry the same JSON error body as the others, and a client that sends its
+//! whole request before it reads (Python's urllib) reads a 413 or 431 instead of a broken pipe.
+//! Every test runs on SQLite and PostgreSQL.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -823,7 +824,8 @@ async fn errors_before_routing_carry_the_json_body(app: TestApp) {
     }
     assert_no_problems(&problems);
 
-    // A wrong method: 405 with its own status in the body, and the methods the route takes.
+    // A wrong method: 405 with its own status and reason in the body (not 400), and the
+    // methods the route takes.
     let (status, headers, body) = raw_exchange(
         &app,
         b"DELETE /api/v1/wallets HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(),
@@ -831,8 +833,31 @@ async fn errors_before_routing_carry_the_json_body(app: TestApp) {
     .await;
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_error_body(status, &body, 405, "DELETE /api/v1/wallets");
+    assert_eq!(body["status"], 405, "{body}");
+    assert_eq!(body["error"], "Method Not Allowed", "{body}");
     let allow = header(&headers, "allow").expect("an Allow header");
-    assert!(allow.contains("POST"), "{allow}");
+    assert!(allow.contains("POST") && allow.contains("GET"), "{allow}");
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    let wallet = uuid::Uuid::new_v4();
+    for (method, path) in [
+        ("PUT", format!("/api/v1/wallets/{wallet}")),
+        ("PATCH", format!("/api/wallets/{wallet}/integration-channels")),
+        ("GET", format!("/api/integration-channels/{wallet}/rotate-secret")),
+        ("POST", "/health/live".to_string()),
+        ("POST", "/api/openapi.json".to_string()),
+        ("DELETE", "/ui/sign-in".to_string()),
+        ("FOO", "/api/v1/wallets".to_string()),
+    ] {
+        let request = format!("{method} {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}", app.admin_token);
+        let (status, headers, body) = raw_exchange(&app, request.into_bytes()).await;
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        assert_eq!(
+            (status, &body["status"], &body["error"]),
+            (405, &json!(405), &json!("Method Not Allowed")),
+            "{method} {path}: {body}"
+        );
+        assert!(header(&headers, "allow").is_some(), "{method} {path}: {headers:?}");
+    }
 
     // A request that parses still passes through the same connection layer, kept alive.
     let response = app.get("/health/live", None).await;
@@ -859,6 +884,128 @@ async fn errors_before_routing_carry_the_json_body(app: TestApp) {
     assert_eq!(event["schema"]["enum"], json!(["INTEGRATION"]), "{event}");
 }
 
+/// Sends raw bytes on a new connection the way simple clients do, everything first, and only
+/// then reads the answer to its end: a connection reset or a broken pipe on the way fails.
+async fn send_all_then_read(app: &TestApp, request: &[u8]) -> (u16, Vec<(String, String)>, Value) {
+    let address = app.address.trim_start_matches("http://").to_string();
+    let exchange = async {
+        let mut stream = TcpStream::connect(&address).await.unwrap();
+        stream.write_all(request).await.expect("the whole request is taken");
+        let mut answer = Vec::new();
+        stream
+            .read_to_end(&mut answer)
+            .await
+            .expect("the answer is read to its end");
+        answer
+    };
+    let answer = tokio::time::timeout(GUARD, exchange)
+        .await
+        .expect("the server answers and closes the connection");
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let httparse::Status::Complete(head) = response.parse(&answer).expect("an HTTP response") else {
+        panic!("incomplete response: {}", String::from_utf8_lossy(&answer));
+    };
+    let headers = response
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect();
+    let body = serde_json::from_slice(&answer[head..]).unwrap_or(Value::Null);
+    (response.code.unwrap(), headers, body)
+}
+
+/// Posts a wallet body of about 6 MB with Python's `urllib.request`, with a declared
+/// `Content-Length` (`length`) or chunked (`chunked`); returns what the script printed: the
+/// status on the first line, the body on the second, or the exception it got.
+async fn python_posts_six_megabytes(app: &TestApp, mode: &str) -> String {
+    const SCRIPT: &str = r#"
+import sys, urllib.request, urllib.error
+url, token, mode = sys.argv[1:4]
+body = b'{"displayName": "' + b'x' * 6_000_000 + b'"}'
+data = body if mode == 'length' else iter([body[i:i + 65536] for i in range(0, len(body), 65536)])
+request = urllib.request.Request(url, data=data, method='POST', headers={
+    'Content-Type': 'application/json', 'Authorization': 'Bearer ' + token})
+try:
+    with urllib.request.urlopen(request, timeout=30) as response:
+        print(response.status)
+        print(response.read().decode())
+except urllib.error.HTTPError as error:
+    print(error.code)
+    print(error.read().decode())
+except Exception as error:
+    print('exception', repr(error))
+"#;
+    let output = tokio::time::timeout(
+        GUARD,
+        tokio::process::Command::new("python3")
+            .args(["-c", SCRIPT, &app.url("/api/v1/wallets"), &app.admin_token, mode])
+            .output(),
+    )
+    .await
+    .expect("the script ends")
+    .expect("python3 runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+async fn refused_requests_are_answered_to_clients_that_send_everything_first(app: TestApp) {
+    // A body over the limit, declared or chunked: Python's urllib sends all of it before it
+    // reads, and reads the 413 with its JSON body (not a broken pipe).
+    for mode in ["length", "chunked"] {
+        let printed = python_posts_six_megabytes(&app, mode).await;
+        let mut lines = printed.lines();
+        assert_eq!(lines.next(), Some("413"), "{mode}: {printed}");
+        let body: Value = serde_json::from_str(lines.next().unwrap_or_default()).unwrap_or(Value::Null);
+        assert_eq!(body["status"], 413, "{mode}: {printed}");
+        assert_eq!(body["error"], "Payload Too Large", "{mode}: {printed}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM wallet").await, 0, "nothing was written");
+
+    // The same on a raw connection, with the connection closed after the answer.
+    let body = vec![b'x'; 3_000_000];
+    let mut request = format!(
+        "POST /api/v1/wallets HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        app.admin_token,
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    let (status, headers, answer) = send_all_then_read(&app, &request).await;
+    assert_error_body(status, &answer, 413, "a declared body over the limit");
+    assert_eq!(header(&headers, "connection"), Some("close"), "{headers:?}");
+
+    // A client that waits for `100 Continue` is answered at once, never asked for the body.
+    let request = format!(
+        "POST /api/v1/wallets HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: 3000000\r\nexpect: 100-continue\r\n\r\n",
+        app.admin_token
+    );
+    let (status, _, answer) = send_all_then_read(&app, request.as_bytes()).await;
+    assert_error_body(status, &answer, 413, "Expect: 100-continue");
+
+    // A request head over the cap is 431 with the JSON body every time, however much of it
+    // the client still sends after the cap; one below the cap is served.
+    for (size, round) in [(100_000, 1), (8_000_000, 1), (100_000, 2), (8_000_000, 2)] {
+        let request = format!(
+            "GET /health/live HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+            "b".repeat(size)
+        );
+        let (status, _, answer) = send_all_then_read(&app, request.as_bytes()).await;
+        assert_error_body(status, &answer, 431, &format!("a {size}-byte header, round {round}"));
+    }
+    let request = format!(
+        "GET /health/live HTTP/1.1\r\nhost: x\r\nx-big: {}\r\nconnection: close\r\n\r\n",
+        "b".repeat(60_000)
+    );
+    let (status, _, answer) = send_all_then_read(&app, request.as_bytes()).await;
+    assert_eq!(status, 200, "a 60,000-byte header fits: {answer}");
+}
+
 both_backend_kinds!(
     oauth2_token_answers_are_read_within_a_limit,
     issuer_and_audience_are_required_claims
@@ -866,5 +1013,6 @@ both_backend_kinds!(
 both_backends!(
     nul_is_refused_everywhere,
     control_characters_are_refused_at_save,
-    errors_before_routing_carry_the_json_body
+    errors_before_routing_carry_the_json_body,
+    refused_requests_are_answered_to_clients_that_send_everything_first
 );

@@ -1,13 +1,15 @@
-//! `/api/v1/wallets`: create and read wallets.
+//! `/api/v1/wallets`: create, list and read wallets.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::api::doc;
-use crate::api::extract::{external_key, ApiPath, AppJson, CorrelationId};
+use crate::api::extract::{external_key, ApiPath, ApiQuery, AppJson, CorrelationId};
 use crate::auth::Principal;
-use crate::domain::wallet::{self, CreateWallet, Wallet};
+use crate::domain::wallet::{self, CreateWallet, ListQuery, Wallet, WalletPage};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -53,4 +55,78 @@ pub async fn get_wallet(
 ) -> Result<Json<Wallet>, ApiError> {
     let key = external_key("walletExternalKey", &key)?;
     Ok(Json(wallet::get(&state, &principal, &key).await?))
+}
+
+/// The query of the wallet list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct WalletListQuery {
+    /// Only wallets whose display name contains this text, ignoring letter case and accents
+    /// ("zurich" finds "Zürich", "ZURICH" and "Zurich"); `%` and `_` match only themselves.
+    /// Surrounding blanks are ignored; a blank text selects every wallet.
+    #[param(pattern = "^[^\\u0000]*$")]
+    pub name: Option<String>,
+    /// A previous page's `nextCursor`, passed unchanged (opaque; any other text is refused).
+    #[param(value_type = Option<String>, pattern = "^[1-9][0-9]{0,17}$")]
+    pub cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
+    pub limit: Option<String>,
+}
+
+impl WalletListQuery {
+    /// Checks the parameters.
+    ///
+    /// # Errors
+    /// 400 naming `limit` or `cursor`.
+    fn parse(self) -> Result<ListQuery, ApiError> {
+        let limit = match self.limit {
+            None => 50,
+            Some(limit) => limit
+                .parse::<i64>()
+                .ok()
+                .filter(|l| (1..=200).contains(l))
+                .ok_or_else(|| ApiError::invalid_field("limit", "must be a number from 1 to 200"))?,
+        };
+        let after = self
+            .cursor
+            .map(|cursor| {
+                // What `nextCursor` holds: a row id, at most 18 digits (so it always parses).
+                let digits = cursor.len() <= 18
+                    && cursor.bytes().all(|b| b.is_ascii_digit())
+                    && cursor.bytes().next().is_some_and(|b| b != b'0');
+                digits.then(|| cursor.parse::<i64>().ok()).flatten().ok_or_else(|| {
+                    ApiError::invalid_field("cursor", "is not a cursor of this list (pass a nextCursor unchanged)")
+                })
+            })
+            .transpose()?;
+        let name = self
+            .name
+            .map(|name| name.trim().to_string())
+            .filter(|name| !name.is_empty());
+        Ok(ListQuery { name, after, limit })
+    }
+}
+
+/// Lists wallets in the order they were created, a page at a time. With GLOBAL_WALLET_CRUD
+/// every wallet; with a token for one wallet (any authority on it) only that wallet.
+#[utoipa::path(
+    get,
+    path = "/api/v1/wallets",
+    tag = "wallets",
+    params(WalletListQuery),
+    responses(
+        (status = 200, description = "A page of wallets; `nextCursor` is null on the last page", body = WalletPage),
+        doc::Secured,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_wallets(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<WalletListQuery>,
+) -> Result<Json<WalletPage>, ApiError> {
+    let query = query.parse()?;
+    Ok(Json(wallet::list(&state, &principal, &query).await?))
 }

@@ -1,0 +1,148 @@
+//! The server's JSON log lines: every line logged while serving a request, and the line of a
+//! delivery attempt, carry the correlation id as the top-level `correlation_id`, never nested.
+//!
+//! The application runs on a runtime of one thread whose default subscriber is the server's
+//! JSON subscriber (`telemetry::subscriber`, the one `serve` installs) writing into a buffer,
+//! so every task of the application logs there and the process-wide subscriber is untouched.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use business_wallet::channels::ChannelSecrets;
+use business_wallet::config::{LogFormat, LogSettings};
+use business_wallet::dispatch::Dispatcher;
+use serde_json::{json, Value};
+
+use crate::common::{spawn_app, Backend, TestApp};
+
+const WALLET_CREATED: &str = "com.credenco.businesswallet.wallet.created.v1";
+
+/// What the subscriber writes, kept.
+#[derive(Clone, Default)]
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `scenario` against an application on `backend` with JSON logs; returns what it
+/// returned and every line logged, parsed (a line that is not one JSON object fails the test).
+fn with_json_logs<F, Fut, T>(backend: Backend, scenario: F) -> (T, Vec<Value>)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let sink = Sink::default();
+    let buffer = sink.0.clone();
+    let settings = LogSettings {
+        format: LogFormat::Json,
+        level: "info".into(),
+    };
+    let dispatch = business_wallet::telemetry::subscriber(&settings, move || sink.clone());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = tracing::dispatcher::with_default(&dispatch, || {
+        runtime.block_on(async move { scenario(spawn_app(backend).await).await })
+    });
+    drop(runtime);
+    let text = String::from_utf8(buffer.lock().unwrap().clone()).expect("log lines are UTF-8");
+    let lines = text
+        .lines()
+        .map(|line| match serde_json::from_str::<Value>(line) {
+            Ok(value) if value.is_object() => value,
+            _ => panic!("not a JSON object: {line}"),
+        })
+        .collect();
+    (result, lines)
+}
+
+fn the_correlation_id_is_a_top_level_field_of_every_line(backend: Backend) {
+    let (fresh, lines) = with_json_logs(backend, |app| async move {
+        // A platform channel to a loopback address: its attempt is refused at send time by the
+        // SSRF gate, and logged like any other attempt.
+        app.insert_webhook_channel(
+            None,
+            "http://127.0.0.1:9/hook",
+            &ChannelSecrets::generate(),
+            true,
+            &[WALLET_CREATED],
+        )
+        .await;
+        let response = app
+            .client
+            .post(app.url("/api/v1/wallets"))
+            .bearer_auth(&app.admin_token)
+            .header("X-Correlation-Id", "logs-corr-42")
+            .json(&json!({"displayName": "Logged"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let outcome = Dispatcher::new(&app.state).run_once().await.unwrap();
+        assert_eq!(outcome.claimed, 1, "{outcome:?}");
+
+        // Refused for its correlation id: logged with the new one it is answered with.
+        let response = app
+            .client
+            .get(app.url("/api/v1/wallets"))
+            .bearer_auth(&app.admin_token)
+            .header("X-Correlation-Id", "has a space")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let fresh = response.headers()["x-correlation-id"].to_str().unwrap().to_string();
+        assert!(uuid::Uuid::parse_str(&fresh).is_ok(), "{fresh}");
+        fresh
+    });
+
+    let find = |message: &str, correlation_id: &str| -> Option<&Value> {
+        lines
+            .iter()
+            .find(|line| line["message"] == message && line["correlation_id"] == correlation_id)
+    };
+    let request = find("request", "logs-corr-42").unwrap_or_else(|| panic!("the access line in {lines:#?}"));
+    assert_eq!(request["status"], 201, "{request}");
+    assert_eq!(request["method"], "POST", "{request}");
+    assert_eq!(request["route"], "/api/v1/wallets", "{request}");
+    assert!(
+        find("wallet created", "logs-corr-42").is_some(),
+        "a line of the handler carries it too: {lines:#?}"
+    );
+    let attempt = find("delivery attempt", "logs-corr-42").unwrap_or_else(|| panic!("the attempt line in {lines:#?}"));
+    assert_eq!(attempt["event_type"], WALLET_CREATED, "{attempt}");
+
+    let refused = find("request", &fresh).unwrap_or_else(|| panic!("the refused request's line in {lines:#?}"));
+    assert_eq!(refused["status"], 400, "{refused}");
+
+    // Never nested: no line keeps a span object holding it.
+    for line in &lines {
+        for (key, value) in line.as_object().unwrap() {
+            assert!(
+                !value.is_object() || value.get("correlation_id").is_none(),
+                "`{key}` nests the correlation id: {line}"
+            );
+        }
+    }
+}
+
+mod the_correlation_id_is_a_top_level_field_of_every_line {
+    #[test]
+    fn sqlite() {
+        super::the_correlation_id_is_a_top_level_field_of_every_line(super::Backend::Sqlite)
+    }
+
+    #[test]
+    fn postgres() {
+        super::the_correlation_id_is_a_top_level_field_of_every_line(super::Backend::Postgres)
+    }
+}
