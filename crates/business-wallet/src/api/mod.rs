@@ -144,6 +144,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(public::list_event_types))
         .routes(routes!(public::get_schema))
         .routes(routes!(public::list_channel_types))
+        .routes(routes!(public::asyncapi))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics))
