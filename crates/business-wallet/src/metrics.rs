@@ -21,6 +21,11 @@ use crate::store::{self, Db};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// The attempts counter.
+const ATTEMPTS: &str = "business_wallet_delivery_attempts_total";
+/// The commit-to-delivery latency histogram.
+const LATENCY: &str = "business_wallet_delivery_latency_seconds";
+
 /// The process's Prometheus recorder, installed on first use. The `metrics` facade has one
 /// recorder per process; an embedding application that installed its own keeps it, and this
 /// handle then renders only what it recorded itself.
@@ -28,7 +33,7 @@ pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(
-                metrics_exporter_prometheus::Matcher::Full("business_wallet_delivery_latency_seconds".into()),
+                metrics_exporter_prometheus::Matcher::Full(LATENCY.into()),
                 &[
                     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 600.0,
                 ],
@@ -37,14 +42,29 @@ pub fn handle() -> &'static PrometheusHandle {
             .build_recorder();
         let handle = recorder.handle();
         let _ = metrics::set_global_recorder(recorder);
+        describe();
         handle
     })
+}
+
+/// Gives the counter and the histogram their `# HELP` texts (the gauges get theirs in
+/// [`render`]). Descriptions go to whichever recorder is installed, so an embedding
+/// application's own recorder gets them too.
+fn describe() {
+    metrics::describe_counter!(
+        ATTEMPTS,
+        "Delivery attempts by channel type and outcome (DELIVERED, RETRYABLE, REJECTED)."
+    );
+    metrics::describe_histogram!(
+        LATENCY,
+        "Seconds from the commit that published an event to its delivered acknowledgement."
+    );
 }
 
 /// Counts one attempt.
 pub fn attempt(channel_type: &str, outcome: &'static str) {
     metrics::counter!(
-        "business_wallet_delivery_attempts_total",
+        ATTEMPTS,
         "channel_type" => channel_type.to_string(),
         "outcome" => outcome
     )
@@ -53,7 +73,7 @@ pub fn attempt(channel_type: &str, outcome: &'static str) {
 
 /// Records the commit-to-delivery latency of a delivered event.
 pub fn delivered(latency_ms: i64) {
-    metrics::histogram!("business_wallet_delivery_latency_seconds").record(latency_ms.max(0) as f64 / 1000.0);
+    metrics::histogram!(LATENCY).record(latency_ms.max(0) as f64 / 1000.0);
 }
 
 /// Renders every metric in the Prometheus text format: this process's counters and histogram,

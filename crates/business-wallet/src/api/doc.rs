@@ -171,6 +171,38 @@ pub fn optional_unbounded_text() -> ObjectBuilder {
         )))
 }
 
+/// A regular expression (not anchored) for the whole numbers from 1 to `max`, written in
+/// decimal without leading zeros: any number with fewer digits than `max`, and those with as
+/// many that are below it from some digit on.
+pub fn whole_number_up_to(max: u64) -> String {
+    let digits = max.to_string();
+    let width = digits.len();
+    let mut alternatives = Vec::new();
+    if width > 1 {
+        alternatives.push(format!("[1-9][0-9]{{0,{}}}", width - 2));
+    }
+    for (i, digit) in digits.bytes().map(|b| b - b'0').enumerate() {
+        let lowest = u8::from(i == 0);
+        if digit <= lowest {
+            continue;
+        }
+        let class = if digit - 1 == lowest {
+            lowest.to_string()
+        } else {
+            format!("[{lowest}-{}]", digit - 1)
+        };
+        let rest = match width - i - 1 {
+            0 => String::new(),
+            n => format!("[0-9]{{{n}}}"),
+        };
+        alternatives.push(format!("{}{class}{rest}", &digits[..i]));
+    }
+    if max > 0 {
+        alternatives.push(digits);
+    }
+    format!("(?:{})", alternatives.join("|"))
+}
+
 /// A host name as the webhook URL check reads it: letters, digits and hyphens in dot-separated
 /// labels, whose last label is not a number (that would make it an IPv4 address).
 const HOST_NAME: &str =
@@ -276,6 +308,30 @@ mod tests {
         let components = crate::api::openapi().components.expect("components");
         for name in ERROR_RESPONSES {
             assert!(components.responses.contains_key(*name), "{name} is registered");
+        }
+    }
+
+    #[test]
+    fn whole_numbers_up_to_a_bound() {
+        for max in [1_u64, 7, 9, 10, 19, 200, 1000, 4096, i64::MAX as u64, u64::MAX] {
+            let pattern = format!("^{}$", whole_number_up_to(max));
+            let mut cases = vec![1, max, max / 2, max / 3, max.saturating_sub(1)];
+            cases.extend((0..64).map(|shift| max >> shift));
+            for n in cases.into_iter().filter(|n| *n > 0) {
+                assert!(matches(&pattern, &n.to_string()), "{n} <= {max}");
+            }
+            let above = u128::from(max) + 1;
+            for n in [above, above + 9, above * 10, u128::from(max) * 10] {
+                assert!(!matches(&pattern, &n.to_string()), "{n} > {max}");
+            }
+            for bad in ["0", "", "01", "+1", " 1", "1.0"] {
+                assert!(!matches(&pattern, bad), "{bad:?} for {max}");
+            }
+        }
+        // Every number below 1000 against a bound of 200.
+        let pattern = format!("^{}$", whole_number_up_to(200));
+        for n in 0..1000 {
+            assert_eq!(matches(&pattern, &n.to_string()), (1..=200).contains(&n), "{n}");
         }
     }
 

@@ -17,7 +17,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest as _, MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument as _;
@@ -98,6 +98,24 @@ fn describe_deployment(mut openapi: utoipa::openapi::OpenApi, state: &AppState) 
     openapi
 }
 
+/// The description as this deployment serves it (see [`describe_deployment`]).
+#[derive(Clone)]
+struct Served(Arc<utoipa::openapi::OpenApi>);
+
+/// This document: the OpenAPI 3.1 description of every route.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "operations",
+    responses(
+        (status = 200, description = "This OpenAPI 3.1 document", body = Object),
+        (status = 400, response = doc::BadRequest),
+    )
+)]
+async fn openapi_document(Extension(Served(openapi)): Extension<Served>) -> Response {
+    Json(openapi.as_ref()).into_response()
+}
+
 /// The routes and their OpenAPI description, built from the same handler list.
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -147,6 +165,8 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(public::list_event_types))
         .routes(routes!(public::get_schema))
         .routes(routes!(public::list_channel_types))
+        .routes(routes!(public::asyncapi))
+        .routes(routes!(openapi_document))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics))
@@ -161,17 +181,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The complete HTTP application.
 pub fn router(state: AppState) -> Router {
     let (routes, openapi) = routes();
-    let openapi = std::sync::Arc::new(describe_deployment(openapi, &state));
+    let openapi = Served(Arc::new(describe_deployment(openapi, &state)));
     let body_limit = state.settings.server.body_limit_bytes;
     routes
         .merge(crate::web::router(&state))
-        .route(
-            "/api/openapi.json",
-            axum::routing::get(move || {
-                let openapi = openapi.clone();
-                async move { Json(openapi.as_ref().clone()) }
-            }),
-        )
+        .layer(Extension(openapi))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         // The router adds the `Allow` header listing the route's methods.
         .method_not_allowed_fallback(|| async {

@@ -1,5 +1,5 @@
-//! Unauthenticated routes under `/api/public`: the event catalog and its JSON Schemas, and the
-//! channel types this instance offers.
+//! Unauthenticated routes under `/api/public`: the event catalog and its JSON Schemas, the
+//! AsyncAPI description of what the channels send, and the channel types this instance offers.
 
 use axum::extract::State;
 use axum::http::header;
@@ -96,6 +96,27 @@ pub async fn get_schema(
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         body,
+    ))
+}
+
+/// The AsyncAPI 3.0 description of what this instance's channels send.
+///
+/// One channel and one `send` operation per channel type on offer (webhook, Kafka, JMS), and
+/// in each channel one message per catalog event type with its payload schema, its headers
+/// (the CloudEvents attributes, the webhook signature) and an example.
+#[utoipa::path(
+    get,
+    path = "/api/public/asyncapi.json",
+    tag = "events",
+    responses(
+        (status = 200, description = "The AsyncAPI 3.0 document", body = Object),
+        (status = 400, response = doc::BadRequest),
+    )
+)]
+pub async fn asyncapi(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(events::asyncapi::document(
+        state.outbox.base_url(),
+        &state.channels.transports(),
     ))
 }
 

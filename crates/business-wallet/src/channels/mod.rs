@@ -93,6 +93,15 @@ impl ChannelRegistry {
     pub fn kinds(&self) -> impl Iterator<Item = &str> {
         self.channels.keys().map(String::as_str)
     }
+
+    /// How the types that are on send events (those that describe themselves), for the
+    /// AsyncAPI document.
+    pub fn transports(&self) -> Vec<crate::events::asyncapi::Transport> {
+        self.channels
+            .values()
+            .filter_map(|channel| channel.asyncapi())
+            .collect()
+    }
 }
 
 /// The result of a test send: one real, signed request with a catalog sample, no delivery row,

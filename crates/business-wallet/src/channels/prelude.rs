@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::secrets::ChannelSecrets;
+use crate::events::asyncapi::Transport;
 use crate::events::CloudEvent;
 
 /// A boxed future, so that [`Channel`] stays object-safe (`Arc<dyn Channel>`).
@@ -89,6 +90,13 @@ pub trait Channel: Send + Sync + 'static {
 
     /// Sends one event once. Must finish within the channel's own timeout and must not panic.
     fn deliver<'a>(&'a self, message: &'a OutboundMessage<'a>, channel: &'a ChannelConfig) -> BoxFuture<'a, Attempt>;
+
+    /// How this type puts an event on the wire, for the AsyncAPI description served at
+    /// `GET /api/public/asyncapi.json`. A type that returns `None` (the default) is left out
+    /// of it.
+    fn asyncapi(&self) -> Option<Transport> {
+        None
+    }
 }
 
 /// A channel's type block that cannot be used; the message is safe to show to the user.

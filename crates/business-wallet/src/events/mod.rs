@@ -4,6 +4,10 @@
 //! public schema, its major version, its subject pattern, its JSON Schema (2020-12) and a
 //! canonical sample. Everything that needs an event type (subscriptions, the schema routes,
 //! the test send) looks it up here, so adding an event or a new major version is one entry.
+//!
+//! [`asyncapi`] describes the catalog as the channels send it (AsyncAPI 3.0).
+
+pub mod asyncapi;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

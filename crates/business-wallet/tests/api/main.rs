@@ -5,6 +5,7 @@
 mod common;
 
 mod access;
+mod asyncapi;
 mod channels;
 mod deliveries;
 mod identifiers;

@@ -96,6 +96,19 @@ async fn metrics_report_failures_backlog_and_attempts(backend: Backend) {
         text.contains("business_wallet_delivery_latency_seconds_bucket"),
         "{text}"
     );
+    // Every metric family says what it measures (`promtool check metrics` wants a HELP text).
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert!(families.contains(&"business_wallet_delivery_attempts_total"), "{text}");
+    for family in families {
+        assert!(
+            text.contains(&format!("# HELP {family} ")),
+            "{family} has no HELP text:\n{text}"
+        );
+    }
 
     // A dismissed delivery no longer counts as failed.
     let path = format!("/api/wallets/{wallet}/integration-deliveries/{}/dismiss", failed[0]);

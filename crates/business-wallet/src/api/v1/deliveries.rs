@@ -5,7 +5,7 @@ use axum::extract::{RawQuery, State};
 use axum::Json;
 
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::{RefOr, Required};
 use utoipa::IntoParams;
 
@@ -25,23 +25,18 @@ impl IntoParams for LogFilters {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
         let mut params = vec![query_param(
             "state",
-            "States to list, repeated or comma-separated, in any letter case: PENDING, DELIVERING, \
-             DELIVERED, FAILED, DISMISSED, `active` (PENDING, DELIVERING, FAILED: the default) or \
-             `all`.",
-            ArrayBuilder::new()
-                .items(doc::one_of_pattern(state_list_pattern()))
-                .into(),
+            "States to list, one per `state` parameter (`state=FAILED&state=PENDING`): PENDING, \
+             DELIVERING, DELIVERED, FAILED, DISMISSED, `active` (PENDING, DELIVERING, FAILED: the \
+             default) or `all`. The server also takes several in one value, comma-separated \
+             (`state=FAILED,PENDING`), and ignores letter case and blanks around each.",
+            ArrayBuilder::new().items(doc::one_of_strings(state_values())).into(),
         )];
         params.extend(ReplayFilters::into_params(|| Some(ParameterIn::Query)));
         params.push(query_param(
             "cursor",
-            "A previous page's `nextCursor`.",
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-                .minimum(Some(1))
-                .maximum(Some(i64::MAX))
-                .into(),
+            "Where the page starts: a previous page's `nextCursor` (a positive whole number, as \
+             text).",
+            doc::one_of_pattern(cursor_pattern()).into(),
         ));
         params.push(query_param(
             "limit",
@@ -93,19 +88,21 @@ fn query_param(name: &str, description: &str, schema: RefOr<Schema>) -> Paramete
         .build()
 }
 
-/// One `state` value: comma-separated state names in any ASCII letter case, each with optional
-/// blanks around it (empty items are skipped).
-fn state_list_pattern() -> String {
-    let any_case = |word: &str| -> String {
-        word.chars()
-            .map(|c| format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase()))
-            .collect()
-    };
-    let mut words: Vec<String> = delivery::STATES.iter().map(|s| any_case(s)).collect();
-    words.push(any_case("active"));
-    words.push(any_case("all"));
-    let item = format!("[{ws}]*(?:{})?[{ws}]*", words.join("|"), ws = doc::WS);
-    format!("^{item}(?:,{item})*$")
+/// The values of one `state` parameter as described: the state names and the two sets.
+fn state_values() -> Vec<&'static str> {
+    let mut values = delivery::STATES.to_vec();
+    values.extend(["active", "all"]);
+    values
+}
+
+/// A `cursor` as [`delivery::parse_log_query`] takes it: a whole number from 1 to the largest
+/// row id (`i64::MAX`), with an optional `+`, leading zeros and blanks around it.
+fn cursor_pattern() -> String {
+    format!(
+        "^[{ws}]*\\+?0*{number}[{ws}]*$",
+        ws = doc::WS,
+        number = doc::whole_number_up_to(i64::MAX as u64)
+    )
 }
 
 fn wallet_scope(wallet: &str) -> Result<Scope, ApiError> {
@@ -351,4 +348,48 @@ pub async fn bulk_replay_platform_deliveries(
     Ok(Json(
         delivery::replay_matching(&state, &principal, &Scope::Platform, &query.filter).await?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(name: &str, value: &str) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair(name, value)
+            .finish()
+    }
+
+    /// What the description allows is what the parser takes.
+    #[test]
+    fn the_described_filters_are_the_parsed_ones() {
+        let pattern = cursor_pattern();
+        for cursor in [
+            "1",
+            "42",
+            " 7\t",
+            "+5",
+            "007",
+            "\u{3000}3",
+            "9223372036854775807",
+            "09223372036854775807",
+            "0",
+            "00",
+            "+",
+            "",
+            "-1",
+            "1a",
+            "1 2",
+            "9223372036854775808",
+            "18446744073709551616",
+        ] {
+            let allowed = jsonschema::is_valid(&serde_json::json!({ "pattern": pattern }), &serde_json::json!(cursor));
+            let parsed = delivery::parse_log_query(Some(&encoded("cursor", cursor))).is_ok();
+            assert_eq!(allowed, parsed, "cursor {cursor:?}");
+        }
+        for state in state_values() {
+            let query = delivery::parse_log_query(Some(&encoded("state", state))).unwrap();
+            assert!(!query.filter.states.is_empty(), "{state}");
+        }
+    }
 }

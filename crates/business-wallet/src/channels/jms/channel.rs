@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
 use super::amqp::{AmqpSession, Outgoing, Sent};
@@ -15,6 +15,8 @@ use crate::channels::{
     Attempt, BoxFuture, Channel, ChannelConfig, InvalidConfig, OutboundMessage, Outcome, RequestRecord, ResponseRecord,
 };
 use crate::config::{JmsProtocol, JmsSettings};
+use crate::events::asyncapi::{ContentMode, Header, Transport};
+use crate::events::CloudEvent;
 
 /// Type name of the JMS channel.
 pub const JMS: &str = "JMS";
@@ -313,6 +315,113 @@ impl Channel for JmsChannel {
     fn deliver<'a>(&'a self, message: &'a OutboundMessage<'a>, channel: &'a ChannelConfig) -> BoxFuture<'a, Attempt> {
         Box::pin(self.send(message, channel))
     }
+
+    fn asyncapi(&self) -> Option<Transport> {
+        Some(transport(self.settings.protocol))
+    }
+}
+
+/// What a JMS message looks like over `protocol`, for the AsyncAPI document.
+pub fn transport(protocol: JmsProtocol) -> Transport {
+    let (how, content_type, headers): (&str, _, fn(&CloudEvent) -> Vec<Header>) = match protocol {
+        JmsProtocol::Stomp => (
+            "STOMP 1.2: a persistent `SEND` to `/queue/<name>` or `/topic/<name>`, marked as a text \
+             message for ActiveMQ (`amq-msg-type: text`) unless `integration.channels.jms.jms_mapping` \
+             is off; the broker's receipt makes the delivery DELIVERED",
+            STRUCTURED_CONTENT_TYPE,
+            stomp_headers,
+        ),
+        JmsProtocol::Amqp => (
+            "AMQP 1.0 with the JMS mapping's annotations (a TextMessage) unless \
+             `integration.channels.jms.jms_mapping` is off: a durable message whose `message-id` is \
+             the event's `id`, sent to the configured queue or topic prefix followed by the name; \
+             the broker's `accepted` makes the delivery DELIVERED",
+            AMQP_CONTENT_TYPE,
+            amqp_headers,
+        ),
+    };
+    Transport {
+        name: "jms",
+        title: "JMS",
+        description: format!(
+            "A text message on the channel's `jms.destination` at the instance's JMS broker \
+             (`integration.channels.jms`), in CloudEvents structured mode: the text is the JSON \
+             envelope. The string properties `ce_id`, `ce_type` and `ce_walletexternalkey` repeat \
+             those attributes, so that consumers can select on them (for example \
+             `ce_type = 'com.credenco.businesswallet.wallet.created.v1'`). This instance speaks {how}."
+        ),
+        address: Some("{destination}"),
+        parameters: json!({
+            "destination": {
+                "description": "The channel's `jms.destination`: `queue://<name>`, `topic://<name>`, or a bare name (a queue).",
+            }
+        }),
+        mode: ContentMode::Structured,
+        content_type,
+        headers,
+        operation_bindings: None,
+        message_bindings: None,
+    }
+}
+
+/// The properties every JMS message carries, whatever the protocol.
+fn jms_properties(example: &CloudEvent) -> Vec<Header> {
+    let string = |description: &str| json!({ "type": "string", "description": description });
+    vec![
+        Header::required(
+            "ce_id",
+            string("JMS string property: the event's `id`."),
+            example.id.clone(),
+        ),
+        Header::required(
+            "ce_type",
+            json!({ "type": "string", "const": example.event_type, "description": "JMS string property: the event's `type`." }),
+            example.event_type.clone(),
+        ),
+        Header::required(
+            "ce_walletexternalkey",
+            string("JMS string property: the event's `walletexternalkey`."),
+            example.walletexternalkey.clone(),
+        ),
+    ]
+}
+
+fn stomp_headers(example: &CloudEvent) -> Vec<Header> {
+    let mut headers = vec![
+        Header::required(
+            "content-type",
+            json!({ "type": "string", "const": STRUCTURED_CONTENT_TYPE }),
+            STRUCTURED_CONTENT_TYPE,
+        ),
+        Header::required("persistent", json!({ "type": "string", "const": "true" }), "true"),
+        Header::optional(
+            "amq-msg-type",
+            json!({
+                "type": "string",
+                "const": "text",
+                "description": "Makes ActiveMQ deliver a TextMessage; sent unless `integration.channels.jms.jms_mapping` is off.",
+            }),
+        ),
+    ];
+    headers.extend(jms_properties(example));
+    headers
+}
+
+fn amqp_headers(example: &CloudEvent) -> Vec<Header> {
+    let mut headers = vec![
+        Header::required(
+            "content-type",
+            json!({ "type": "string", "const": AMQP_CONTENT_TYPE, "description": "The AMQP message's content type." }),
+            AMQP_CONTENT_TYPE,
+        ),
+        Header::required(
+            "message-id",
+            json!({ "type": "string", "description": "The AMQP message id: the event's `id`." }),
+            example.id.clone(),
+        ),
+    ];
+    headers.extend(jms_properties(example));
+    headers
 }
 
 /// The one place where a broker answer becomes retry or reject: an ERROR frame about the

@@ -8,13 +8,14 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::config::KafkaChannelConfig;
 use crate::channels::{
     Attempt, BoxFuture, Channel, ChannelConfig, InvalidConfig, OutboundMessage, Outcome, RequestRecord, ResponseRecord,
 };
 use crate::config::KafkaSettings;
+use crate::events::asyncapi::{self, ContentMode, Transport};
 
 /// Type name of the Kafka channel.
 pub const KAFKA: &str = "KAFKA";
@@ -193,6 +194,47 @@ impl Channel for KafkaChannel {
 
     fn deliver<'a>(&'a self, message: &'a OutboundMessage<'a>, channel: &'a ChannelConfig) -> BoxFuture<'a, Attempt> {
         Box::pin(self.send(message, channel))
+    }
+
+    fn asyncapi(&self) -> Option<Transport> {
+        Some(transport())
+    }
+}
+
+/// What a Kafka record looks like, for the AsyncAPI document.
+pub fn transport() -> Transport {
+    Transport {
+        name: "kafka",
+        title: "Kafka",
+        description: "A record on the channel's `kafka.topic` in the instance's Kafka cluster \
+            (`integration.channels.kafka`), in CloudEvents structured mode: the value is the JSON \
+            envelope, the `content-type` header says so, and the key is the event's \
+            `walletexternalkey`, so that one wallet's events stay in order on one partition. The \
+            producer is idempotent with `acks=all`; the broker's acknowledgement makes the \
+            delivery DELIVERED."
+            .into(),
+        address: Some("{topic}"),
+        parameters: json!({ "topic": { "description": "The channel's `kafka.topic`." } }),
+        mode: ContentMode::Structured,
+        content_type: STRUCTURED_CONTENT_TYPE,
+        headers: |_| {
+            vec![asyncapi::Header::required(
+                "content-type",
+                json!({ "type": "string", "const": STRUCTURED_CONTENT_TYPE }),
+                STRUCTURED_CONTENT_TYPE,
+            )]
+        },
+        operation_bindings: None,
+        message_bindings: Some(json!({
+            "kafka": {
+                "key": {
+                    "type": "string",
+                    "format": "uuid",
+                    "description": "The event's `walletexternalkey`.",
+                },
+                "bindingVersion": "0.5.0",
+            }
+        })),
     }
 }
 

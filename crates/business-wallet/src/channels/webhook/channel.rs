@@ -7,7 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
+use webhook_verify::SIGNATURE_HEADER;
 
 use super::body::{read_limited, BodyError};
 use super::config::{OAuth2Config, WebhookChannelConfig};
@@ -18,6 +19,8 @@ use crate::channels::{
     WEBHOOK,
 };
 use crate::config::{Settings, WebhookSettings};
+use crate::events::asyncapi::{ContentMode, Header, Transport};
+use crate::events::CloudEvent;
 
 /// A cached token is refreshed this long before it expires.
 const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(60);
@@ -375,6 +378,10 @@ impl Channel for WebhookChannel {
         WEBHOOK
     }
 
+    fn asyncapi(&self) -> Option<Transport> {
+        Some(transport())
+    }
+
     fn validate(&self, config: &Value) -> Result<(), InvalidConfig> {
         let config = WebhookChannelConfig::from_value(config, &self.settings)?;
         check_url(&config.url, &self.policy).map_err(|e| InvalidConfig(format!("webhook.url: {e}")))?;
@@ -388,6 +395,77 @@ impl Channel for WebhookChannel {
     fn deliver<'a>(&'a self, message: &'a OutboundMessage<'a>, channel: &'a ChannelConfig) -> BoxFuture<'a, Attempt> {
         Box::pin(self.send(message, channel))
     }
+}
+
+/// The secret the AsyncAPI document's examples are signed with.
+pub const EXAMPLE_SECRET: &str = "whsec_ZXhhbXBsZS1zZWNyZXQtZm9yLWRvY3M";
+
+/// What a webhook request looks like, for the AsyncAPI document.
+pub fn transport() -> Transport {
+    Transport {
+        name: "webhook",
+        title: "Webhook",
+        description: format!(
+            "A `POST` to the channel's `webhook.url`, in CloudEvents HTTP binary mode: the \
+             attributes as `ce-` headers (their values percent-encoded as the binding says), the \
+             event's data as the JSON body, `Content-Type: application/json`. Every request is \
+             signed with `{SIGNATURE_HEADER}`. A channel with `webhook.apiKey` also sends that \
+             header with its value; one with `webhook.oauth2` sends `Authorization: Bearer` with a \
+             client-credentials token from its `tokenUrl`.\n\n\
+             Answer with a 2xx once the event is stored: the delivery is then DELIVERED. A 408, a \
+             429, a 3xx or a 5xx (with `Retry-After` honoured), no answer within \
+             `webhook.timeoutMs`, or a connection or TLS error is retried later; any other 4xx \
+             fails the delivery at once (it can be replayed). Redirects are not followed.",
+        ),
+        address: None,
+        parameters: json!({}),
+        mode: ContentMode::Binary,
+        content_type: "application/json",
+        headers: webhook_headers,
+        operation_bindings: Some(json!({ "http": { "method": "POST", "bindingVersion": "0.3.0" } })),
+        message_bindings: None,
+    }
+}
+
+/// The headers of a webhook request besides the `ce-` ones; the example is signed with
+/// [`EXAMPLE_SECRET`] at the example's `time`.
+fn webhook_headers(example: &CloudEvent) -> Vec<Header> {
+    let body = serde_json::to_vec(&example.data).expect("the data is JSON");
+    let signed_at = chrono::DateTime::parse_from_rfc3339(&example.time).map_or(0, |t| t.timestamp());
+    let signature = webhook_verify::signature_header(&[EXAMPLE_SECRET.as_bytes()], signed_at, &body);
+    vec![
+        Header::required(
+            "Content-Type",
+            json!({ "type": "string", "const": "application/json" }),
+            "application/json",
+        ),
+        Header::required(
+            SIGNATURE_HEADER,
+            json!({
+                "type": "string",
+                "pattern": "^t=[0-9]+(,v1=[0-9a-f]{64})+$",
+                "description": format!(
+                    "`t=<unix seconds>,v1=<hex>`: `v1` is the lowercase hex HMAC-SHA256, keyed with \
+                     the UTF-8 bytes of the channel's `hmacSecret` (the `whsec_...` text exactly as \
+                     it was shown once), of `<t>.<raw body>`, `t` written in decimal. During a secret \
+                     rotation's grace window a second `v1`, made with the previous secret, follows. \
+                     A request is authentic when any `v1` matches a secret the receiver trusts; \
+                     refuse a `t` too far from your clock (the `webhook-verify` crate and \
+                     `business-wallet verify` allow 5 minutes). The example is signed with the \
+                     secret `{EXAMPLE_SECRET}` over the example payload as compact JSON."
+                ),
+            }),
+            signature,
+        ),
+        Header::optional(
+            "Authorization",
+            json!({
+                "type": "string",
+                "pattern": "^Bearer .+$",
+                "description": "`Bearer <token>`, on a channel with `webhook.oauth2`: a client-credentials token of its `tokenUrl`, cached until 60 s before it expires and fetched again once when the receiver answers 401.",
+            }),
+        ),
+    ]
 }
 
 /// The one place HTTP statuses become outcomes: 2xx delivered; 408, 429, 3xx and 5xx (and
