@@ -7,9 +7,11 @@ description allows) is replaced with a real certificate, made by the server unde
 the run (ST_CERTIFICATE); values without the armour, meant to be refused, are sent as generated.
 """
 
+import ast
 import os
 import re
 import sys
+import threading
 
 import schemathesis
 
@@ -19,6 +21,20 @@ import schemathesis
 # mismatch" (CPython gh-106905): seen once in seven runs. A higher limit keeps the first parse
 # from hitting it.
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 5000))
+
+# The same depth count is shared by every thread, so two workers parsing at once corrupt it too
+# (the mismatch then reads like "before=66, after=120"): under load it broke two runs in a row.
+# Parses are made one at a time.
+_parse = ast.parse
+_parse_lock = threading.Lock()
+
+
+def _parse_one_at_a_time(*args, **kwargs):
+    with _parse_lock:
+        return _parse(*args, **kwargs)
+
+
+ast.parse = _parse_one_at_a_time
 
 CERTIFICATE = os.environ["ST_CERTIFICATE"]
 # The armour the description gives (`certificatePem` in the CreateIdentifier schema).
