@@ -32,6 +32,44 @@ impl std::io::Write for Sink {
     }
 }
 
+/// A process-wide subscriber that takes nothing but says every callsite may be wanted.
+///
+/// tracing caches, per callsite, whether any subscriber wants it. The other tests of this
+/// binary run on threads without a subscriber; a callsite first reached there while this
+/// test's scoped subscriber is being registered can be cached as unwanted (the registration
+/// and the rebuild of the cache race), and its lines would then be missing here. With this
+/// global subscriber answering "sometimes", no callsite is ever cached as unwanted, and each
+/// event asks the subscriber of its own thread.
+struct Undecided;
+
+impl tracing::Subscriber for Undecided {
+    fn register_callsite(&self, _: &'static tracing::Metadata<'static>) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::INFO)
+    }
+
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, _: &tracing::Event<'_>) {}
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 /// Runs `scenario` against an application on `backend` with JSON logs; returns what it
 /// returned and every line logged, parsed (a line that is not one JSON object fails the test).
 fn with_json_logs<F, Fut, T>(backend: Backend, scenario: F) -> (T, Vec<Value>)
@@ -39,6 +77,9 @@ where
     F: FnOnce(TestApp) -> Fut,
     Fut: Future<Output = T>,
 {
+    // Fails when a global subscriber is already set (`TEST_LOG`, or the other backend's run):
+    // that one wants every line at info too.
+    let _ = tracing::subscriber::set_global_default(Undecided);
     let sink = Sink::default();
     let buffer = sink.0.clone();
     let settings = LogSettings {
