@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-#[path = "support/postgres.rs"]
+#[path = "../../business-wallet/tests/common/postgres.rs"]
 mod postgres;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_business-wallet");

@@ -8,7 +8,7 @@
 //! The harness is in [`harness`]; scenarios run one at a time ([`harness::serial`]).
 
 mod harness;
-#[path = "../support/postgres.rs"]
+#[path = "../../../business-wallet/tests/common/postgres.rs"]
 mod postgres;
 
 mod dispatchers;

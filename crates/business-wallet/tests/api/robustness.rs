@@ -744,10 +744,16 @@ async fn raw_exchange(app: &TestApp, request: Vec<u8>) -> (u16, Vec<(String, Str
     let ((), answer) = tokio::time::timeout(GUARD, async { tokio::join!(write, read) })
         .await
         .expect("the server answers and closes the connection");
+    let (status, headers, body) = parse_answer(&answer);
+    (status, headers, body.to_vec())
+}
+
+/// Splits a whole HTTP answer into its status, its headers (names in lower case) and its body.
+fn parse_answer(answer: &[u8]) -> (u16, Vec<(String, String)>, &[u8]) {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut response = httparse::Response::new(&mut headers);
-    let httparse::Status::Complete(head) = response.parse(&answer).expect("an HTTP response") else {
-        panic!("incomplete response: {}", String::from_utf8_lossy(&answer));
+    let httparse::Status::Complete(head) = response.parse(answer).expect("an HTTP response") else {
+        panic!("incomplete response: {}", String::from_utf8_lossy(answer));
     };
     let headers = response
         .headers
@@ -759,7 +765,7 @@ async fn raw_exchange(app: &TestApp, request: Vec<u8>) -> (u16, Vec<(String, Str
             )
         })
         .collect();
-    (response.code.unwrap(), headers, answer[head..].to_vec())
+    (response.code.unwrap(), headers, &answer[head..])
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -901,23 +907,8 @@ async fn send_all_then_read(app: &TestApp, request: &[u8]) -> (u16, Vec<(String,
     let answer = tokio::time::timeout(GUARD, exchange)
         .await
         .expect("the server answers and closes the connection");
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut response = httparse::Response::new(&mut headers);
-    let httparse::Status::Complete(head) = response.parse(&answer).expect("an HTTP response") else {
-        panic!("incomplete response: {}", String::from_utf8_lossy(&answer));
-    };
-    let headers = response
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                h.name.to_ascii_lowercase(),
-                String::from_utf8_lossy(h.value).into_owned(),
-            )
-        })
-        .collect();
-    let body = serde_json::from_slice(&answer[head..]).unwrap_or(Value::Null);
-    (response.code.unwrap(), headers, body)
+    let (status, headers, body) = parse_answer(&answer);
+    (status, headers, serde_json::from_slice(body).unwrap_or(Value::Null))
 }
 
 /// Posts a wallet body of about 6 MB with Python's `urllib.request`, with a declared

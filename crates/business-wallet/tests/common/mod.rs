@@ -10,10 +10,12 @@ use std::time::Duration;
 use business_wallet::config::Settings;
 use business_wallet::{AppState, Application};
 use serde_json::{json, Value};
-use sqlx::Connection as _;
 use tokio_util::sync::CancellationToken;
 
 /// Environment variable naming the PostgreSQL server used by the tests.
+#[path = "postgres.rs"]
+mod postgres_support;
+
 pub const POSTGRES_ENV: &str = "BUSINESS_WALLET_TEST_POSTGRES_URL";
 
 /// Which database a test runs on.
@@ -93,21 +95,7 @@ impl Drop for TestApp {
 
 /// A fresh, empty PostgreSQL database; returns its URL.
 pub async fn fresh_postgres_database() -> String {
-    let base = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
-        panic!("{POSTGRES_ENV} is not set: run the README's test command, or point it at a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/test")
-    });
-    let name = format!("bwtest_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&base)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_ENV}={base}: {e}"));
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
-    admin.close().await.ok();
-    let mut url = url::Url::parse(&base).expect("valid PostgreSQL URL");
-    url.set_path(&name);
-    url.to_string()
+    postgres_support::fresh_postgres_database("bwtest").await
 }
 
 /// Settings for a test application on `backend`, with its own data directory.

@@ -1,6 +1,6 @@
 //! A fresh database for a test on the PostgreSQL server named by
-//! `BUSINESS_WALLET_TEST_POSTGRES_URL` (the README's test command sets it); shared by the CLI
-//! crate's test binaries through `#[path]`.
+//! `BUSINESS_WALLET_TEST_POSTGRES_URL` (the README's test command sets it); shared by the test
+//! binaries of this crate (through `common`) and of the CLI crate (through `#[path]`).
 
 /// Creates an empty database named `prefix` plus a random suffix; returns its URL.
 pub async fn fresh_postgres_database(prefix: &str) -> String {
