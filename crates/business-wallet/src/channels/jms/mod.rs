@@ -3,14 +3,19 @@
 //! type and id also set as message properties so that JMS consumers can select on them.
 //!
 //! - [`config`]: the channel's type block ([`JmsChannelConfig`]) and destination names.
-//! - [`channel`]: the [`JmsChannel`] that sends and classifies the broker's answer.
-//! - [`stomp`]: a small STOMP 1.2 client (ActiveMQ Classic and Artemis speak it).
-//! - [`amqp`]: AMQP 1.0 sending with the JMS mapping (Artemis, ActiveMQ, IBM MQ, RabbitMQ).
+//! - [`channel`]: the [`JmsChannel`], which builds the message for an event and hands it to
+//!   the instance's transport.
+//! - `transport`: the message as both protocols send it, and the choice between them.
+//! - [`stomp`]: the STOMP 1.2 transport (ActiveMQ Classic and Artemis speak it) over a small
+//!   client, with its classification of ERROR frames.
+//! - [`amqp`]: the AMQP 1.0 transport with the JMS mapping (Artemis, ActiveMQ, IBM MQ,
+//!   RabbitMQ), with its classification of dispositions.
 
 pub mod amqp;
 pub mod channel;
 pub mod config;
 pub mod stomp;
+mod transport;
 
 pub use channel::JmsChannel;
 pub use config::{Destination, JmsChannelConfig};

@@ -1,10 +1,12 @@
-//! AMQP 1.0 sending (fe2o3-amqp): one connection and session to the instance's broker, one
-//! sender link per target address, all opened on first use and again after a failure.
+//! AMQP 1.0 sending (fe2o3-amqp): one connection and session to the broker, and one sender
+//! link per target address, attached on first use.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
-use fe2o3_amqp::connection::ConnectionHandle;
-use fe2o3_amqp::session::SessionHandle;
+use fe2o3_amqp::connection::{ConnectionHandle, OpenError};
+use fe2o3_amqp::link::{SendError, SenderAttachError};
+use fe2o3_amqp::session::{BeginError, SessionHandle};
 use fe2o3_amqp::types::messaging::{
     ApplicationProperties, Data, Header, Message, MessageAnnotations, Outcome as Disposition, Properties,
 };
@@ -16,6 +18,32 @@ const JMS_TEXT_MESSAGE: i8 = 5;
 /// `x-opt-jms-dest` of a queue and of a topic.
 const JMS_QUEUE: i8 = 0;
 const JMS_TOPIC: i8 = 1;
+
+/// Why a message could not be handed to the broker; sending again may work.
+#[derive(Debug, thiserror::Error)]
+pub enum AmqpError {
+    /// The broker URL in the settings does not parse.
+    #[error("integration.channels.jms.url: {0}")]
+    InvalidUrl(#[source] url::ParseError),
+    /// The connection could not be opened (unreachable broker, refused login).
+    #[error("AMQP connection failed: {0}")]
+    Connect(#[source] OpenError),
+    /// The connection opened, but the session on it did not begin.
+    #[error("AMQP session failed: {0}")]
+    Session(#[source] BeginError),
+    /// No sender link to the target address could be attached.
+    #[error("AMQP link to {address} failed: {source}")]
+    Attach {
+        /// The target address.
+        address: String,
+        /// What the broker or the library said.
+        #[source]
+        source: SenderAttachError,
+    },
+    /// The transfer failed on an attached link.
+    #[error("AMQP send failed: {0}")]
+    Send(#[source] SendError),
+}
 
 /// What happened to one message.
 #[derive(Debug)]
@@ -67,15 +95,15 @@ impl AmqpSession {
     ///
     /// # Errors
     /// The broker cannot be reached or refuses the connection.
-    pub async fn open(url: &str) -> Result<AmqpSession, String> {
+    pub async fn open(url: &str) -> Result<AmqpSession, AmqpError> {
         let mut connection = Connection::open("business-wallet", url)
             .await
-            .map_err(|e| format!("AMQP connection failed: {e}"))?;
+            .map_err(AmqpError::Connect)?;
         let session = match Session::begin(&mut connection).await {
             Ok(session) => session,
             Err(e) => {
                 let _ = connection.close().await;
-                return Err(format!("AMQP session failed: {e}"));
+                return Err(AmqpError::Session(e));
             }
         };
         Ok(AmqpSession {
@@ -85,19 +113,25 @@ impl AmqpSession {
         })
     }
 
-    /// Sends one message and waits for the broker's disposition.
-    pub async fn send(&mut self, message: &Outgoing<'_>) -> Result<Sent, String> {
-        if !self.senders.contains_key(message.address) {
-            let name = format!("business-wallet-{}", uuid::Uuid::new_v4().simple());
-            let sender = Sender::attach(&mut self.session, name, message.address)
-                .await
-                .map_err(|e| format!("AMQP link to {} failed: {e}", message.address))?;
-            self.senders.insert(message.address.to_string(), sender);
-        }
-        let sender = self
-            .senders
-            .get_mut(message.address)
-            .ok_or_else(|| "AMQP link missing".to_string())?;
+    /// Sends one message and waits for the broker's disposition, attaching a link to the
+    /// message's address first if there is none yet.
+    ///
+    /// # Errors
+    /// The link cannot be attached, or the transfer fails.
+    pub async fn send(&mut self, message: &Outgoing<'_>) -> Result<Sent, AmqpError> {
+        let sender = match self.senders.entry(message.address.to_string()) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let name = format!("business-wallet-{}", uuid::Uuid::new_v4().simple());
+                let sender = Sender::attach(&mut self.session, name, message.address)
+                    .await
+                    .map_err(|source| AmqpError::Attach {
+                        address: message.address.to_string(),
+                        source,
+                    })?;
+                entry.insert(sender)
+            }
+        };
         let mut properties = ApplicationProperties::builder();
         for (name, value) in message.properties {
             properties = properties.insert(name.to_string(), value.clone());
@@ -130,7 +164,7 @@ impl AmqpSession {
             Ok(other) => Ok(Sent::Failed(format!(
                 "the AMQP broker did not take the message: {other:?}"
             ))),
-            Err(e) => Err(format!("AMQP send failed: {e}")),
+            Err(e) => Err(AmqpError::Send(e)),
         }
     }
 
