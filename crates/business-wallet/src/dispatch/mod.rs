@@ -40,12 +40,12 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::delivery::Resolution;
 use crate::outbox::{Outbox, Taker};
 use crate::state::AppState;
 use crate::store::deliveries::{self, ClaimRequest, ClaimedDelivery};
 use crate::store::{instances, Db};
-pub use worker::Handled;
-use worker::{Unsaved, WorkerContext};
+use worker::{NotStored, Unsaved, Worked, WorkerContext};
 
 /// Counts of one [`Dispatcher::run_once`] pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -67,13 +67,13 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    fn count(&mut self, handled: Handled) {
-        match handled {
-            Handled::Delivered => self.delivered += 1,
-            Handled::Retried => self.retried += 1,
-            Handled::Failed => self.failed += 1,
-            Handled::LeaseLost => self.lease_lost += 1,
-            Handled::NotRecorded => self.not_recorded += 1,
+    fn count(&mut self, worked: Worked) {
+        match worked {
+            Ok(Resolution::Delivered) => self.delivered += 1,
+            Ok(Resolution::Retry { .. }) => self.retried += 1,
+            Ok(Resolution::Failed) => self.failed += 1,
+            Err(NotStored::LeaseLost) => self.lease_lost += 1,
+            Err(NotStored::DatabaseError) => self.not_recorded += 1,
         }
     }
 }
@@ -225,7 +225,7 @@ impl Dispatcher {
         self.keep_alive_round(true).await;
         let heartbeat = tokio::spawn(self.clone().keep_alive(shutdown.clone()));
         let mut handed_off = self.take_handoffs();
-        let mut tasks: JoinSet<Handled> = JoinSet::new();
+        let mut tasks: JoinSet<Worked> = JoinSet::new();
         tracing::info!(instance = %self.inner.instance_id, "dispatcher started");
         // A claim is worth making after a wake-up or a poll, after a full claim that queued
         // nothing, and when a channel slot frees up while nothing is queued here. Any other
@@ -609,7 +609,7 @@ impl Dispatcher {
 
     /// Gives queued deliveries back at once, then waits up to `grace` for running deliveries,
     /// then stops the rest and releases their leases.
-    async fn drain(&self, mut tasks: JoinSet<Handled>, grace: Duration) {
+    async fn drain(&self, mut tasks: JoinSet<Worked>, grace: Duration) {
         let queued: Vec<ClaimedDelivery> =
             std::mem::take(&mut *self.inner.queued.lock().expect("queue lock is never poisoned"))
                 .into_values()
@@ -645,7 +645,7 @@ impl Dispatcher {
     }
 }
 
-async fn work(slot: Slot) -> Handled {
+async fn work(slot: Slot) -> Worked {
     worker::work(&slot.inner.ctx, slot.delivery.clone(), || slot.free_channel()).await
 }
 
