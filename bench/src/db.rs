@@ -7,7 +7,8 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use business_wallet::store::deliveries::{self, AttemptRow, ClaimRequest, ClaimedDelivery, OutcomeRecord, Resolution};
+use business_wallet::domain::{AttemptOutcome, Resolution};
+use business_wallet::store::deliveries::{self, AttemptRow, ClaimRequest, ClaimedDelivery, OutcomeRecord};
 use business_wallet::store::events::{self, EventRow, FanOut};
 use business_wallet::store::{now_ms, Db};
 use business_wallet::Settings;
@@ -454,7 +455,7 @@ fn delivered(delivery: &ClaimedDelivery) -> OutcomeRecord {
             attempt: delivery.attempts,
             started_at: now_ms(),
             duration_ms: 1,
-            outcome: "DELIVERED".into(),
+            outcome: AttemptOutcome::Delivered,
             request: None,
             response_status: Some(200),
             response_headers: Some("{}".into()),

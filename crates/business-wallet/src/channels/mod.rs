@@ -147,11 +147,8 @@ pub async fn test_send(
     let started = Instant::now();
     let attempt = channel.deliver(&message, config).await;
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let (outcome, error) = match &attempt.outcome {
-        Outcome::Delivered { .. } => ("DELIVERED", None),
-        Outcome::Retryable { error, .. } => ("RETRYABLE", Some(error.clone())),
-        Outcome::Rejected { error, .. } => ("REJECTED", Some(error.clone())),
-    };
+    let outcome = attempt.outcome.name();
+    let error = attempt.outcome.error().map(str::to_string);
     let response = attempt.outcome.response().cloned();
     TestSendReport {
         outcome,

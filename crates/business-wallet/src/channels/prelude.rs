@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::secrets::ChannelSecrets;
+use crate::domain::delivery::AttemptOutcome;
 use crate::events::asyncapi::Transport;
 use crate::events::CloudEvent;
 
@@ -173,13 +174,18 @@ impl Outcome {
         }
     }
 
+    /// Which of the three it is, as stored with the attempt.
+    pub fn kind(&self) -> AttemptOutcome {
+        match self {
+            Outcome::Delivered { .. } => AttemptOutcome::Delivered,
+            Outcome::Retryable { .. } => AttemptOutcome::Retryable,
+            Outcome::Rejected { .. } => AttemptOutcome::Rejected,
+        }
+    }
+
     /// The stored name of the outcome: `DELIVERED`, `RETRYABLE` or `REJECTED`.
     pub fn name(&self) -> &'static str {
-        match self {
-            Outcome::Delivered { .. } => "DELIVERED",
-            Outcome::Retryable { .. } => "RETRYABLE",
-            Outcome::Rejected { .. } => "REJECTED",
-        }
+        self.kind().as_str()
     }
 }
 

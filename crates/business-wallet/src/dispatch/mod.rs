@@ -33,19 +33,19 @@ pub mod worker;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::delivery::Resolution;
 use crate::outbox::{Outbox, Taker};
 use crate::state::AppState;
 use crate::store::deliveries::{self, ClaimRequest, ClaimedDelivery};
 use crate::store::{instances, Db};
-pub use worker::Handled;
-use worker::{Unsaved, WorkerContext};
+use worker::{NotStored, Unsaved, Worked, WorkerContext};
 
 /// Counts of one [`Dispatcher::run_once`] pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -67,13 +67,13 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    fn count(&mut self, handled: Handled) {
-        match handled {
-            Handled::Delivered => self.delivered += 1,
-            Handled::Retried => self.retried += 1,
-            Handled::Failed => self.failed += 1,
-            Handled::LeaseLost => self.lease_lost += 1,
-            Handled::NotRecorded => self.not_recorded += 1,
+    fn count(&mut self, worked: Worked) {
+        match worked {
+            Ok(Resolution::Delivered) => self.delivered += 1,
+            Ok(Resolution::Retry { .. }) => self.retried += 1,
+            Ok(Resolution::Failed) => self.failed += 1,
+            Err(NotStored::LeaseLost) => self.lease_lost += 1,
+            Err(NotStored::DatabaseError) => self.not_recorded += 1,
         }
     }
 }
@@ -90,20 +90,82 @@ struct Inner {
     wake: Arc<Notify>,
     /// The `NOTIFY` payload of this process's own outbox (already woken in-process).
     notify_id: Arc<str>,
-    /// Deliveries in flight per channel id.
-    per_channel: Mutex<HashMap<i64, u32>>,
-    /// Leases held by running tasks and queued deliveries (delivery id -> token), to give
-    /// back at shutdown.
-    leases: Mutex<HashMap<i64, String>>,
-    /// Claimed deliveries waiting for a free slot of their channel, per channel id, with when
-    /// they were claimed (claim loop only).
-    queued: Mutex<HashMap<i64, VecDeque<(Instant, ClaimedDelivery)>>>,
+    /// What this instance holds, per channel and per lease.
+    admission: Mutex<Admission>,
     /// Signalled when a channel slot is freed (an attempt is over).
     slot_freed: Notify,
     /// This dispatcher's name in `integration_dispatcher` and in the leases it takes.
     instance_id: Arc<str>,
     /// The outbox of this process, which hands deliveries over while the claim loop runs.
     outbox: Outbox,
+}
+
+impl Inner {
+    fn admission(&self) -> MutexGuard<'_, Admission> {
+        self.admission.lock().expect("admission lock is never poisoned")
+    }
+}
+
+/// The deliveries this instance holds and the channel slots they take: one structure behind one
+/// lock, so that a decision (admit, queue, free a slot) sees the three maps agree, and no order
+/// between locks has to be kept.
+///
+/// The lock is a `std::sync::Mutex`, not tokio's: it is never held across an `.await`. Every
+/// use takes it, reads or changes a few map entries and lets it go before any database call or
+/// wake-up, so a waiter never waits for I/O, and a plain mutex costs less than an async one on
+/// the claim loop's and every delivery's path (tokio's own documentation recommends it for
+/// this case). The guard must also not be held where a [`Slot`] may be dropped: dropping one
+/// takes the lock. The outbox takes it too, through the `has_room` check of its [`Taker`],
+/// while holding its own taker lock; nothing here takes the taker lock while holding this one.
+#[derive(Debug, Default)]
+struct Admission {
+    /// Deliveries in flight per channel id (a channel with none has no entry).
+    in_flight: HashMap<i64, u32>,
+    /// Leases held by running tasks and queued deliveries (delivery id -> token), to give
+    /// back at shutdown.
+    leases: HashMap<i64, String>,
+    /// Claimed deliveries waiting for a free slot of their channel, per channel id, with when
+    /// they were claimed (claim loop only).
+    queued: HashMap<i64, VecDeque<(Instant, ClaimedDelivery)>>,
+}
+
+impl Admission {
+    /// Takes one of `channel`'s slots, if fewer than `max` are taken.
+    fn take_slot(&mut self, channel: i64, max: u32) -> bool {
+        let count = self.in_flight.entry(channel).or_insert(0);
+        if *count < max {
+            *count += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Gives one of `channel`'s slots back.
+    fn free_slot(&mut self, channel: i64) {
+        if let Some(count) = self.in_flight.get_mut(&channel) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.in_flight.remove(&channel);
+            }
+        }
+    }
+
+    /// Channels at their in-flight limit or with deliveries queued here.
+    fn full_channels(&self, max: u32) -> Vec<i64> {
+        let mut full: Vec<i64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, count)| **count >= max)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in self.queued.keys() {
+            if !full.contains(id) {
+                full.push(*id);
+            }
+        }
+        full
+    }
 }
 
 /// Longest a claimed delivery waits in memory for a slot of its channel before it is given back.
@@ -133,26 +195,24 @@ impl Slot {
         if self.channel_freed.swap(true, Ordering::SeqCst) {
             return;
         }
-        let mut per_channel = self.inner.per_channel.lock().expect("slot lock is never poisoned");
-        if let Some(count) = per_channel.get_mut(&self.delivery.channel_id) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                per_channel.remove(&self.delivery.channel_id);
-            }
-        }
-        drop(per_channel);
+        self.inner.admission().free_slot(self.delivery.channel_id);
         self.inner.slot_freed.notify_one();
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.free_channel();
-        self.inner
-            .leases
-            .lock()
-            .expect("lease lock is never poisoned")
-            .remove(&self.delivery.id);
+        let free_channel = !self.channel_freed.swap(true, Ordering::SeqCst);
+        {
+            let mut admission = self.inner.admission();
+            if free_channel {
+                admission.free_slot(self.delivery.channel_id);
+            }
+            admission.leases.remove(&self.delivery.id);
+        }
+        if free_channel {
+            self.inner.slot_freed.notify_one();
+        }
     }
 }
 
@@ -174,9 +234,7 @@ impl Dispatcher {
                 },
                 wake: state.outbox.wake_handle(),
                 notify_id: state.outbox.notify_id(),
-                per_channel: Mutex::new(HashMap::new()),
-                leases: Mutex::new(HashMap::new()),
-                queued: Mutex::new(HashMap::new()),
+                admission: Mutex::default(),
                 slot_freed: Notify::new(),
                 instance_id: uuid::Uuid::new_v4().to_string().into(),
                 outbox: state.outbox.clone(),
@@ -225,7 +283,7 @@ impl Dispatcher {
         self.keep_alive_round(true).await;
         let heartbeat = tokio::spawn(self.clone().keep_alive(shutdown.clone()));
         let mut handed_off = self.take_handoffs();
-        let mut tasks: JoinSet<Handled> = JoinSet::new();
+        let mut tasks: JoinSet<Worked> = JoinSet::new();
         tracing::info!(instance = %self.inner.instance_id, "dispatcher started");
         // A claim is worth making after a wake-up or a poll, after a full claim that queued
         // nothing, and when a channel slot frees up while nothing is queued here. Any other
@@ -298,31 +356,11 @@ impl Dispatcher {
     }
 
     fn nothing_queued(&self) -> bool {
-        self.inner
-            .queued
-            .lock()
-            .expect("queue lock is never poisoned")
-            .is_empty()
+        self.inner.admission().queued.is_empty()
     }
 
-    /// Channels at their in-flight limit (or with deliveries queued here): left out of claims.
-    fn full_channels(&self) -> Vec<i64> {
-        let max_per_channel = self.inner.ctx.settings.integration.dispatch.max_in_flight_per_channel;
-        let mut full: Vec<i64> = {
-            let per_channel = self.inner.per_channel.lock().expect("slot lock is never poisoned");
-            per_channel
-                .iter()
-                .filter(|(_, count)| **count >= max_per_channel)
-                .map(|(id, _)| *id)
-                .collect()
-        };
-        let queued = self.inner.queued.lock().expect("queue lock is never poisoned");
-        for id in queued.keys() {
-            if !full.contains(id) {
-                full.push(*id);
-            }
-        }
-        full
+    fn max_per_channel(&self) -> u32 {
+        self.inner.ctx.settings.integration.dispatch.max_in_flight_per_channel
     }
 
     /// Claims up to `limit` deliveries and takes a slot for each. Rows whose channel is full
@@ -330,7 +368,8 @@ impl Dispatcher {
     /// otherwise claim and give back the same rows over and over), or given back at once.
     async fn claim(&self, limit: usize, queue_surplus: bool) -> anyhow::Result<(Vec<Slot>, RunOutcome)> {
         let ctx = &self.inner.ctx;
-        let skip = self.full_channels();
+        // Channels at their limit (or with deliveries queued here) are left out of the claim.
+        let skip = self.inner.admission().full_channels(self.max_per_channel());
         let request = ClaimRequest {
             limit: i64::try_from(limit).unwrap_or(i64::MAX),
             lease_ms: i64::try_from(ctx.settings.integration.dispatch.lease_secs.saturating_mul(1000))
@@ -354,37 +393,18 @@ impl Dispatcher {
     /// Takes a slot for each delivery whose channel has one free; queues the others (when
     /// `queue_surplus`) or returns them, to be given back.
     fn admit(&self, claimed: Vec<ClaimedDelivery>, queue_surplus: bool) -> (Vec<Slot>, Vec<ClaimedDelivery>) {
-        let max_per_channel = self.inner.ctx.settings.integration.dispatch.max_in_flight_per_channel;
+        let max_per_channel = self.max_per_channel();
         let mut slots = Vec::with_capacity(claimed.len());
         let mut full = Vec::new();
+        let mut admission = self.inner.admission();
         for delivery in claimed {
-            let admitted = {
-                let mut per_channel = self.inner.per_channel.lock().expect("slot lock is never poisoned");
-                let count = per_channel.entry(delivery.channel_id).or_insert(0);
-                if *count < max_per_channel {
-                    *count += 1;
-                    true
-                } else {
-                    false
-                }
-            };
-            if admitted {
-                self.inner
-                    .leases
-                    .lock()
-                    .expect("lease lock is never poisoned")
-                    .insert(delivery.id, delivery.lease_token.clone());
+            if admission.take_slot(delivery.channel_id, max_per_channel) {
+                admission.leases.insert(delivery.id, delivery.lease_token.clone());
                 slots.push(Slot::new(self.inner.clone(), delivery));
             } else if queue_surplus {
-                self.inner
-                    .leases
-                    .lock()
-                    .expect("lease lock is never poisoned")
-                    .insert(delivery.id, delivery.lease_token.clone());
-                self.inner
+                admission.leases.insert(delivery.id, delivery.lease_token.clone());
+                admission
                     .queued
-                    .lock()
-                    .expect("queue lock is never poisoned")
                     .entry(delivery.channel_id)
                     .or_default()
                     .push_back((Instant::now(), delivery));
@@ -401,19 +421,19 @@ impl Dispatcher {
     /// channel as it was then, so a channel disabled or edited meanwhile is read again by the
     /// next claim rather than long after the change.
     async fn start_queued(&self) -> Vec<Slot> {
-        let max_per_channel = self.inner.ctx.settings.integration.dispatch.max_in_flight_per_channel;
+        let max_per_channel = self.max_per_channel();
         let max_wait =
             (Duration::from_secs(self.inner.ctx.settings.integration.dispatch.lease_secs) / 2).min(QUEUE_MAX_WAIT);
         let mut slots = Vec::new();
         let mut stale = Vec::new();
         {
-            let mut queued = self.inner.queued.lock().expect("queue lock is never poisoned");
-            if queued.is_empty() {
+            let mut admission = self.inner.admission();
+            if admission.queued.is_empty() {
                 return slots;
             }
-            let mut per_channel = self.inner.per_channel.lock().expect("slot lock is never poisoned");
+            let Admission { in_flight, queued, .. } = &mut *admission;
             queued.retain(|channel, waiting| {
-                let count = per_channel.entry(*channel).or_insert(0);
+                let count = in_flight.entry(*channel).or_insert(0);
                 while *count < max_per_channel {
                     let Some((since, delivery)) = waiting.pop_front() else {
                         break;
@@ -426,7 +446,7 @@ impl Dispatcher {
                     slots.push(Slot::new(self.inner.clone(), delivery));
                 }
                 if *count == 0 {
-                    per_channel.remove(channel);
+                    in_flight.remove(channel);
                 }
                 !waiting.is_empty()
             });
@@ -438,11 +458,7 @@ impl Dispatcher {
     /// Releases claimed deliveries that were not started (no attempt counted).
     async fn give_back(&self, deliveries: Vec<ClaimedDelivery>) {
         for delivery in deliveries {
-            self.inner
-                .leases
-                .lock()
-                .expect("lease lock is never poisoned")
-                .remove(&delivery.id);
+            self.inner.admission().leases.remove(&delivery.id);
             self.release(delivery.id, &delivery.lease_token).await;
         }
     }
@@ -469,7 +485,7 @@ impl Dispatcher {
             has_room: Arc::new(move || {
                 inner
                     .upgrade()
-                    .is_some_and(|inner| inner.leases.lock().expect("lease lock is never poisoned").len() < most)
+                    .is_some_and(|inner| inner.admission().leases.len() < most)
             }),
         }));
         from
@@ -549,14 +565,7 @@ impl Dispatcher {
             Err(err) => tracing::warn!(error = %err, "could not look for silent dispatchers"),
         }
         if check_leases {
-            let held: Vec<i64> = self
-                .inner
-                .leases
-                .lock()
-                .expect("lease lock is never poisoned")
-                .keys()
-                .copied()
-                .collect();
+            let held: Vec<i64> = self.inner.admission().leases.keys().copied().collect();
             match instances::take_back_expired(&ctx.db, &held).await {
                 Ok(0) => {}
                 Ok(n) => {
@@ -609,13 +618,9 @@ impl Dispatcher {
 
     /// Gives queued deliveries back at once, then waits up to `grace` for running deliveries,
     /// then stops the rest and releases their leases.
-    async fn drain(&self, mut tasks: JoinSet<Handled>, grace: Duration) {
-        let queued: Vec<ClaimedDelivery> =
-            std::mem::take(&mut *self.inner.queued.lock().expect("queue lock is never poisoned"))
-                .into_values()
-                .flatten()
-                .map(|(_, delivery)| delivery)
-                .collect();
+    async fn drain(&self, mut tasks: JoinSet<Worked>, grace: Duration) {
+        let queued = std::mem::take(&mut self.inner.admission().queued);
+        let queued: Vec<ClaimedDelivery> = queued.into_values().flatten().map(|(_, delivery)| delivery).collect();
         self.give_back(queued).await;
         let finished = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
         if finished.is_ok() {
@@ -623,9 +628,8 @@ impl Dispatcher {
         }
         let leftovers: Vec<(i64, String)> = self
             .inner
+            .admission()
             .leases
-            .lock()
-            .expect("lease lock is never poisoned")
             .iter()
             .map(|(id, token)| (*id, token.clone()))
             .collect();
@@ -645,7 +649,7 @@ impl Dispatcher {
     }
 }
 
-async fn work(slot: Slot) -> Handled {
+async fn work(slot: Slot) -> Worked {
     worker::work(&slot.inner.ctx, slot.delivery.clone(), || slot.free_channel()).await
 }
 

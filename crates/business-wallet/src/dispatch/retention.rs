@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::RetentionSettings;
+use crate::domain::delivery::DeliveryState;
 use crate::store::{self, deliveries, Db};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -32,14 +33,14 @@ pub async fn run_once(db: &Db, settings: &RetentionSettings, now: i64) -> Result
     let failed_before = now - i64::from(settings.failed_days) * DAY_MS;
     let mut purged = Purged::default();
     loop {
-        let n = deliveries::purge_finished(db, "DELIVERED", delivered_before, batch).await?;
+        let n = deliveries::purge_finished(db, DeliveryState::Delivered, delivered_before, batch).await?;
         purged.delivered += n;
         if n < batch as u64 {
             break;
         }
     }
     loop {
-        let n = deliveries::purge_finished(db, "FAILED", failed_before, batch).await?;
+        let n = deliveries::purge_finished(db, DeliveryState::Failed, failed_before, batch).await?;
         purged.failed += n;
         if n < batch as u64 {
             break;

@@ -1,55 +1,31 @@
-//! The retry policy: one pure function from an attempt's result to what happens next.
+//! The retry policy: one pure function from an attempt's outcome to its [`Resolution`].
 //!
-//! The dispatcher feeds it the attempt number, how the attempt ended, the receiver's
-//! `Retry-After` (if any), the configuration and a jitter value; nothing here reads a clock or
+//! The dispatcher feeds it the attempt number, the channel's [`Outcome`] (with the receiver's
+//! `Retry-After`, if any), the configuration and a jitter value; nothing here reads a clock or
 //! a random generator, so every schedule can be unit-tested exactly.
 
 use std::time::Duration;
 
+use crate::channels::Outcome;
 use crate::config::RetrySettings;
-
-/// How an attempt ended, as far as the retry policy cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutcomeClass {
-    /// The receiver accepted the event.
-    Delivered,
-    /// A failure that may go away (5xx, 408, 429, 3xx, timeout, connection or TLS error).
-    Retryable,
-    /// A failure that will not go away by sending again (most 4xx, a refused address).
-    Rejected,
-}
-
-/// What the dispatcher does with the delivery after an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
-    /// Done: the delivery is DELIVERED.
-    Delivered,
-    /// Back to PENDING, due again after this delay.
-    RetryAfter(Duration),
-    /// Give up: the delivery is FAILED.
-    Failed,
-}
+use crate::domain::delivery::Resolution;
 
 /// Decides what follows attempt number `attempt` (1-based) of at most `max_attempts`.
 ///
-/// A retryable failure waits `base * 2^(attempt-1)`, capped at the maximum delay, moved by
-/// `jitter * settings.jitter` of itself (`jitter` is a value in `[-1, 1]`, drawn by the caller).
-/// A `Retry-After` from the receiver replaces that delay, clamped to `[base, max]` so that a
-/// receiver can neither make us hammer it nor park a delivery for days. When no attempt is
-/// left, or the failure is not retryable, the delivery fails.
-pub fn next(
-    attempt: u32,
-    max_attempts: u32,
-    class: OutcomeClass,
-    retry_after: Option<Duration>,
-    settings: &RetrySettings,
-    jitter: f64,
-) -> Next {
-    match class {
-        OutcomeClass::Delivered => Next::Delivered,
-        OutcomeClass::Rejected => Next::Failed,
-        OutcomeClass::Retryable if attempt >= max_attempts => Next::Failed,
-        OutcomeClass::Retryable => Next::RetryAfter(delay(attempt, retry_after, settings, jitter)),
+/// A delivered outcome is done. A retryable failure waits `base * 2^(attempt-1)`, capped at the
+/// maximum delay, moved by `jitter * settings.jitter` of itself (`jitter` is a value in
+/// `[-1, 1]`, drawn by the caller). A `Retry-After` from the receiver replaces that delay,
+/// clamped to `[base, max]` so that a receiver can neither make us hammer it nor park a
+/// delivery for days. When no attempt is left, or the failure is not retryable, the delivery
+/// fails.
+pub fn next(attempt: u32, max_attempts: u32, outcome: &Outcome, settings: &RetrySettings, jitter: f64) -> Resolution {
+    match outcome {
+        Outcome::Delivered { .. } => Resolution::Delivered,
+        Outcome::Rejected { .. } => Resolution::Failed,
+        Outcome::Retryable { .. } if attempt >= max_attempts => Resolution::Failed,
+        Outcome::Retryable { retry_after, .. } => Resolution::Retry {
+            delay: delay(attempt, *retry_after, settings, jitter),
+        },
     }
 }
 
@@ -80,16 +56,29 @@ mod tests {
         }
     }
 
-    fn secs(s: u64) -> Next {
-        Next::RetryAfter(Duration::from_secs(s))
+    fn secs(s: u64) -> Resolution {
+        Resolution::Retry {
+            delay: Duration::from_secs(s),
+        }
+    }
+
+    fn retryable(retry_after: Option<Duration>) -> Outcome {
+        Outcome::Retryable {
+            error: "503".into(),
+            retry_after,
+            response: None,
+        }
+    }
+
+    /// The policy for a retryable failure without `Retry-After`.
+    fn after_failure(attempt: u32, max_attempts: u32, s: &RetrySettings, jitter: f64) -> Resolution {
+        next(attempt, max_attempts, &retryable(None), s, jitter)
     }
 
     #[test]
     fn delays_double_until_the_cap() {
         let s = settings();
-        let got: Vec<Next> = (1..=8)
-            .map(|a| next(a, 15, OutcomeClass::Retryable, None, &s, 0.0))
-            .collect();
+        let got: Vec<Resolution> = (1..=8).map(|a| after_failure(a, 15, &s, 0.0)).collect();
         assert_eq!(
             got,
             vec![
@@ -104,24 +93,34 @@ mod tests {
             ]
         );
         // Large attempt numbers do not overflow.
-        assert_eq!(next(200, 500, OutcomeClass::Retryable, None, &s, 0.0), secs(60));
+        assert_eq!(after_failure(200, 500, &s, 0.0), secs(60));
     }
 
     #[test]
     fn jitter_moves_the_delay_within_its_bounds() {
         let s = settings();
-        let low = next(3, 15, OutcomeClass::Retryable, None, &s, -1.0);
-        let high = next(3, 15, OutcomeClass::Retryable, None, &s, 1.0);
-        assert_eq!(low, Next::RetryAfter(Duration::from_millis(3_200)));
-        assert_eq!(high, Next::RetryAfter(Duration::from_millis(4_800)));
+        let low = after_failure(3, 15, &s, -1.0);
+        let high = after_failure(3, 15, &s, 1.0);
+        assert_eq!(
+            low,
+            Resolution::Retry {
+                delay: Duration::from_millis(3_200)
+            }
+        );
+        assert_eq!(
+            high,
+            Resolution::Retry {
+                delay: Duration::from_millis(4_800)
+            }
+        );
         // Out-of-range jitter values are clamped, not trusted.
-        assert_eq!(next(3, 15, OutcomeClass::Retryable, None, &s, 7.0), high);
+        assert_eq!(after_failure(3, 15, &s, 7.0), high);
     }
 
     #[test]
     fn retry_after_is_honoured_but_clamped() {
         let s = settings();
-        let asked = |d| next(1, 15, OutcomeClass::Retryable, Some(d), &s, 1.0);
+        let asked = |d| next(1, 15, &retryable(Some(d)), &s, 1.0);
         assert_eq!(asked(Duration::from_secs(3)), secs(3));
         assert_eq!(asked(Duration::from_millis(10)), secs(1));
         assert_eq!(asked(Duration::from_secs(86_400)), secs(60));
@@ -130,12 +129,17 @@ mod tests {
     #[test]
     fn last_attempt_and_rejections_fail_and_successes_deliver() {
         let s = settings();
-        assert_eq!(next(15, 15, OutcomeClass::Retryable, None, &s, 0.0), Next::Failed);
+        let rejected = Outcome::Rejected {
+            error: "404".into(),
+            response: None,
+        };
+        let delivered = Outcome::Delivered { response: None };
+        assert_eq!(after_failure(15, 15, &s, 0.0), Resolution::Failed);
         // A lease taken over after a crash can push the count past the limit.
-        assert_eq!(next(16, 15, OutcomeClass::Retryable, None, &s, 0.0), Next::Failed);
-        assert_eq!(next(1, 15, OutcomeClass::Rejected, None, &s, 0.0), Next::Failed);
-        assert_eq!(next(15, 15, OutcomeClass::Delivered, None, &s, 0.0), Next::Delivered);
-        assert_eq!(next(1, 1, OutcomeClass::Retryable, None, &s, 0.0), Next::Failed);
+        assert_eq!(after_failure(16, 15, &s, 0.0), Resolution::Failed);
+        assert_eq!(next(1, 15, &rejected, &s, 0.0), Resolution::Failed);
+        assert_eq!(next(15, 15, &delivered, &s, 0.0), Resolution::Delivered);
+        assert_eq!(after_failure(1, 1, &s, 0.0), Resolution::Failed);
     }
 
     #[test]
@@ -143,15 +147,12 @@ mod tests {
         let s = RetrySettings::default();
         let attempts = crate::config::IntegrationSettings::default().max_attempts;
         let total: Duration = (1..attempts)
-            .map(|a| match next(a, attempts, OutcomeClass::Retryable, None, &s, 0.0) {
-                Next::RetryAfter(d) => d,
+            .map(|a| match after_failure(a, attempts, &s, 0.0) {
+                Resolution::Retry { delay } => delay,
                 other => panic!("attempt {a}: {other:?}"),
             })
             .sum();
         assert_eq!(total, Duration::from_secs(87_330));
-        assert_eq!(
-            next(attempts, attempts, OutcomeClass::Retryable, None, &s, 0.0),
-            Next::Failed
-        );
+        assert_eq!(after_failure(attempts, attempts, &s, 0.0), Resolution::Failed);
     }
 }

@@ -1,20 +1,21 @@
 //! One claimed delivery from start to end: open the channel's secrets, hand the message to the
 //! channel, let the retry policy decide, and record the outcome under the lease.
 //!
-//! Nothing here knows HTTP or a broker: the channel returns an [`Attempt`] and this module turns
-//! it into a state change.
+//! Nothing here knows HTTP or a broker: the channel returns an [`Attempt`] whose [`Outcome`] the
+//! retry policy turns into a [`Resolution`], and the store turns that into the delivery's state.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use super::retry::{self, Next, OutcomeClass};
+use super::retry;
 use crate::channels::{Attempt, ChannelConfig, ChannelRegistry, ChannelSecrets, OutboundMessage, Outcome};
 use crate::config::Settings;
 use crate::crypto::SecretBox;
+use crate::domain::delivery::Resolution;
 use crate::events::CloudEvent;
-use crate::store::deliveries::{self, AttemptRow, ClaimedDelivery, OutcomeRecord, Resolution};
+use crate::store::deliveries::{self, AttemptRow, ClaimedDelivery, OutcomeRecord};
 use crate::store::{now_ms, Db};
 
 /// What the dispatcher needs to work a delivery; shared by all tasks.
@@ -124,24 +125,22 @@ impl Recorder {
     }
 }
 
-/// How working one delivery ended, from the dispatcher's point of view.
+/// Why an attempt's [`Resolution`] did not become its delivery's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handled {
-    /// DELIVERED.
-    Delivered,
-    /// Back to PENDING for a later attempt.
-    Retried,
-    /// FAILED.
-    Failed,
+pub(crate) enum NotStored {
     /// Another dispatcher took the delivery over meanwhile; the result was dropped.
     LeaseLost,
-    /// The outcome could not be stored; the lease will run out and the delivery comes back.
-    NotRecorded,
+    /// The database could not be reached; the outcome is stored by a later heartbeat round
+    /// while the lease lasts, and otherwise the delivery comes back when the lease runs out.
+    DatabaseError,
 }
+
+/// How working one delivery ended: the resolution now stored, or why it is not.
+pub(crate) type Worked = Result<Resolution, NotStored>;
 
 /// Works one claimed delivery to its recorded outcome; `attempt_over` runs once the channel
 /// has been tried, before the outcome is stored.
-pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery, attempt_over: impl FnOnce()) -> Handled {
+pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery, attempt_over: impl FnOnce()) -> Worked {
     let started_at = now_ms();
     let clock = Instant::now();
     let attempt_number = u32::try_from(delivery.attempts).unwrap_or(u32::MAX);
@@ -149,28 +148,15 @@ pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery, attempt
     let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
     attempt_over();
 
-    let (class, retry_after) = match &attempt.outcome {
-        Outcome::Delivered { .. } => (OutcomeClass::Delivered, None),
-        Outcome::Retryable { retry_after, .. } => (OutcomeClass::Retryable, *retry_after),
-        Outcome::Rejected { .. } => (OutcomeClass::Rejected, None),
-    };
     let max_attempts = u32::try_from(delivery.max_attempts).unwrap_or(u32::MAX);
     let jitter = rand::random::<f64>() * 2.0 - 1.0;
-    let next = retry::next(
+    let resolution = retry::next(
         attempt_number,
         max_attempts,
-        class,
-        retry_after,
+        &attempt.outcome,
         &ctx.settings.integration.retry,
         jitter,
     );
-    let resolution = match next {
-        Next::Delivered => Resolution::Delivered,
-        Next::RetryAfter(delay) => Resolution::Retry {
-            delay_ms: i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
-        },
-        Next::Failed => Resolution::Failed,
-    };
     let row = attempt_row(&attempt, delivery.attempts, started_at, duration_ms);
     let response_status = row.response_status;
     let error = row.error.clone();
@@ -181,22 +167,21 @@ pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery, attempt
         attempt: row,
     };
     let recorded = ctx.recorder.record(&ctx.db, record.clone()).await;
-    let handled = match (recorded, resolution) {
-        (Ok(false), _) => Handled::LeaseLost,
-        (Err(err), _) => {
+    let worked = match recorded {
+        Ok(true) => Ok(resolution),
+        Ok(false) => Err(NotStored::LeaseLost),
+        Err(err) => {
             tracing::error!(delivery = %delivery.delivery_external_key, error = %err, "delivery outcome could not be stored; retrying with the next heartbeat");
             ctx.unsaved
                 .lock()
                 .expect("unsaved lock is never poisoned")
                 .push(Unsaved::Outcome(record));
-            return Handled::NotRecorded;
+            return Err(NotStored::DatabaseError);
         }
-        (Ok(true), Resolution::Delivered) => Handled::Delivered,
-        (Ok(true), Resolution::Retry { .. }) => Handled::Retried,
-        (Ok(true), Resolution::Failed) => Handled::Failed,
     };
-    crate::metrics::attempt(&delivery.channel_type, attempt.outcome.name());
-    if handled == Handled::Delivered {
+    let outcome = attempt.outcome.name();
+    crate::metrics::attempt(&delivery.channel_type, outcome);
+    if worked == Ok(Resolution::Delivered) {
         crate::metrics::delivered(now_ms() - delivery.created_at);
     }
     tracing::info!(
@@ -206,14 +191,25 @@ pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery, attempt
         event_type = %delivery.event.event_type,
         correlation_id = %delivery.event.correlation_id,
         attempt = attempt_number,
-        outcome = attempt.outcome.name(),
+        outcome,
         status = response_status,
         error = error.as_deref().unwrap_or(""),
         duration_ms,
-        result = ?handled,
+        result = %result_label(worked),
         "delivery attempt"
     );
-    handled
+    worked
+}
+
+/// The `result` of an attempt's log line.
+fn result_label(worked: Worked) -> &'static str {
+    match worked {
+        Ok(Resolution::Delivered) => "Delivered",
+        Ok(Resolution::Retry { .. }) => "Retried",
+        Ok(Resolution::Failed) => "Failed",
+        Err(NotStored::LeaseLost) => "LeaseLost",
+        Err(NotStored::DatabaseError) => "NotRecorded",
+    }
 }
 
 /// Builds the message and lets the channel send it. Problems found before sending become
@@ -272,7 +268,7 @@ fn attempt_row(attempt: &Attempt, number: i64, started_at: i64, duration_ms: i64
         attempt: number,
         started_at,
         duration_ms,
-        outcome: attempt.outcome.name().to_string(),
+        outcome: attempt.outcome.kind(),
         request: attempt
             .request
             .as_ref()

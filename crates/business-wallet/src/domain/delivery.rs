@@ -1,5 +1,13 @@
-//! The deliveries log as operators see it: listing with filters, one delivery with every
-//! attempt, and the manual transitions replay and dismiss, each recorded in the audit log.
+//! Deliveries as the product names them, and the deliveries log as operators see it.
+//!
+//! - [`DeliveryState`] and [`AttemptOutcome`]: the closed sets of values stored as TEXT in
+//!   `integration_delivery.state` and `integration_delivery_attempt.outcome`. Their spellings
+//!   are written down here and nowhere else; the store binds and decodes the enums.
+//! - [`Resolution`]: what an attempt decides for its delivery, and the state that follows.
+//! - The log: listing with filters, one delivery with every attempt, and the manual transitions
+//!   replay and dismiss, each recorded in the audit log.
+
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -13,10 +21,168 @@ use crate::state::AppState;
 use crate::store::delivery_log::{self, AttemptRow, DeliveryRow, Filter, Scope};
 use crate::store::{self, history, rfc3339_ms};
 
-/// The states of a delivery.
-pub const STATES: [&str; 5] = ["PENDING", "DELIVERING", "DELIVERED", "FAILED", "DISMISSED"];
-/// The default filter: everything that still needs attention or is under way.
-pub const ACTIVE_STATES: [&str; 3] = ["PENDING", "DELIVERING", "FAILED"];
+/// Text that is none of the spellings of a closed set of stored values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{value}`")]
+pub struct UnknownValue {
+    /// Which set, e.g. `delivery state`.
+    pub what: &'static str,
+    /// The text that was read.
+    pub value: String,
+}
+
+/// Declares a closed set of values stored as TEXT: the enum, the one spelling of each variant
+/// (`as_str`, [`FromStr`](std::str::FromStr), `Display`, JSON), every variant in declaration
+/// order (`ALL`), and how sqlx binds and decodes it on every backend (as the spelling's text,
+/// so the stored values are exactly those written here).
+macro_rules! stored_text {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident ($what:literal) {
+            $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        $vis enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored (and shown) spelling.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownValue;
+
+            /// The value spelled exactly `text` (letter case included).
+            fn from_str(text: &str) -> Result<Self, UnknownValue> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownValue {
+                        what: $what,
+                        value: text.to_string(),
+                    }),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
+        where
+            str: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $name
+        where
+            &'q str: sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&'q str as sqlx::Encode<'q, DB>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
+        where
+            &'r str: sqlx::Decode<'r, DB>,
+        {
+            fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(<&'r str as sqlx::Decode<'r, DB>>::decode(value)?.parse()?)
+            }
+        }
+    };
+}
+
+stored_text! {
+    /// The state of a delivery (`integration_delivery.state`).
+    pub enum DeliveryState ("delivery state") {
+        /// Waiting for its first attempt or, between retries, for the next one.
+        Pending = "PENDING",
+        /// Leased by a dispatcher: an attempt is under way (or its dispatcher died and the
+        /// lease has yet to end).
+        Delivering = "DELIVERING",
+        /// The receiver accepted it.
+        Delivered = "DELIVERED",
+        /// Rejected, or out of attempts: waits for an operator to replay or dismiss it.
+        Failed = "FAILED",
+        /// Failed and put aside by an operator; kept by the retention job.
+        Dismissed = "DISMISSED",
+    }
+}
+
+impl DeliveryState {
+    /// The default filter of the log: everything that still needs attention or is under way.
+    pub const ACTIVE: &'static [DeliveryState] =
+        &[DeliveryState::Pending, DeliveryState::Delivering, DeliveryState::Failed];
+}
+
+stored_text! {
+    /// How one attempt ended (`integration_delivery_attempt.outcome`, and the `outcome` label
+    /// of the attempts metric): the kind of a channel's [`Outcome`](crate::channels::Outcome).
+    pub enum AttemptOutcome ("attempt outcome") {
+        /// The receiver accepted the event.
+        Delivered = "DELIVERED",
+        /// A failure that may go away by sending again later.
+        Retryable = "RETRYABLE",
+        /// A failure that sending again will not mend.
+        Rejected = "REJECTED",
+    }
+}
+
+/// What an attempt decides for its delivery (see [`crate::dispatch::retry`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Done.
+    Delivered,
+    /// Attempted again after this delay.
+    Retry {
+        /// From when the outcome is stored.
+        delay: Duration,
+    },
+    /// Given up; an operator may replay it.
+    Failed,
+}
+
+impl Resolution {
+    /// The delivery's state once the resolution is stored.
+    pub fn state(self) -> DeliveryState {
+        match self {
+            Resolution::Delivered => DeliveryState::Delivered,
+            Resolution::Retry { .. } => DeliveryState::Pending,
+            Resolution::Failed => DeliveryState::Failed,
+        }
+    }
+}
 
 /// One row of the deliveries log.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -25,7 +191,8 @@ pub struct Delivery {
     /// Public key of the delivery.
     pub delivery_external_key: String,
     /// PENDING, DELIVERING, DELIVERED, FAILED or DISMISSED.
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: DeliveryState,
     /// Attempts made so far.
     pub attempts: i64,
     /// Attempts allowed before FAILED.
@@ -60,7 +227,7 @@ impl From<&DeliveryRow> for Delivery {
     fn from(row: &DeliveryRow) -> Self {
         Delivery {
             delivery_external_key: row.delivery_external_key.clone(),
-            state: row.state.clone(),
+            state: row.state,
             attempts: row.attempts,
             max_attempts: row.max_attempts,
             channel_external_key: row.channel_external_key.clone(),
@@ -71,7 +238,7 @@ impl From<&DeliveryRow> for Delivery {
             wallet_external_key: row.event_wallet_external_key.clone(),
             created_at: rfc3339_ms(row.created_at),
             updated_at: rfc3339_ms(row.updated_at),
-            next_attempt_at: (row.state == "PENDING").then(|| rfc3339_ms(row.due_at)),
+            next_attempt_at: (row.state == DeliveryState::Pending).then(|| rfc3339_ms(row.due_at)),
             delivered_at: row.delivered_at.map(rfc3339_ms),
             last_status: row.last_status,
             last_error: row.last_error.clone(),
@@ -100,7 +267,8 @@ pub struct AttemptView {
     /// How long it took.
     pub duration_ms: i64,
     /// DELIVERED, RETRYABLE or REJECTED.
-    pub outcome: String,
+    #[schema(value_type = String)]
+    pub outcome: AttemptOutcome,
     /// What was sent (method, URL, headers with secrets redacted, body).
     #[schema(value_type = Object)]
     pub request: Value,
@@ -240,17 +408,19 @@ pub fn parse_log_query(query: Option<&str>) -> Result<LogQuery, ApiError> {
         limit: 50,
         ..LogQuery::default()
     };
-    let mut states: Vec<String> = Vec::new();
+    let mut states: Vec<DeliveryState> = Vec::new();
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         let value = value.trim().to_string();
         match key.as_ref() {
             "state" | "states" => {
                 for state in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     match state.to_ascii_uppercase().as_str() {
-                        "ACTIVE" => states.extend(ACTIVE_STATES.iter().map(|s| s.to_string())),
-                        "ALL" => states.extend(STATES.iter().map(|s| s.to_string())),
-                        s if STATES.contains(&s) => states.push(s.to_string()),
-                        _ => return Err(ApiError::invalid_field("state", format!("unknown state `{state}`"))),
+                        "ACTIVE" => states.extend_from_slice(DeliveryState::ACTIVE),
+                        "ALL" => states.extend_from_slice(DeliveryState::ALL),
+                        named => match named.parse() {
+                            Ok(named) => states.push(named),
+                            Err(_) => return Err(ApiError::invalid_field("state", format!("unknown state `{state}`"))),
+                        },
                     }
                 }
             }
@@ -289,7 +459,7 @@ pub fn parse_log_query(query: Option<&str>) -> Result<LogQuery, ApiError> {
         }
     }
     if states.is_empty() {
-        states = ACTIVE_STATES.iter().map(|s| s.to_string()).collect();
+        states = DeliveryState::ACTIVE.to_vec();
     }
     states.sort();
     states.dedup();
@@ -480,4 +650,38 @@ pub async fn replay_matching(
         state.outbox.committed();
     }
     Ok(BulkReplay { replayed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_reads_back_from_its_spelling_and_nothing_else_does() {
+        for state in DeliveryState::ALL {
+            assert_eq!(state.as_str().parse::<DeliveryState>(), Ok(*state));
+            assert_eq!(state.to_string(), state.as_str());
+            assert_eq!(serde_json::to_value(state).unwrap(), json!(state.as_str()));
+        }
+        for outcome in AttemptOutcome::ALL {
+            assert_eq!(outcome.as_str().parse::<AttemptOutcome>(), Ok(*outcome));
+        }
+        let lower = DeliveryState::Pending.as_str().to_ascii_lowercase();
+        assert_eq!(
+            lower.parse::<DeliveryState>().unwrap_err().to_string(),
+            format!("unknown delivery state `{lower}`")
+        );
+        assert!("active".parse::<DeliveryState>().is_err());
+        assert!(DeliveryState::ACTIVE.iter().all(|s| DeliveryState::ALL.contains(s)));
+    }
+
+    #[test]
+    fn each_resolution_leads_to_its_state() {
+        let retry = Resolution::Retry {
+            delay: Duration::from_secs(1),
+        };
+        assert_eq!(Resolution::Delivered.state(), DeliveryState::Delivered);
+        assert_eq!(retry.state(), DeliveryState::Pending);
+        assert_eq!(Resolution::Failed.state(), DeliveryState::Failed);
+    }
 }

@@ -1,8 +1,10 @@
 //! The domain: wallets and their identifiers, with real key material. Creating either writes
 //! the domain rows and the catalog event in one transaction through the [`crate::outbox`].
 //!
-//! Only [`keys`] (key generation, did:key and JWK thumbprints) is public; the services behind
-//! the HTTP API are reached through the API (or, for events, [`crate::Publisher`]).
+//! Public are [`keys`] (key generation, did:key and JWK thumbprints) and the vocabulary of a
+//! delivery's life that the channel and store interfaces use ([`DeliveryState`],
+//! [`AttemptOutcome`], [`Resolution`]); the services behind the HTTP API are reached through the
+//! API (or, for events, [`crate::Publisher`]).
 
 pub(crate) mod channel;
 pub(crate) mod delivery;
@@ -10,3 +12,5 @@ pub(crate) mod identifier;
 pub mod keys;
 pub(crate) mod validate;
 pub(crate) mod wallet;
+
+pub use delivery::{AttemptOutcome, DeliveryState, Resolution, UnknownValue};

@@ -6,11 +6,21 @@
 //! instances with skewed clocks agree on when a lease has ended. Every statement after the claim
 //! names the row's `lease_token`: when it no longer matches, another dispatcher has taken the
 //! delivery over and the late result is dropped.
+//!
+//! No statement of the store spells a state: one that varies is bound as a [`DeliveryState`],
+//! and a fixed one is a placeholder of the SQL template (`{pending}`, `{delivering}`, …) that
+//! [`expand`] turns into a literal spelled by the enum. A literal rather than a parameter on
+//! purpose: the claim, the take-backs and the backlog gauge must say `state = 'PENDING'` or
+//! `state = 'DELIVERING'` for the planner to use the partial indexes on due and on leased rows
+//! (a bound parameter hides the value from it).
+
+use std::time::Duration;
 
 use sqlx::FromRow;
 
 use super::events::EventRow;
 use super::{with_reader, with_tx, Db};
+use crate::domain::delivery::{AttemptOutcome, DeliveryState, Resolution};
 
 /// Epoch milliseconds from the database clock, per backend.
 const PG_NOW: &str = "(EXTRACT(EPOCH FROM now()) * 1000)::BIGINT";
@@ -18,11 +28,50 @@ const PG_NOW: &str = "(EXTRACT(EPOCH FROM now()) * 1000)::BIGINT";
 // a row written in the same millisecond (by the outbox, with the process clock) must be due.
 const SQLITE_NOW: &str = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)";
 
-pub(crate) fn with_now(db: &Db, template: &str) -> String {
-    match db {
-        Db::Postgres(_) => template.replace("{now}", PG_NOW),
-        Db::Sqlite { .. } => template.replace("{now}", SQLITE_NOW),
+/// The statement for `db` from an SQL template: `{now}` becomes the database clock in epoch
+/// milliseconds, and `{pending}`, `{delivering}`, `{delivered}`, `{failed}` and `{dismissed}`
+/// become those states as SQL literals. Any other `{…}` is kept as it is. One pass, one
+/// allocation.
+pub(crate) fn expand(db: &Db, template: &str) -> String {
+    let now = match db {
+        Db::Postgres(_) => PG_NOW,
+        Db::Sqlite { .. } => SQLITE_NOW,
+    };
+    expand_with(template, now)
+}
+
+fn expand_with(template: &str, now: &str) -> String {
+    let mut sql = String::with_capacity(template.len() + 2 * now.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        sql.push_str(&rest[..open]);
+        rest = &rest[open..];
+        let Some(close) = rest.find('}') else { break };
+        let state = match &rest[1..close] {
+            "now" => None,
+            "pending" => Some(DeliveryState::Pending),
+            "delivering" => Some(DeliveryState::Delivering),
+            "delivered" => Some(DeliveryState::Delivered),
+            "failed" => Some(DeliveryState::Failed),
+            "dismissed" => Some(DeliveryState::Dismissed),
+            _ => {
+                sql.push_str(&rest[..=close]);
+                rest = &rest[close + 1..];
+                continue;
+            }
+        };
+        match state {
+            None => sql.push_str(now),
+            Some(state) => {
+                sql.push('\'');
+                sql.push_str(state.as_str());
+                sql.push('\'');
+            }
+        }
+        rest = &rest[close + 1..];
     }
+    sql.push_str(rest);
+    sql
 }
 
 /// A delivery this dispatcher holds the lease of, with its event and channel.
@@ -81,16 +130,16 @@ pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDel
     // The inner SELECT picks the rows; on PostgreSQL it locks them and skips rows another
     // instance is claiming at this moment, so concurrent dispatchers never take the same row.
     // SQLite runs the statement on its single writer connection, which serialises claims.
-    const PG_CLAIM: &str = "UPDATE integration_delivery SET state = 'DELIVERING', due_at = {now} + $1, lease_token = $2, \
+    const PG_CLAIM: &str = "UPDATE integration_delivery SET state = {delivering}, due_at = {now} + $1, lease_token = $2, \
                             lease_owner = $5, attempts = attempts + 1, updated_at = {now} \
                             WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                            WHERE d.state = 'PENDING' AND d.due_at <= {now} AND c.enabled \
+                            WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled \
                             AND NOT (d.channel_id = ANY($4)) \
                             ORDER BY d.due_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED)";
-    const SQLITE_CLAIM: &str = "UPDATE integration_delivery SET state = 'DELIVERING', due_at = {now} + $1, lease_token = $2, \
+    const SQLITE_CLAIM: &str = "UPDATE integration_delivery SET state = {delivering}, due_at = {now} + $1, lease_token = $2, \
                                 lease_owner = $5, attempts = attempts + 1, updated_at = {now} \
                                 WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                                WHERE d.state = 'PENDING' AND d.due_at <= {now} AND c.enabled \
+                                WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled \
                                 AND d.channel_id NOT IN (SELECT value FROM json_each($4)) \
                                 ORDER BY d.due_at LIMIT $3)";
     // The claimed rows are loaded by id: there is no index on `lease_token`, and a look-up by
@@ -108,7 +157,7 @@ pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDel
                  event_id, due_at) \
                  SELECT {COLUMNS} FROM d JOIN integration_channel c ON c.id = d.channel_id \
                  JOIN integration_event e ON e.id = d.event_id ORDER BY d.due_at, d.id",
-                with_now(db, PG_CLAIM)
+                expand(db, PG_CLAIM)
             );
             sqlx::query_as::<_, ClaimedDelivery>(&sql)
                 .bind(request.lease_ms)
@@ -120,7 +169,7 @@ pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDel
                 .await
         }
         Db::Sqlite { writer, reader, .. } => {
-            let ids: Vec<i64> = sqlx::query_scalar(&format!("{} RETURNING id", with_now(db, SQLITE_CLAIM)))
+            let ids: Vec<i64> = sqlx::query_scalar(&format!("{} RETURNING id", expand(db, SQLITE_CLAIM)))
                 .bind(request.lease_ms)
                 .bind(&lease_token)
                 .bind(request.limit)
@@ -134,34 +183,21 @@ pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDel
             let load = format!(
                 "SELECT {COLUMNS} FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
                  JOIN integration_event e ON e.id = d.event_id \
-                 WHERE d.id IN (SELECT value FROM json_each($1)) AND d.lease_token = $2 AND d.state = 'DELIVERING' \
+                 WHERE d.id IN (SELECT value FROM json_each($1)) AND d.lease_token = $2 AND d.state = $3 \
                  ORDER BY d.due_at, d.id"
             );
             sqlx::query_as::<_, ClaimedDelivery>(&load)
                 .bind(serde_json::to_string(&ids).expect("a list of integers serialises"))
                 .bind(&lease_token)
+                .bind(DeliveryState::Delivering)
                 .fetch_all(reader)
                 .await
         }
     }
 }
 
-/// The delivery's next state after an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolution {
-    /// DELIVERED.
-    Delivered,
-    /// PENDING again, due after this many milliseconds.
-    Retry {
-        /// Delay from now, in milliseconds.
-        delay_ms: i64,
-    },
-    /// FAILED.
-    Failed,
-}
-
 /// One attempt as stored in `integration_delivery_attempt`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AttemptRow {
     /// 1-based attempt number.
     pub attempt: i64,
@@ -169,8 +205,8 @@ pub struct AttemptRow {
     pub started_at: i64,
     /// How long it took.
     pub duration_ms: i64,
-    /// `DELIVERED`, `RETRYABLE` or `REJECTED`.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
     /// The request as JSON (secrets redacted), when one was made.
     pub request: Option<String>,
     /// The response status, when there was a response.
@@ -190,10 +226,15 @@ pub struct OutcomeRecord {
     pub id: i64,
     /// The lease the attempt was made under.
     pub lease_token: String,
-    /// The delivery's next state.
+    /// What the attempt decided for the delivery.
     pub resolution: Resolution,
     /// The attempt.
     pub attempt: AttemptRow,
+}
+
+/// A delay as the statements take it: whole milliseconds.
+fn millis(delay: Duration) -> i64 {
+    i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Moves a claimed delivery to its next state and stores the attempt, in one transaction, if
@@ -231,15 +272,15 @@ pub async fn record_outcome(
 /// Database failure; nothing is stored then, and the leases run out.
 pub async fn record_outcomes(db: &Db, records: &[OutcomeRecord]) -> Result<Vec<bool>, sqlx::Error> {
     const DELIVERED: &str =
-        "UPDATE integration_delivery SET state = 'DELIVERED', delivered_at = {now}, last_status = $3, \
+        "UPDATE integration_delivery SET state = {delivered}, delivered_at = {now}, last_status = $3, \
                              last_error = NULL, lease_token = NULL, lease_owner = NULL, updated_at = {now} \
-                             WHERE id = $1 AND lease_token = $2 AND state = 'DELIVERING'";
-    const RETRY: &str = "UPDATE integration_delivery SET state = 'PENDING', due_at = {now} + $5, last_status = $3, \
+                             WHERE id = $1 AND lease_token = $2 AND state = {delivering}";
+    const RETRY: &str = "UPDATE integration_delivery SET state = {pending}, due_at = {now} + $5, last_status = $3, \
                          last_error = $4, lease_token = NULL, lease_owner = NULL, updated_at = {now} \
-                         WHERE id = $1 AND lease_token = $2 AND state = 'DELIVERING'";
-    const FAILED: &str = "UPDATE integration_delivery SET state = 'FAILED', last_status = $3, last_error = $4, \
+                         WHERE id = $1 AND lease_token = $2 AND state = {delivering}";
+    const FAILED: &str = "UPDATE integration_delivery SET state = {failed}, last_status = $3, last_error = $4, \
                           lease_token = NULL, lease_owner = NULL, updated_at = {now} \
-                          WHERE id = $1 AND lease_token = $2 AND state = 'DELIVERING'";
+                          WHERE id = $1 AND lease_token = $2 AND state = {delivering}";
     const INSERT_ATTEMPT: &str =
         "INSERT INTO integration_delivery_attempt (delivery_id, attempt, started_at, duration_ms, outcome, \
                                   request, response_status, response_headers, response_body, error) \
@@ -247,16 +288,16 @@ pub async fn record_outcomes(db: &Db, records: &[OutcomeRecord]) -> Result<Vec<b
     if let Db::Postgres(pool) = db {
         return record_outcomes_pg(pool, records).await;
     }
-    let delivered = with_now(db, DELIVERED);
-    let retry = with_now(db, RETRY);
-    let failed = with_now(db, FAILED);
+    let delivered = expand(db, DELIVERED);
+    let retry = expand(db, RETRY);
+    let failed = expand(db, FAILED);
     let mut tx = db.begin().await?;
     let mut applied = Vec::with_capacity(records.len());
     for record in records {
-        let (update, delay_ms) = match record.resolution {
-            Resolution::Delivered => (&delivered, 0),
-            Resolution::Retry { delay_ms } => (&retry, delay_ms),
-            Resolution::Failed => (&failed, 0),
+        let update = match record.resolution {
+            Resolution::Delivered => &delivered,
+            Resolution::Retry { .. } => &retry,
+            Resolution::Failed => &failed,
         };
         let attempt = &record.attempt;
         let updated = with_tx!(&mut tx, c => {
@@ -267,8 +308,8 @@ pub async fn record_outcomes(db: &Db, records: &[OutcomeRecord]) -> Result<Vec<b
             if record.resolution != Resolution::Delivered {
                 query = query.bind(&attempt.error);
             }
-            if let Resolution::Retry { .. } = record.resolution {
-                query = query.bind(delay_ms);
+            if let Resolution::Retry { delay } = record.resolution {
+                query = query.bind(millis(delay));
             }
             query.execute(c).await.map(|done| done.rows_affected())
         })?;
@@ -281,7 +322,7 @@ pub async fn record_outcomes(db: &Db, records: &[OutcomeRecord]) -> Result<Vec<b
             .bind(attempt.attempt)
             .bind(attempt.started_at)
             .bind(attempt.duration_ms)
-            .bind(&attempt.outcome)
+            .bind(attempt.outcome)
             .bind(&attempt.request)
             .bind(attempt.response_status)
             .bind(&attempt.response_headers)
@@ -304,29 +345,25 @@ async fn record_outcomes_pg(pool: &sqlx::PgPool, records: &[OutcomeRecord]) -> R
     const SQL: &str = "WITH input AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[]) \
         AS i(id, lease_token, next_state, delay_ms, status, error)), \
         updated AS (UPDATE integration_delivery d SET state = i.next_state, \
-        delivered_at = CASE WHEN i.next_state = 'DELIVERED' THEN {now} ELSE d.delivered_at END, \
-        due_at = CASE WHEN i.next_state = 'PENDING' THEN {now} + i.delay_ms ELSE d.due_at END, \
-        last_status = i.status, last_error = CASE WHEN i.next_state = 'DELIVERED' THEN NULL ELSE i.error END, \
+        delivered_at = CASE WHEN i.next_state = {delivered} THEN {now} ELSE d.delivered_at END, \
+        due_at = CASE WHEN i.next_state = {pending} THEN {now} + i.delay_ms ELSE d.due_at END, \
+        last_status = i.status, last_error = CASE WHEN i.next_state = {delivered} THEN NULL ELSE i.error END, \
         lease_token = NULL, lease_owner = NULL, updated_at = {now} \
-        FROM input i WHERE d.id = i.id AND d.lease_token = i.lease_token AND d.state = 'DELIVERING' RETURNING d.id) \
+        FROM input i WHERE d.id = i.id AND d.lease_token = i.lease_token AND d.state = {delivering} RETURNING d.id) \
         INSERT INTO integration_delivery_attempt (delivery_id, attempt, started_at, duration_ms, outcome, request, \
         response_status, response_headers, response_body, error) \
         SELECT a.id, a.attempt, a.started_at, a.duration_ms, a.outcome, a.request, a.status, a.headers, a.body, a.error \
         FROM unnest($1::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $5::bigint[], $12::text[], \
         $13::text[], $6::text[]) AS a(id, attempt, started_at, duration_ms, outcome, request, status, headers, body, error) \
         JOIN updated u ON u.id = a.id RETURNING delivery_id";
-    let state = |r: &OutcomeRecord| match r.resolution {
-        Resolution::Delivered => "DELIVERED",
-        Resolution::Retry { .. } => "PENDING",
-        Resolution::Failed => "FAILED",
-    };
+    let state = |r: &OutcomeRecord| r.resolution.state().as_str();
     let delay = |r: &OutcomeRecord| match r.resolution {
-        Resolution::Retry { delay_ms } => delay_ms,
+        Resolution::Retry { delay } => millis(delay),
         _ => 0,
     };
     let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
     // One statement is one transaction: no BEGIN and COMMIT round trips around it.
-    let applied: Vec<i64> = sqlx::query_scalar(&SQL.replace("{now}", PG_NOW))
+    let applied: Vec<i64> = sqlx::query_scalar(&expand_with(SQL, PG_NOW))
         .bind(&ids)
         .bind(records.iter().map(|r| r.lease_token.as_str()).collect::<Vec<_>>())
         .bind(records.iter().map(state).collect::<Vec<_>>())
@@ -363,10 +400,10 @@ async fn record_outcomes_pg(pool: &sqlx::PgPool, records: &[OutcomeRecord]) -> R
 /// Database failure; the lease then simply runs out.
 pub async fn release(db: &Db, id: i64, lease_token: &str, delay_ms: i64) -> Result<bool, sqlx::Error> {
     const RELEASE: &str =
-        "UPDATE integration_delivery SET state = 'PENDING', attempts = attempts - 1, due_at = {now} + $3, \
+        "UPDATE integration_delivery SET state = {pending}, attempts = attempts - 1, due_at = {now} + $3, \
                            lease_token = NULL, lease_owner = NULL, updated_at = {now} \
-                           WHERE id = $1 AND lease_token = $2 AND state = 'DELIVERING'";
-    let sql = with_now(db, RELEASE);
+                           WHERE id = $1 AND lease_token = $2 AND state = {delivering}";
+    let sql = expand(db, RELEASE);
     let done = match db {
         Db::Postgres(pool) => sqlx::query(&sql)
             .bind(id)
@@ -403,11 +440,12 @@ pub struct DeliveryStats {
 /// Database failure.
 pub async fn stats(db: &Db, now: i64) -> Result<DeliveryStats, sqlx::Error> {
     const SQL: &str = "SELECT \
-        (SELECT COUNT(*) FROM integration_delivery WHERE state = 'FAILED'), \
-        (SELECT COUNT(*) FROM integration_delivery WHERE state IN ('PENDING', 'DELIVERING')), \
-        (SELECT MIN(due_at) FROM integration_delivery WHERE state = 'PENDING' AND due_at <= $1)";
+        (SELECT COUNT(*) FROM integration_delivery WHERE state = {failed}), \
+        (SELECT COUNT(*) FROM integration_delivery WHERE state IN ({pending}, {delivering})), \
+        (SELECT MIN(due_at) FROM integration_delivery WHERE state = {pending} AND due_at <= $1)";
+    let sql = expand(db, SQL);
     let (failed, backlog, oldest): (i64, i64, Option<i64>) =
-        with_reader!(db, p => sqlx::query_as(SQL).bind(now).fetch_one(p).await)?;
+        with_reader!(db, p => sqlx::query_as(&sql).bind(now).fetch_one(p).await)?;
     Ok(DeliveryStats {
         failed,
         backlog,
@@ -420,9 +458,9 @@ pub async fn stats(db: &Db, now: i64) -> Result<DeliveryStats, sqlx::Error> {
 ///
 /// # Errors
 /// Database failure.
-pub async fn purge_finished(db: &Db, state: &str, before: i64, batch: i64) -> Result<u64, sqlx::Error> {
+pub async fn purge_finished(db: &Db, state: DeliveryState, before: i64, batch: i64) -> Result<u64, sqlx::Error> {
     debug_assert!(
-        state == "DELIVERED" || state == "FAILED",
+        matches!(state, DeliveryState::Delivered | DeliveryState::Failed),
         "only finished deliveries are purged"
     );
     const PICK: &str = "SELECT id FROM integration_delivery WHERE state = $1 AND updated_at < $2 ORDER BY id LIMIT $3";
@@ -461,4 +499,28 @@ pub async fn purge_orphan_events(db: &Db, before: i64, batch: i64) -> Result<u64
         with_tx!(&mut tx, c => sqlx::query(SQL).bind(before).bind(batch).execute(c).await.map(|r| r.rows_affected()))?;
     tx.commit().await?;
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_get_the_clock_and_the_states_spelled_by_the_enum() {
+        let sql = expand_with(
+            "SET state = {delivering}, due_at = {now} + $1 WHERE state IN ({pending}, {failed}) AND {not_held} {",
+            "NOW()",
+        );
+        let literal = |state: DeliveryState| format!("'{}'", state.as_str());
+        assert_eq!(
+            sql,
+            format!(
+                "SET state = {}, due_at = NOW() + $1 WHERE state IN ({}, {}) AND {{not_held}} {{",
+                literal(DeliveryState::Delivering),
+                literal(DeliveryState::Pending),
+                literal(DeliveryState::Failed)
+            )
+        );
+        assert_eq!(expand_with("no placeholders", "NOW()"), "no placeholders");
+    }
 }

@@ -6,6 +6,7 @@
 use sqlx::FromRow;
 
 use super::{with_reader, with_tx, Db, Tx};
+use crate::domain::delivery::{AttemptOutcome, DeliveryState};
 
 /// Whose deliveries: a wallet's own channels, or the platform channels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +31,7 @@ impl Scope {
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     /// States to include.
-    pub states: Vec<String>,
+    pub states: Vec<DeliveryState>,
     /// Only this channel (external key).
     pub channel: Option<String>,
     /// Only this event type.
@@ -50,8 +51,8 @@ pub struct DeliveryRow {
     pub id: i64,
     /// Public key.
     pub delivery_external_key: String,
-    /// State name.
-    pub state: String,
+    /// State.
+    pub state: DeliveryState,
     /// Attempts so far.
     pub attempts: i64,
     /// Attempt limit.
@@ -91,6 +92,7 @@ const SELECT: &str = "SELECT d.id, d.delivery_external_key, d.state, d.attempts,
 enum Param {
     Text(String),
     Int(i64),
+    State(DeliveryState),
 }
 
 /// Appends the scope and filter conditions; returns the WHERE clause.
@@ -108,11 +110,7 @@ fn conditions(scope: &Scope, filter: &Filter, params: &mut Vec<Param>) -> String
         None => clauses.push("d.wallet_external_key IS NULL".into()),
     }
     if !filter.states.is_empty() {
-        let list: Vec<String> = filter
-            .states
-            .iter()
-            .map(|s| next(Param::Text(s.clone()), params))
-            .collect();
+        let list: Vec<String> = filter.states.iter().map(|s| next(Param::State(*s), params)).collect();
         clauses.push(format!("d.state IN ({})", list.join(", ")));
     }
     if let Some(channel) = &filter.channel {
@@ -146,6 +144,7 @@ macro_rules! bind_params {
             query = match param {
                 Param::Text(s) => query.bind(s.clone()),
                 Param::Int(i) => query.bind(*i),
+                Param::State(s) => query.bind(*s),
             };
         }
         query
@@ -195,8 +194,8 @@ pub struct AttemptRow {
     pub started_at: i64,
     /// Duration in ms.
     pub duration_ms: i64,
-    /// DELIVERED, RETRYABLE or REJECTED.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
     /// The request as JSON text (secrets redacted).
     pub request: Option<String>,
     /// Response status.
@@ -236,7 +235,7 @@ pub async fn event_of(db: &Db, event_id: &str) -> Result<Option<super::events::E
 /// # Errors
 /// Database failure.
 pub async fn replay(tx: &mut Tx, scope: &Scope, key: &str, now: i64) -> Result<bool, sqlx::Error> {
-    transition(tx, scope, key, "PENDING", now).await
+    transition(tx, scope, key, DeliveryState::Pending, now).await
 }
 
 /// Moves one FAILED delivery of the scope to DISMISSED. Returns whether it was FAILED.
@@ -244,12 +243,12 @@ pub async fn replay(tx: &mut Tx, scope: &Scope, key: &str, now: i64) -> Result<b
 /// # Errors
 /// Database failure.
 pub async fn dismiss(tx: &mut Tx, scope: &Scope, key: &str, now: i64) -> Result<bool, sqlx::Error> {
-    transition(tx, scope, key, "DISMISSED", now).await
+    transition(tx, scope, key, DeliveryState::Dismissed, now).await
 }
 
-async fn transition(tx: &mut Tx, scope: &Scope, key: &str, to: &str, now: i64) -> Result<bool, sqlx::Error> {
+async fn transition(tx: &mut Tx, scope: &Scope, key: &str, to: DeliveryState, now: i64) -> Result<bool, sqlx::Error> {
     // Replay resets the attempts and makes the delivery due now; dismiss only changes the state.
-    let reset = if to == "PENDING" {
+    let reset = if to == DeliveryState::Pending {
         ", attempts = 0, due_at = $3, lease_token = NULL"
     } else {
         ""
@@ -260,13 +259,14 @@ async fn transition(tx: &mut Tx, scope: &Scope, key: &str, to: &str, now: i64) -
     };
     let sql = format!(
         "UPDATE integration_delivery SET state = $1, updated_at = $3{reset} \
-         WHERE delivery_external_key = $2 AND state = 'FAILED' AND {owner}"
+         WHERE delivery_external_key = $2 AND state = $5 AND {owner}"
     );
     let updated = with_tx!(tx, c => sqlx::query(&sql)
         .bind(to)
         .bind(key)
         .bind(now)
         .bind(wallet)
+        .bind(DeliveryState::Failed)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
@@ -280,13 +280,13 @@ async fn transition(tx: &mut Tx, scope: &Scope, key: &str, to: &str, now: i64) -
 /// Database failure.
 pub async fn replay_matching(tx: &mut Tx, scope: &Scope, filter: &Filter, now: i64) -> Result<u64, sqlx::Error> {
     let filter = Filter {
-        states: vec!["FAILED".into()],
+        states: vec![DeliveryState::Failed],
         ..filter.clone()
     };
-    let mut params = vec![Param::Int(now)];
+    let mut params = vec![Param::Int(now), Param::State(DeliveryState::Pending)];
     let clause = conditions(&scope.clone(), &filter, &mut params);
     let sql = format!(
-        "UPDATE integration_delivery SET state = 'PENDING', attempts = 0, due_at = $1, lease_token = NULL, updated_at = $1 \
+        "UPDATE integration_delivery SET state = $2, attempts = 0, due_at = $1, lease_token = NULL, updated_at = $1 \
          WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
          JOIN integration_event e ON e.id = d.event_id WHERE {clause})"
     );

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::deliveries::ClaimedDelivery;
 use super::{with_reader, Db, Tx, TxInner};
+use crate::domain::delivery::DeliveryState;
 
 /// An event as stored: the CloudEvent attributes and its data.
 #[derive(Debug, Clone, FromRow)]
@@ -91,12 +92,12 @@ pub async fn insert_with_deliveries(
     fan_out: FanOut<'_>,
 ) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
     let (state, attempts, lease_ms, lease_token, owner) = match fan_out {
-        FanOut::Pending => ("PENDING", 0_i64, 0_i64, None, None),
+        FanOut::Pending => (DeliveryState::Pending, 0_i64, 0_i64, None, None),
         FanOut::Leased {
             owner,
             lease_token,
             lease_ms,
-        } => ("DELIVERING", 1, lease_ms, Some(lease_token), Some(owner)),
+        } => (DeliveryState::Delivering, 1, lease_ms, Some(lease_token), Some(owner)),
     };
     let rows: Vec<FannedOut> = match &mut tx.inner {
         // One statement writes the event and fans it out; PostgreSQL generates the delivery

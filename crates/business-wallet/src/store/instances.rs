@@ -30,7 +30,7 @@ macro_rules! write {
 /// # Errors
 /// Database failure.
 pub async fn heartbeat(db: &Db, instance: &str) -> Result<(), sqlx::Error> {
-    let sql = super::deliveries::with_now(
+    let sql = super::deliveries::expand(
         db,
         "INSERT INTO integration_dispatcher (instance_id, started_at, heartbeat_at) VALUES ($1, {now}, {now}) \
          ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = {now}",
@@ -70,20 +70,20 @@ pub struct TakenBack {
 /// # Errors
 /// Database failure.
 pub async fn take_back(db: &Db, timeout_ms: i64) -> Result<TakenBack, sqlx::Error> {
-    let find = super::deliveries::with_now(
+    let find = super::deliveries::expand(
         db,
         "SELECT instance_id FROM integration_dispatcher WHERE heartbeat_at < {now} - $1",
     );
     let dead: Vec<String> =
         super::with_reader!(db, p => sqlx::query_scalar(&find).bind(timeout_ms).fetch_all(p).await)?;
     // The leased index is keyed by owner, so each statement reads only that owner's rows.
-    let release = super::deliveries::with_now(
+    let release = super::deliveries::expand(
         db,
-        "UPDATE integration_delivery SET state = 'PENDING', due_at = {now}, lease_token = NULL, lease_owner = NULL, \
-         updated_at = {now} WHERE state = 'DELIVERING' AND lease_owner = $1",
+        "UPDATE integration_delivery SET state = {pending}, due_at = {now}, lease_token = NULL, lease_owner = NULL, \
+         updated_at = {now} WHERE state = {delivering} AND lease_owner = $1",
     );
     // Only if it is still silent: an instance that came back keeps its row.
-    let forget = super::deliveries::with_now(
+    let forget = super::deliveries::expand(
         db,
         "DELETE FROM integration_dispatcher WHERE instance_id = $1 AND heartbeat_at < {now} - $2",
     );
@@ -92,10 +92,10 @@ pub async fn take_back(db: &Db, timeout_ms: i64) -> Result<TakenBack, sqlx::Erro
         taken.deliveries += write!(db, &release, instance)?;
         taken.dead_instances += write!(db, &forget, instance, timeout_ms)?;
     }
-    let unowned = super::deliveries::with_now(
+    let unowned = super::deliveries::expand(
         db,
-        "UPDATE integration_delivery SET state = 'PENDING', due_at = {now}, lease_token = NULL, updated_at = {now} \
-         WHERE state = 'DELIVERING' AND lease_owner IS NULL",
+        "UPDATE integration_delivery SET state = {pending}, due_at = {now}, lease_token = NULL, updated_at = {now} \
+         WHERE state = {delivering} AND lease_owner IS NULL",
     );
     taken.deliveries += write!(db, &unowned)?;
     Ok(taken)
@@ -108,16 +108,16 @@ pub async fn take_back(db: &Db, timeout_ms: i64) -> Result<TakenBack, sqlx::Erro
 /// # Errors
 /// Database failure.
 pub async fn take_back_expired(db: &Db, held: &[i64]) -> Result<u64, sqlx::Error> {
-    const SQL: &str = "UPDATE integration_delivery SET state = 'PENDING', due_at = {now}, lease_token = NULL, \
+    const SQL: &str = "UPDATE integration_delivery SET state = {pending}, due_at = {now}, lease_token = NULL, \
                        lease_owner = NULL, updated_at = {now} \
-                       WHERE state = 'DELIVERING' AND due_at <= {now} AND {not_held}";
+                       WHERE state = {delivering} AND due_at <= {now} AND {not_held}";
     match db {
         Db::Postgres(pool) => {
-            let sql = super::deliveries::with_now(db, &SQL.replace("{not_held}", "NOT (id = ANY($1))"));
+            let sql = super::deliveries::expand(db, &SQL.replace("{not_held}", "NOT (id = ANY($1))"));
             Ok(sqlx::query(&sql).bind(held).execute(pool).await?.rows_affected())
         }
         Db::Sqlite { writer, .. } => {
-            let sql = super::deliveries::with_now(
+            let sql = super::deliveries::expand(
                 db,
                 &SQL.replace("{not_held}", "id NOT IN (SELECT value FROM json_each($1))"),
             );

@@ -14,7 +14,7 @@ use super::{csrf_refused, error_page, target, Ctx, HtmlTemplate, Target};
 use crate::auth::Authority;
 use crate::channels::TestSendReport;
 use crate::domain::channel::{self, ChannelView};
-use crate::domain::delivery::{self, Delivery, Transition, STATES};
+use crate::domain::delivery::{self, AttemptOutcome, Delivery, DeliveryState, Transition};
 use crate::error::ApiError;
 use crate::events;
 use crate::state::AppState;
@@ -98,7 +98,7 @@ struct TestResultPage {
 struct DeliveriesPage {
     ctx: Ctx,
     items: Vec<Delivery>,
-    states: Vec<(&'static str, bool)>,
+    states: Vec<(DeliveryState, bool)>,
     channels: Vec<(String, String, bool)>,
     from: String,
     to: String,
@@ -111,7 +111,7 @@ struct AttemptPage {
     attempt: i64,
     started_at: String,
     duration_ms: i64,
-    outcome: String,
+    outcome: AttemptOutcome,
     method: String,
     url: String,
     request_headers: Vec<(String, String)>,
@@ -648,15 +648,15 @@ pub async fn deliveries(State(state): State<AppState>, session: Session, RawQuer
             (c.channel_external_key, c.name, chosen)
         })
         .collect();
-    let states = STATES
+    let states = DeliveryState::ALL
         .iter()
-        .map(|s| {
+        .map(|&s| {
             let on = if checked.is_empty() {
-                parsed.filter.states.iter().any(|x| x == s)
+                parsed.filter.states.contains(&s)
             } else {
-                checked.iter().any(|x| x.eq_ignore_ascii_case(s))
+                checked.iter().any(|x| x.eq_ignore_ascii_case(s.as_str()))
             };
-            (*s, on)
+            (s, on)
         })
         .collect();
     let next_href = page.next_cursor.as_ref().map(|cursor| {

@@ -11,7 +11,8 @@ use std::time::Duration;
 use business_wallet::channels::ChannelSecrets;
 use business_wallet::config::Settings;
 use business_wallet::dispatch::{Dispatcher, RunOutcome};
-use business_wallet::store::deliveries::{self, AttemptRow, ClaimRequest, Resolution};
+use business_wallet::domain::{AttemptOutcome, Resolution};
+use business_wallet::store::deliveries::{self, AttemptRow, ClaimRequest};
 use business_wallet::store::{now_ms, Db};
 use common::{Backend, TestApp};
 use receiver::{status, Receiver, Reply};
@@ -499,9 +500,14 @@ async fn an_expired_lease_is_claimed_again_and_a_late_outcome_is_dropped(app: Te
     // The dead dispatcher's late result changes nothing.
     let late = AttemptRow {
         attempt: 1,
-        outcome: "REJECTED".into(),
+        started_at: 0,
+        duration_ms: 0,
+        outcome: AttemptOutcome::Rejected,
+        request: None,
+        response_status: None,
+        response_headers: None,
+        response_body: None,
         error: Some("late".into()),
-        ..AttemptRow::default()
     };
     let applied = deliveries::record_outcome(&app.state.db, row.id, &old_token, Resolution::Failed, &late)
         .await

@@ -12,7 +12,7 @@ use utoipa::IntoParams;
 use crate::api::doc;
 use crate::api::extract::{external_key, ApiPath};
 use crate::auth::Principal;
-use crate::domain::delivery::{self, BulkReplay, Delivery, DeliveryDetail, DeliveryPage, Transition};
+use crate::domain::delivery::{self, BulkReplay, Delivery, DeliveryDetail, DeliveryPage, DeliveryState, Transition};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::delivery_log::Scope;
@@ -90,7 +90,7 @@ fn query_param(name: &str, description: &str, schema: RefOr<Schema>) -> Paramete
 
 /// The values of one `state` parameter as described: the state names and the two sets.
 fn state_values() -> Vec<&'static str> {
-    let mut values = delivery::STATES.to_vec();
+    let mut values: Vec<&'static str> = DeliveryState::ALL.iter().map(|s| s.as_str()).collect();
     values.extend(["active", "all"]);
     values
 }

@@ -42,15 +42,6 @@ impl std::fmt::Debug for KafkaChannel {
     }
 }
 
-/// What the broker's answer means for the delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    /// Sending again later may work.
-    Retry,
-    /// Sending again will not help.
-    Reject,
-}
-
 impl KafkaChannel {
     /// The channel for the cluster in `settings`. No connection is made yet.
     ///
@@ -167,18 +158,9 @@ impl KafkaChannel {
         if identity_refused || producer.client().fatal_error().is_some() {
             self.renew_producer(producer);
         }
-        let error = format!("Kafka: {err}");
-        let outcome = match code.map_or(Verdict::Retry, classify) {
-            Verdict::Retry => Outcome::Retryable {
-                error,
-                retry_after: None,
-                response: None,
-            },
-            Verdict::Reject => Outcome::Rejected { error, response: None },
-        };
         Attempt {
             request: Some(request),
-            outcome,
+            outcome: classify(code, format!("Kafka: {err}")),
         }
     }
 }
@@ -256,34 +238,46 @@ fn build_producer(settings: &KafkaSettings) -> anyhow::Result<FutureProducer> {
     Ok(config.create()?)
 }
 
-/// The one place where a broker or client error code becomes retry or reject. Anything not
-/// named here is treated as passing: retrying costs little, failing a delivery for a transient
-/// fault loses it until somebody replays it.
-fn classify(code: RDKafkaErrorCode) -> Verdict {
+/// The one place where a broker or client error (its code, when it has one) becomes a retryable
+/// or a rejected outcome with `error` as its message. Anything not named here is treated as
+/// passing: retrying costs little, failing a delivery for a transient fault loses it until
+/// somebody replays it.
+fn classify(code: Option<RDKafkaErrorCode>, error: String) -> Outcome {
     use RDKafkaErrorCode as C;
     match code {
         // The record itself, or the channel's topic, can never be accepted as configured.
-        C::MessageSizeTooLarge
-        | C::InvalidMessageSize
-        | C::MessageBatchTooLarge
-        | C::InvalidMessage
-        | C::InvalidRecord
-        | C::InvalidTopic
-        | C::UnknownTopic
-        | C::PolicyViolation
-        | C::TopicAuthorizationFailed
-        | C::ClusterAuthorizationFailed
-        | C::InvalidArgument
-        | C::BadMessage => Verdict::Reject,
+        Some(
+            C::MessageSizeTooLarge
+            | C::InvalidMessageSize
+            | C::MessageBatchTooLarge
+            | C::InvalidMessage
+            | C::InvalidRecord
+            | C::InvalidTopic
+            | C::UnknownTopic
+            | C::PolicyViolation
+            | C::TopicAuthorizationFailed
+            | C::ClusterAuthorizationFailed
+            | C::InvalidArgument
+            | C::BadMessage,
+        ) => Outcome::Rejected { error, response: None },
         // Transport, timeouts, leader elections, unavailable brokers or replicas, a full local
-        // queue, a topic still being created, and everything else.
-        _ => Verdict::Retry,
+        // queue, a topic still being created, an error without a code, and everything else.
+        _ => Outcome::Retryable {
+            error,
+            retry_after: None,
+            response: None,
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::delivery::AttemptOutcome;
+
+    fn class(code: Option<RDKafkaErrorCode>) -> AttemptOutcome {
+        classify(code, "Kafka: failed".into()).kind()
+    }
 
     #[test]
     fn transient_broker_trouble_is_retried_and_bad_records_are_rejected() {
@@ -299,15 +293,18 @@ mod tests {
             RDKafkaErrorCode::QueueFull,
             RDKafkaErrorCode::UnknownTopicOrPartition,
         ] {
-            assert_eq!(classify(code), Verdict::Retry, "{code:?}");
+            assert_eq!(class(Some(code)), AttemptOutcome::Retryable, "{code:?}");
         }
+        assert_eq!(class(None), AttemptOutcome::Retryable);
         for code in [
             RDKafkaErrorCode::MessageSizeTooLarge,
             RDKafkaErrorCode::TopicAuthorizationFailed,
             RDKafkaErrorCode::InvalidTopic,
             RDKafkaErrorCode::UnknownTopic,
         ] {
-            assert_eq!(classify(code), Verdict::Reject, "{code:?}");
+            assert_eq!(class(Some(code)), AttemptOutcome::Rejected, "{code:?}");
         }
+        let rejected = classify(Some(RDKafkaErrorCode::InvalidTopic), "Kafka: bad topic".into());
+        assert_eq!(rejected.error(), Some("Kafka: bad topic"));
     }
 }

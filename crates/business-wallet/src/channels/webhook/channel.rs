@@ -575,15 +575,16 @@ mod tests {
 
     #[test]
     fn statuses_are_classified_as_the_specification_says() {
-        let class = |s| classify_status(s, None, None).name();
+        use crate::domain::delivery::AttemptOutcome;
+        let class = |s| classify_status(s, None, None).kind();
         for s in [200, 201, 202, 204, 299] {
-            assert_eq!(class(s), "DELIVERED", "{s}");
+            assert_eq!(class(s), AttemptOutcome::Delivered, "{s}");
         }
         for s in [400, 401, 403, 404, 410, 422] {
-            assert_eq!(class(s), "REJECTED", "{s}");
+            assert_eq!(class(s), AttemptOutcome::Rejected, "{s}");
         }
         for s in [408, 429, 301, 302, 307, 500, 502, 503, 504, 100] {
-            assert_eq!(class(s), "RETRYABLE", "{s}");
+            assert_eq!(class(s), AttemptOutcome::Retryable, "{s}");
         }
     }
 
