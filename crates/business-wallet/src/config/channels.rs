@@ -1,6 +1,9 @@
 //! Which built-in channel types exist, and the brokers the Kafka and JMS channels share.
 
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
+
+use super::secret;
 
 /// Which built-in channel types exist in an on-premise deployment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,7 +29,7 @@ impl Default for ChannelSwitches {
 
 /// The Kafka cluster that every Kafka channel of this instance publishes to (a channel only
 /// names its topic).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaSettings {
     /// Whether Kafka channels are on offer (needs the `kafka` Cargo feature).
@@ -41,6 +44,24 @@ pub struct KafkaSettings {
     /// Further librdkafka producer properties, passed through unchanged: security protocol,
     /// SASL and TLS settings, and the like. Properties the channel sets itself are refused.
     pub properties: std::collections::BTreeMap<String, String>,
+}
+
+// By hand, so that SASL and TLS secrets among the properties are not printed.
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties: std::collections::BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(key, value)| (key.as_str(), secret::redact_property(key, value)))
+            .collect();
+        f.debug_struct("KafkaSettings")
+            .field("enabled", &self.enabled)
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("client_id", &self.client_id)
+            .field("message_timeout_ms", &self.message_timeout_ms)
+            .field("properties", &properties)
+            .finish()
+    }
 }
 
 impl Default for KafkaSettings {
@@ -84,7 +105,8 @@ pub struct JmsSettings {
     /// User name to log in with, if the broker wants one.
     pub username: Option<String>,
     /// Password to log in with.
-    pub password: Option<String>,
+    #[serde(serialize_with = "secret::serialize_exposed")]
+    pub password: Option<SecretString>,
     /// Mark messages so that a JMS consumer reads a `TextMessage`: ActiveMQ's
     /// `amq-msg-type: text` header over STOMP, the AMQP JMS mapping's message annotations over
     /// AMQP. Turn off for brokers that do not understand them (IBM MQ).
@@ -111,6 +133,13 @@ impl Default for JmsSettings {
             amqp_queue_prefix: String::new(),
             amqp_topic_prefix: String::new(),
         }
+    }
+}
+
+impl JmsSettings {
+    /// The password in clear, to log in with; nothing else should see it.
+    pub fn expose_password(&self) -> Option<&str> {
+        self.password.as_ref().map(|p| p.expose_secret())
     }
 }
 

@@ -15,6 +15,7 @@
 mod channels;
 mod integration;
 mod load;
+mod secret;
 mod service;
 mod validate;
 

@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+
+use super::secret;
 
 /// HTTP server settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,7 +37,7 @@ impl Default for ServerSettings {
 }
 
 /// Database settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// `sqlite://path/to/file.db` or `postgres://user@host/db`. Defaults to a SQLite file in
@@ -49,6 +52,19 @@ pub struct DatabaseSettings {
     pub busy_timeout_ms: u64,
     /// Run migrations when `serve` starts.
     pub migrate_on_start: bool,
+}
+
+// By hand, so that a password in the URL is not printed.
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &self.url.as_deref().map(secret::redact_url))
+            .field("max_connections", &self.max_connections)
+            .field("dispatcher_connections", &self.dispatcher_connections)
+            .field("busy_timeout_ms", &self.busy_timeout_ms)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .finish()
+    }
 }
 
 impl Default for DatabaseSettings {
@@ -86,7 +102,8 @@ pub struct AuthSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct SecretSettings {
     /// Base64 of a 32-byte AES-256-GCM key. When unset, a key is generated into `key_file`.
-    pub encryption_key: Option<String>,
+    #[serde(serialize_with = "secret::serialize_exposed")]
+    pub encryption_key: Option<SecretString>,
     /// File holding the generated key. Defaults to `{data_dir}/secret-encryption.key`.
     pub key_file: Option<PathBuf>,
 }

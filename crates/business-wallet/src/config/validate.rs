@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+use secrecy::ExposeSecret as _;
+
 use super::{backend_of, ConfigError, DeploymentMode, JmsProtocol, Settings, KAFKA_FIXED_PROPERTIES};
 
 impl Settings {
@@ -57,7 +59,7 @@ impl Settings {
         if let Some(key) = &self.secrets.encryption_key {
             use base64::Engine;
             let bytes = base64::engine::general_purpose::STANDARD
-                .decode(key.trim())
+                .decode(key.expose_secret().trim())
                 .map_err(|_| invalid("secrets.encryption_key", "must be base64".into()))?;
             if bytes.len() != 32 {
                 return Err(invalid(

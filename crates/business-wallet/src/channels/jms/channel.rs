@@ -274,7 +274,7 @@ impl JmsChannel {
         }
         if let Some(username) = &self.settings.username {
             let _ = url.set_username(username);
-            let _ = url.set_password(self.settings.password.as_deref());
+            let _ = url.set_password(self.settings.expose_password());
         }
         Ok(url.to_string())
     }
@@ -289,7 +289,7 @@ impl JmsChannel {
             host,
             port,
             self.settings.username.as_deref(),
-            self.settings.password.as_deref(),
+            self.settings.expose_password(),
         )
         .await
         // A refused login is the instance's configuration, not the message: keep retrying
