@@ -266,9 +266,10 @@ async fn attempt(ctx: &WorkerContext, delivery: &ClaimedDelivery, number: u32, n
     };
     // A panicking adapter (custom adapters are the embedding application's code) must not take
     // the delivery or the dispatcher with it. The attempt is caught here, logged with its
-    // channel and delivery, and counted as retryable, so the back-off applies and nothing is
-    // lost; the dispatcher goes on with the other deliveries. Unwind safety: the adapter only
-    // borrows the message and the configuration built above, which are dropped afterwards.
+    // channel and delivery, and recorded as a retryable failure, so the delivery is tried again
+    // after its back-off like after any other (within its attempt limit) and its lease is not
+    // left to run out; the dispatcher goes on with the other deliveries. Unwind safety: the
+    // adapter only borrows the message and the configuration built above, dropped afterwards.
     let sent = std::panic::AssertUnwindSafe(async { channel.deliver(&message, &channel_config).await })
         .catch_unwind()
         .await;
