@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use rand::RngCore as _;
+use secrecy::ExposeSecret as _;
 
 use crate::config::Settings;
 
@@ -48,7 +49,7 @@ impl SecretBox {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<SecretBox> {
         let key = match &settings.secrets.encryption_key {
             Some(encoded) => STANDARD
-                .decode(encoded.trim())
+                .decode(encoded.expose_secret().trim())
                 .context("secrets.encryption_key is not base64")?,
             None => read_or_create_key_file(&settings.secret_key_file(), 32)?,
         };

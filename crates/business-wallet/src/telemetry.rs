@@ -135,6 +135,18 @@ impl Visit for EventFields<'_> {
     }
 }
 
+/// The message of a caught panic (`panic!("...")` carries a `&str` or a `String`), for its
+/// log line.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_string()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};

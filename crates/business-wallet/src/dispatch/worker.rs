@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use futures_util::FutureExt as _;
 use tokio::sync::oneshot;
 
 use super::retry;
@@ -259,7 +260,30 @@ async fn attempt(ctx: &WorkerContext, delivery: &ClaimedDelivery, number: u32, n
         signing_secrets: channel_config.secrets.signing_secrets(now),
         attempt: number,
     };
-    channel.deliver(&message, &channel_config).await
+    // A panicking adapter (custom adapters are the embedding application's code) must not take
+    // the delivery or the dispatcher with it. The attempt is caught here, logged with its
+    // channel and delivery, and recorded as a retryable failure, so the delivery is tried again
+    // after its back-off like after any other (within its attempt limit) and its lease is not
+    // left to run out; the dispatcher goes on with the other deliveries. Unwind safety: the
+    // adapter only borrows the message and the configuration built above, dropped afterwards.
+    let sent = std::panic::AssertUnwindSafe(async { channel.deliver(&message, &channel_config).await })
+        .catch_unwind()
+        .await;
+    sent.unwrap_or_else(|panic| {
+        let reason = crate::telemetry::panic_message(&*panic);
+        tracing::error!(
+            delivery = %delivery.delivery_external_key,
+            channel = %delivery.channel_external_key,
+            channel_type = %delivery.channel_type,
+            panic = %reason,
+            "the channel adapter panicked during a delivery attempt"
+        );
+        Attempt::without_request(Outcome::Retryable {
+            error: format!("the channel adapter panicked: {reason}"),
+            retry_after: None,
+            response: None,
+        })
+    })
 }
 
 fn attempt_row(attempt: &Attempt, number: i64, started_at: i64, duration_ms: i64) -> AttemptRow {

@@ -51,9 +51,3 @@ impl Transport {
         }
     }
 }
-
-/// The password to log in to the broker with: the one place the transports read it from the
-/// settings.
-pub(super) fn password(settings: &JmsSettings) -> Option<&str> {
-    settings.password.as_deref()
-}

@@ -12,7 +12,7 @@ pub use client::{AmqpError, AmqpSession, Outgoing, Sent};
 
 use super::channel::AMQP_CONTENT_TYPE;
 use super::config::Destination;
-use super::transport::{password, JmsMessage};
+use super::transport::JmsMessage;
 use crate::channels::{Attempt, Outcome, RequestRecord, ResponseRecord};
 use crate::config::JmsSettings;
 
@@ -141,7 +141,7 @@ impl AmqpTransport {
         }
         if let Some(username) = &self.settings.username {
             let _ = url.set_username(username);
-            let _ = url.set_password(password(&self.settings));
+            let _ = url.set_password(self.settings.expose_password());
         }
         Ok(url.to_string())
     }

@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 pub use client::{encode, escape, read_frame, unescape, Connection, Frame, RefusalReason, StompError, MAX_FRAME_LEN};
 
 use super::channel::STRUCTURED_CONTENT_TYPE;
-use super::transport::{password, JmsMessage};
+use super::transport::JmsMessage;
 use crate::channels::{Attempt, Outcome, RequestRecord, ResponseRecord};
 use crate::config::JmsSettings;
 
@@ -133,7 +133,7 @@ impl StompTransport {
         let host = url.host_str().unwrap_or("localhost");
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = url.port().unwrap_or(DEFAULT_STOMP_PORT);
-        Connection::connect(host, port, self.settings.username.as_deref(), password(&self.settings)).await
+        Connection::connect(host, port, self.settings.username.as_deref(), self.settings.expose_password()).await
     }
 }
 

@@ -1,0 +1,159 @@
+//! Delivery settings: attempts and back-off, the dispatcher's claim loop, webhook requests and
+//! the retention of finished deliveries.
+
+use serde::{Deserialize, Serialize};
+
+use super::channels::ChannelSwitches;
+
+/// Integration channels and delivery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntegrationSettings {
+    /// Per-type switches.
+    pub channels: ChannelSwitches,
+    /// Attempts per delivery before it is FAILED (stored on each delivery when it is created;
+    /// the back-off between attempts is `integration.retry`).
+    pub max_attempts: u32,
+    /// Networks (CIDR) that webhook URLs may point at despite the SSRF gate (on-premise only).
+    pub allowed_networks: Vec<String>,
+    /// How long the previous HMAC secret keeps signing after a rotation, in seconds.
+    pub secret_rotation_grace_secs: u64,
+    /// Back-off between attempts.
+    pub retry: RetrySettings,
+    /// The dispatcher: claiming, leases, concurrency.
+    pub dispatch: DispatchSettings,
+    /// Webhook requests.
+    pub webhook: WebhookSettings,
+    /// Clean-up of old deliveries.
+    pub retention: RetentionSettings,
+}
+
+/// How long finished deliveries are kept. DISMISSED deliveries are always kept: an operator
+/// decided about them, and they are the record of that decision.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Days a DELIVERED delivery (with its attempts) is kept after its last change.
+    pub delivered_days: u32,
+    /// Days a FAILED delivery is kept after its last change.
+    pub failed_days: u32,
+    /// Seconds between two clean-up runs (on instances that run the dispatcher).
+    pub interval_secs: u64,
+    /// Most deliveries removed by one statement, so a run never holds long locks.
+    pub batch_size: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            delivered_days: 7,
+            failed_days: 30,
+            interval_secs: 3600,
+            batch_size: 1000,
+        }
+    }
+}
+
+impl Default for IntegrationSettings {
+    fn default() -> Self {
+        IntegrationSettings {
+            channels: ChannelSwitches::default(),
+            max_attempts: 15,
+            allowed_networks: Vec::new(),
+            secret_rotation_grace_secs: 3600,
+            retry: RetrySettings::default(),
+            dispatch: DispatchSettings::default(),
+            webhook: WebhookSettings::default(),
+            retention: RetentionSettings::default(),
+        }
+    }
+}
+
+/// Exponential back-off with jitter. The delay after attempt `n` is
+/// `base_delay_ms * 2^(n-1)`, capped at `max_delay_ms`, then moved by up to `jitter` of itself
+/// either way. With the defaults (15 attempts, 30 s, 4 h) the fourteen waits add up to
+/// 87 330 s, about 24 hours, before jitter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrySettings {
+    /// Delay after the first failed attempt, in milliseconds; also the least a `Retry-After`
+    /// can ask for.
+    pub base_delay_ms: u64,
+    /// Longest delay between two attempts, in milliseconds; also the most a `Retry-After`
+    /// can ask for.
+    pub max_delay_ms: u64,
+    /// Fraction (0 to 1) by which a delay is randomly shortened or lengthened, so that
+    /// receivers recovering from an outage are not hit by every retry at once.
+    pub jitter: f64,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            base_delay_ms: 30_000,
+            max_delay_ms: 4 * 3600 * 1000,
+            jitter: 0.2,
+        }
+    }
+}
+
+/// The dispatcher's claim loop.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DispatchSettings {
+    /// How long a claimed delivery belongs to this instance, in seconds. A delivery whose
+    /// dispatcher died is claimed again after this; keep it well above the webhook timeout.
+    pub lease_secs: u64,
+    /// Safety-net poll when no wake-up arrives, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Most deliveries claimed by one statement, and most in flight on this instance.
+    pub batch_size: u32,
+    /// Most deliveries in flight to one channel on this instance, so one slow receiver cannot
+    /// hold every slot.
+    pub max_in_flight_per_channel: u32,
+    /// Longest stored excerpt of a response body, in bytes.
+    pub response_excerpt_bytes: usize,
+    /// On shutdown, how long in-flight deliveries may finish before their leases are released,
+    /// in milliseconds.
+    pub shutdown_grace_ms: u64,
+    /// An instance whose dispatcher has not said it is alive for this long, in seconds, counts
+    /// as dead: another instance gives its in-flight deliveries back at once. Dispatchers say
+    /// so every fifth of this time.
+    pub instance_timeout_secs: u64,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            lease_secs: 300,
+            poll_interval_ms: 5_000,
+            batch_size: 64,
+            max_in_flight_per_channel: 8,
+            response_excerpt_bytes: 4096,
+            shutdown_grace_ms: 5_000,
+            instance_timeout_secs: 10,
+        }
+    }
+}
+
+/// Webhook requests.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Total request timeout when a channel sets no `timeoutMs`, in milliseconds.
+    pub default_timeout_ms: u64,
+    /// Largest `timeoutMs` a channel may set, in milliseconds.
+    pub max_timeout_ms: u64,
+    /// Time allowed to open the TCP and TLS connection, in milliseconds.
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            default_timeout_ms: 10_000,
+            max_timeout_ms: 30_000,
+            connect_timeout_ms: 5_000,
+        }
+    }
+}
