@@ -345,29 +345,20 @@ pub enum Churn {
 /// The claim cost with `pending` due deliveries on a fresh table, and again on the same table
 /// after `churn` more deliveries went through their whole life (`how`), with autovacuum off
 /// for the delivery tables whatever the server's setting, so that nothing cleans up the dead
-/// rows and index entries meanwhile.
+/// rows and index entries meanwhile; then once more on a second fresh table (`control_url`),
+/// right after, so that the churned table can be compared with a fresh one measured minutes
+/// later too (a claim commits, and what a commit costs on a virtual disk drifts over minutes).
 pub async fn churn_claim_cost(
     url: &str,
+    control_url: &str,
     data_dir: &Path,
     churn: u64,
     pending: u64,
     how: Churn,
-) -> anyhow::Result<(ClaimCost, ClaimCost)> {
+) -> anyhow::Result<(ClaimCost, ClaimCost, ClaimCost)> {
     const REPEATS: usize = 30;
     const BATCH: i64 = 64;
-    let db = open_product_db(url, data_dir).await?;
-    if let Db::Postgres(pool) = &db {
-        for table in [
-            "integration_delivery",
-            "integration_delivery_attempt",
-            "integration_event",
-        ] {
-            sqlx::query(&format!("ALTER TABLE {table} SET (autovacuum_enabled = false)"))
-                .execute(pool)
-                .await?;
-        }
-    }
-    insert_channel(&db).await?;
+    let db = open_churn_db(url, data_dir).await?;
     let fresh = time_claims(&db, pending, REPEATS, BATCH).await?;
     deliver_everything(&db).await?;
     let started = Instant::now();
@@ -387,7 +378,28 @@ pub async fn churn_claim_cost(
     let mut after = time_claims(&db, pending, REPEATS, BATCH).await?;
     after.setup_s = churn_s;
     db.close().await;
-    Ok((fresh, after))
+    let control_db = open_churn_db(control_url, data_dir).await?;
+    let control = time_claims(&control_db, pending, REPEATS, BATCH).await?;
+    control_db.close().await;
+    Ok((fresh, after, control))
+}
+
+/// Opens a churn scenario's database with its channel, autovacuum off for the delivery tables.
+async fn open_churn_db(url: &str, data_dir: &Path) -> anyhow::Result<Db> {
+    let db = open_product_db(url, data_dir).await?;
+    if let Db::Postgres(pool) = &db {
+        for table in [
+            "integration_delivery",
+            "integration_delivery_attempt",
+            "integration_event",
+        ] {
+            sqlx::query(&format!("ALTER TABLE {table} SET (autovacuum_enabled = false)"))
+                .execute(pool)
+                .await?;
+        }
+    }
+    insert_channel(&db).await?;
+    Ok(db)
 }
 
 /// Writes `pending` due deliveries and times `repeats` claims of `batch` (after one warm-up, as
