@@ -302,41 +302,14 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::config::{LogFormat, LogSettings};
+    use crate::telemetry::MemoryLog;
 
-    /// What the subscriber wrote, kept.
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Sink {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Sink {
-        fn lines(&self) -> Vec<Value> {
-            let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-            text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
-        }
-    }
-
-    /// The server's JSON subscriber writing into a sink, for the current thread (the test's
+    /// The server's JSON subscriber writing into memory, for the current thread (the test's
     /// runtime has only that thread, so every task logs there).
-    fn capture() -> (Sink, tracing::dispatcher::DefaultGuard) {
-        let sink = Sink::default();
-        let writer = sink.clone();
-        let settings = LogSettings {
-            format: LogFormat::Json,
-            level: "info".into(),
-        };
-        let dispatch = crate::telemetry::subscriber(&settings, move || writer.clone());
-        (sink, tracing::dispatcher::set_default(&dispatch))
+    fn capture() -> (MemoryLog, tracing::dispatcher::DefaultGuard) {
+        let log = MemoryLog::default();
+        let guard = tracing::dispatcher::set_default(&log.json_subscriber());
+        (log, guard)
     }
 
     /// A task that runs until `stop`, as the server and the dispatcher do.
@@ -374,7 +347,7 @@ mod tests {
         .expect("the early end is reported without waiting for shutdown");
         assert!(!shutdown.is_cancelled(), "the caller's token is left alone");
         let stopped = *stopped.lock().unwrap();
-        (result, stopped, sink.lines())
+        (result, stopped, sink.json_lines())
     }
 
     fn ended_line<'a>(lines: &'a [Value], task: &str) -> &'a Value {
@@ -439,9 +412,9 @@ mod tests {
             .unwrap();
         assert!(*stopped.lock().unwrap());
         assert!(
-            sink.lines().iter().all(|line| line["level"] != "ERROR"),
+            sink.json_lines().iter().all(|line| line["level"] != "ERROR"),
             "{:?}",
-            sink.lines()
+            sink.json_lines()
         );
     }
 
@@ -457,7 +430,7 @@ mod tests {
             .await
             .unwrap();
         assert!(sink
-            .lines()
+            .json_lines()
             .iter()
             .any(|line| line["message"] == "in-flight requests did not finish within the grace period"));
     }
@@ -488,6 +461,6 @@ mod tests {
         .expect("the early end is reported without waiting for shutdown");
         assert_eq!(result.unwrap_err().to_string(), "the dispatcher task was aborted");
         assert!(stop.is_cancelled() && !shutdown.is_cancelled());
-        assert_eq!(ended_line(&sink.lines(), DISPATCHER)["reason"], "was aborted");
+        assert_eq!(ended_line(&sink.json_lines(), DISPATCHER)["reason"], "was aborted");
     }
 }

@@ -9,6 +9,7 @@
 //! span's under `span`, with no option to lift them; hence [`FlatJson`].
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -40,6 +41,45 @@ where
         // Span fields are kept as JSON objects ([`JsonFields`]), which [`FlatJson`] merges.
         LogFormat::Json => Dispatch::new(builder.fmt_fields(JsonFields::new()).event_format(FlatJson).finish()),
         LogFormat::Pretty => Dispatch::new(builder.finish()),
+    }
+}
+
+/// Log output kept in memory, for an embedding application or a test that reads back what the
+/// server logged: a writer for [`subscriber`] (clones share one buffer).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryLog(Arc<Mutex<Vec<u8>>>);
+
+impl MemoryLog {
+    /// The JSON subscriber at `info` (the default log settings), writing here.
+    pub fn json_subscriber(&self) -> Dispatch {
+        let log = self.clone();
+        subscriber(&LogSettings::default(), move || log.clone())
+    }
+
+    /// Every line written so far, each parsed as JSON.
+    ///
+    /// # Panics
+    /// When a line is not JSON (the log was not written in the JSON format).
+    pub fn json_lines(&self) -> Vec<Value> {
+        let bytes = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}")))
+            .collect()
+    }
+}
+
+impl std::io::Write for MemoryLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -149,35 +189,13 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
-
-    /// What the subscriber writes, kept.
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Sink {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     /// Runs `body` with the JSON subscriber and returns the lines it wrote, parsed.
     fn lines_of(body: impl FnOnce()) -> Vec<Value> {
-        let sink = Sink::default();
-        let buffer = sink.0.clone();
-        let dispatch = subscriber(&LogSettings::default(), move || sink.clone());
-        tracing::dispatcher::with_default(&dispatch, body);
-        let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
-        text.lines()
-            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-            .collect()
+        let log = MemoryLog::default();
+        tracing::dispatcher::with_default(&log.json_subscriber(), body);
+        log.json_lines()
     }
 
     #[test]

@@ -6,31 +6,15 @@
 //! so every task of the application logs there and the process-wide subscriber is untouched.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 
 use business_wallet::channels::ChannelSecrets;
-use business_wallet::config::{LogFormat, LogSettings};
 use business_wallet::dispatch::Dispatcher;
+use business_wallet::telemetry::MemoryLog;
 use serde_json::{json, Value};
 
 use crate::common::{spawn_app, Backend, TestApp};
 
 const WALLET_CREATED: &str = "com.credenco.businesswallet.wallet.created.v1";
-
-/// What the subscriber writes, kept.
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A process-wide subscriber that takes nothing but says every callsite may be wanted.
 ///
@@ -80,13 +64,8 @@ where
     // Fails when a global subscriber is already set (`TEST_LOG`, or the other backend's run):
     // that one wants every line at info too.
     let _ = tracing::subscriber::set_global_default(Undecided);
-    let sink = Sink::default();
-    let buffer = sink.0.clone();
-    let settings = LogSettings {
-        format: LogFormat::Json,
-        level: "info".into(),
-    };
-    let dispatch = business_wallet::telemetry::subscriber(&settings, move || sink.clone());
+    let log = MemoryLog::default();
+    let dispatch = log.json_subscriber();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -95,14 +74,10 @@ where
         runtime.block_on(async move { scenario(spawn_app(backend).await).await })
     });
     drop(runtime);
-    let text = String::from_utf8(buffer.lock().unwrap().clone()).expect("log lines are UTF-8");
-    let lines = text
-        .lines()
-        .map(|line| match serde_json::from_str::<Value>(line) {
-            Ok(value) if value.is_object() => value,
-            _ => panic!("not a JSON object: {line}"),
-        })
-        .collect();
+    let lines = log.json_lines();
+    for line in &lines {
+        assert!(line.is_object(), "not a JSON object: {line}");
+    }
     (result, lines)
 }
 

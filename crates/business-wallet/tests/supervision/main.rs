@@ -10,11 +10,11 @@
 mod common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use business_wallet::channels::{Attempt, BoxFuture, Channel, ChannelConfig, InvalidConfig, OutboundMessage, Outcome};
-use business_wallet::config::{LogFormat, LogSettings};
+use business_wallet::telemetry::MemoryLog;
 use common::{Backend, TestApp};
 use serde_json::{json, Value};
 
@@ -49,30 +49,6 @@ impl Channel for FragileAdapter {
     }
 }
 
-/// What the subscriber writes, kept.
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Sink {
-    fn lines(&self) -> Vec<Value> {
-        let text = String::from_utf8(self.0.lock().unwrap().clone()).expect("log lines are UTF-8");
-        text.lines()
-            .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
-            .collect()
-    }
-}
-
 async fn call(app: &TestApp, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Value) {
     let mut request = app.client.request(method, app.url(path)).bearer_auth(&app.admin_token);
     if let Some(body) = body {
@@ -84,13 +60,8 @@ async fn call(app: &TestApp, method: reqwest::Method, path: &str, body: Option<&
 }
 
 fn a_panicking_adapter_is_logged_and_its_delivery_retried(backend: Backend) {
-    let sink = Sink::default();
-    let writer = sink.clone();
-    let settings = LogSettings {
-        format: LogFormat::Json,
-        level: "info".into(),
-    };
-    let dispatch = business_wallet::telemetry::subscriber(&settings, move || writer.clone());
+    let sink = MemoryLog::default();
+    let dispatch = sink.json_subscriber();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -159,7 +130,7 @@ fn a_panicking_adapter_is_logged_and_its_delivery_retried(backend: Backend) {
         })
     });
     drop(runtime);
-    let lines = sink.lines();
+    let lines = sink.json_lines();
     let panicked: Vec<&Value> = lines
         .iter()
         .filter(|line| line["message"] == "the channel adapter panicked during a delivery attempt")

@@ -133,7 +133,13 @@ impl StompTransport {
         let host = url.host_str().unwrap_or("localhost");
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = url.port().unwrap_or(DEFAULT_STOMP_PORT);
-        Connection::connect(host, port, self.settings.username.as_deref(), self.settings.expose_password()).await
+        Connection::connect(
+            host,
+            port,
+            self.settings.username.as_deref(),
+            self.settings.expose_password(),
+        )
+        .await
     }
 }
 
