@@ -9,7 +9,7 @@
 //!
 //! No statement of the store spells a state: one that varies is bound as a [`DeliveryState`],
 //! and a fixed one is a placeholder of the SQL template (`{pending}`, `{delivering}`, …) that
-//! [`expand`] turns into a literal spelled by the enum. A literal rather than a parameter on
+//! `expand` turns into a literal spelled by the enum. A literal rather than a parameter on
 //! purpose: the claim, the take-backs and the backlog gauge must say `state = 'PENDING'` or
 //! `state = 'DELIVERING'` for the planner to use the partial indexes on due and on leased rows
 //! (a bound parameter hides the value from it).
