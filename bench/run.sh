@@ -2,7 +2,7 @@
 # Runs every benchmark of business-wallet on SQLite and PostgreSQL, with the machine's own
 # ceilings measured in the same run, and prints the table (docs/benchmarks.md explains it).
 #
-#   bench/run.sh                                   # everything (about 5 minutes after the release build)
+#   bench/run.sh                                   # everything (about 12 minutes after the release build)
 #   BENCH_BACKENDS=sqlite BENCH_SCENARIOS=e2e bench/run.sh    # a part
 #
 # Sizes (defaults are the target scenarios' figures): BENCH_DURATION_S (10 s per point), BENCH_CLIENTS
