@@ -10,15 +10,7 @@ use crate::receiver;
 const IDENTIFIER_CREATED: &str = "com.credenco.businesswallet.identifier.created.v1";
 
 async fn call(app: &TestApp, method: reqwest::Method, path: &str) -> (u16, Value) {
-    let response = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    app.call(method, path, None).await
 }
 
 async fn run_dispatcher(app: &TestApp) {

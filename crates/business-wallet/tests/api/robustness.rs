@@ -21,17 +21,6 @@ const IDENTIFIER_CREATED: &str = "com.credenco.businesswallet.identifier.created
 /// Upper bound for any single exchange of these tests; reaching it is a failure, not a wait.
 const GUARD: Duration = Duration::from_secs(60);
 
-/// Calls the API as the platform administrator.
-async fn call(app: &TestApp, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Value) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(&app.admin_token);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let response = request.send().await.expect("request sent");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// What is wrong with an answer that should be the JSON error of `expected`, if anything.
 fn error_body_problem(status: u16, body: &Value, expected: u16) -> Option<String> {
     let shaped = body["status"] == expected && body["error"].is_string() && body["message"].is_string();
@@ -145,13 +134,13 @@ async fn oauth2_token_answers_are_read_within_a_limit(backend: Backend) {
     );
 
     // The test send of a draft.
-    let (status, report) = call(
-        &app,
-        reqwest::Method::POST,
-        &format!("{base}/test?eventType={IDENTIFIER_CREATED}"),
-        Some(&body),
-    )
-    .await;
+    let (status, report) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("{base}/test?eventType={IDENTIFIER_CREATED}"),
+            Some(&body),
+        )
+        .await;
     assert_eq!(status, 200, "{report}");
     let handed = next_sent(&mut sent).await;
     assert!(
@@ -161,10 +150,12 @@ async fn oauth2_token_answers_are_read_within_a_limit(backend: Backend) {
     assert_token_refused(&report, "draft test send");
 
     // The test send of a saved channel.
-    let (status, created) = call(&app, reqwest::Method::POST, &base, Some(&body)).await;
+    let (status, created) = app.call(reqwest::Method::POST, &base, Some(&body)).await;
     assert_eq!(status, 201, "{created}");
     let key = created["channelExternalKey"].as_str().unwrap();
-    let (status, report) = call(&app, reqwest::Method::POST, &format!("{base}/{key}/test"), None).await;
+    let (status, report) = app
+        .call(reqwest::Method::POST, &format!("{base}/{key}/test"), None)
+        .await;
     assert_eq!(status, 200, "{report}");
     let handed = next_sent(&mut sent).await;
     assert!(
@@ -174,13 +165,13 @@ async fn oauth2_token_answers_are_read_within_a_limit(backend: Backend) {
     assert_token_refused(&report, "saved test send");
 
     // A delivery: the attempt is recorded as a retryable failure, with the reason.
-    let (status, identifier) = call(
-        &app,
-        reqwest::Method::POST,
-        &format!("/api/v1/wallets/{w}/identifiers"),
-        Some(&json!({"identifierType": "JWK", "displayName": "k", "keyType": "P-256"})),
-    )
-    .await;
+    let (status, identifier) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/wallets/{w}/identifiers"),
+            Some(&json!({"identifierType": "JWK", "displayName": "k", "keyType": "P-256"})),
+        )
+        .await;
     assert_eq!(status, 201, "{identifier}");
     business_wallet::dispatch::Dispatcher::new(&app.state)
         .run_once()
@@ -188,13 +179,13 @@ async fn oauth2_token_answers_are_read_within_a_limit(backend: Backend) {
         .unwrap();
     let handed = next_sent(&mut sent).await;
     assert!(handed < TEN_MB, "the delivery read {handed} bytes of the token answer");
-    let (status, page) = call(
-        &app,
-        reqwest::Method::GET,
-        &format!("/api/wallets/{w}/integration-deliveries"),
-        None,
-    )
-    .await;
+    let (status, page) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/wallets/{w}/integration-deliveries"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{page}");
     let delivery = &page["items"][0];
     assert_eq!(delivery["state"], "PENDING", "retried later: {page}");
@@ -212,13 +203,9 @@ async fn oauth2_token_answers_are_read_within_a_limit(backend: Backend) {
         "declared",
         json!({"url": hook.url, "oauth2": {"tokenUrl": declared_url, "clientId": "wallet", "clientSecret": "s3cret"}}),
     );
-    let (status, report) = call(
-        &app,
-        reqwest::Method::POST,
-        &format!("{base}/test"),
-        Some(&declared_body),
-    )
-    .await;
+    let (status, report) = app
+        .call(reqwest::Method::POST, &format!("{base}/test"), Some(&declared_body))
+        .await;
     assert_eq!(status, 200, "{report}");
     let handed = next_sent(&mut declared).await;
     assert!(handed < TEN_MB, "a declared 100 MB answer: {handed} bytes read");
@@ -391,7 +378,7 @@ async fn nul_is_refused_everywhere(app: TestApp) {
     let w = wallet["walletExternalKey"].as_str().unwrap().to_string();
     let channels = format!("/api/wallets/{w}/integration-channels");
     let valid_channel = webhook_channel("valid", json!({"url": "https://receiver.example/hook"}));
-    let (status, created) = call(&app, reqwest::Method::POST, &channels, Some(&valid_channel)).await;
+    let (status, created) = app.call(reqwest::Method::POST, &channels, Some(&valid_channel)).await;
     assert_eq!(status, 201, "{created}");
     let c = created["channelExternalKey"].as_str().unwrap().to_string();
     let with = |path: &[&str], value: Value| {
@@ -605,13 +592,13 @@ async fn nul_is_refused_everywhere(app: TestApp) {
     }
 
     // An escaped backslash followed by `u0000` is text, not a NUL.
-    let (status, created) = call(
-        &app,
-        reqwest::Method::POST,
-        "/api/v1/wallets",
-        Some(&json!({"displayName": "backslash \\u0000"})),
-    )
-    .await;
+    let (status, created) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/wallets",
+            Some(&json!({"displayName": "backslash \\u0000"})),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["displayName"], "backslash \\u0000");
 
@@ -619,7 +606,7 @@ async fn nul_is_refused_everywhere(app: TestApp) {
     assert_eq!(app.count("SELECT COUNT(*) FROM wallet").await, 2);
     assert_eq!(app.count("SELECT COUNT(*) FROM identifier").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM integration_channel").await, 1);
-    let (_, channel) = call(&app, reqwest::Method::GET, &format!("{channels}/{c}"), None).await;
+    let (_, channel) = app.call(reqwest::Method::GET, &format!("{channels}/{c}"), None).await;
     assert_eq!(channel["description"], Value::Null, "{channel}");
 }
 
@@ -635,22 +622,22 @@ async fn control_characters_are_refused_at_save(app: TestApp) {
         "apiKey": {"headerName": "X-Api-Key", "value": "key-123"},
         "oauth2": {"tokenUrl": "https://idp.example/token", "clientId": "wallet", "clientSecret": "s3cret", "scope": "events"},
     });
-    let (status, created) = call(
-        &app,
-        reqwest::Method::POST,
-        &channels,
-        Some(&webhook_channel("saved", good.clone())),
-    )
-    .await;
+    let (status, created) = app
+        .call(
+            reqwest::Method::POST,
+            &channels,
+            Some(&webhook_channel("saved", good.clone())),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     let c = created["channelExternalKey"].as_str().unwrap().to_string();
-    let (status, platform) = call(
-        &app,
-        reqwest::Method::POST,
-        "/api/integration-channels",
-        Some(&webhook_channel("platform", good.clone())),
-    )
-    .await;
+    let (status, platform) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/integration-channels",
+            Some(&webhook_channel("platform", good.clone())),
+        )
+        .await;
     assert_eq!(status, 201, "{platform}");
     let p = platform["channelExternalKey"].as_str().unwrap().to_string();
 
@@ -697,7 +684,7 @@ async fn control_characters_are_refused_at_save(app: TestApp) {
         let body = webhook_channel("changed", webhook);
         for (method, path) in &routes {
             let what = format!("{method} {path} with {pointer} = {value}");
-            let (status, answer) = call(&app, method.clone(), path, Some(&body)).await;
+            let (status, answer) = app.call(method.clone(), path, Some(&body)).await;
             if let Some(problem) = error_body_problem(status, &answer, 400) {
                 problems.push(format!("{what}: {problem}"));
             } else if answer["details"]["field"] != *field {
@@ -709,7 +696,7 @@ async fn control_characters_are_refused_at_save(app: TestApp) {
 
     // Nothing was saved: two channels, unchanged.
     assert_eq!(app.count("SELECT COUNT(*) FROM integration_channel").await, 2);
-    let (_, saved) = call(&app, reqwest::Method::GET, &format!("{channels}/{c}"), None).await;
+    let (_, saved) = app.call(reqwest::Method::GET, &format!("{channels}/{c}"), None).await;
     assert_eq!(saved["name"], "saved", "{saved}");
     assert_eq!(saved["updatedAt"], created["updatedAt"], "{saved}");
 }
@@ -873,10 +860,14 @@ async fn errors_before_routing_carry_the_json_body(app: TestApp) {
     let wallet = app.create_wallet("History").await;
     let w = wallet["walletExternalKey"].as_str().unwrap();
     for path in [format!("/api/v1/wallets/{w}/history"), "/api/v1/history".to_string()] {
-        let (status, page) = call(&app, reqwest::Method::GET, &format!("{path}?event=INTEGRATION"), None).await;
+        let (status, page) = app
+            .call(reqwest::Method::GET, &format!("{path}?event=INTEGRATION"), None)
+            .await;
         assert_eq!(status, 200, "{path}: {page}");
         for value in ["FOO", "integration", ""] {
-            let (status, body) = call(&app, reqwest::Method::GET, &format!("{path}?event={value}"), None).await;
+            let (status, body) = app
+                .call(reqwest::Method::GET, &format!("{path}?event={value}"), None)
+                .await;
             assert_error_body(status, &body, 400, &format!("{path}?event={value}"));
             assert_eq!(body["details"]["field"], "event", "{body}");
             assert!(body["message"].as_str().unwrap().contains("INTEGRATION"), "{body}");

@@ -180,6 +180,21 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// Sends `method` to `path` as admin, with an optional JSON body; the status and the JSON
+    /// answer (`null` when the answer is not JSON).
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// POSTs JSON with an optional bearer token.
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
         let mut request = self.client.post(self.url(path)).json(body);

@@ -145,16 +145,6 @@ async fn spawn(backend: Backend) -> (TestApp, Arc<ScriptedAdapter>) {
     (app, adapter)
 }
 
-async fn call(app: &TestApp, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Value) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(&app.admin_token);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 async fn run_once(app: &TestApp) -> RunOutcome {
     Dispatcher::new(&app.state).run_once().await.unwrap()
 }
@@ -164,7 +154,7 @@ fn scripted_channel(name: &str, config: Value) -> Value {
 }
 
 async fn custom_type_is_listed_and_validated_by_its_adapter(app: TestApp, _adapter: Arc<ScriptedAdapter>) {
-    let (status, types) = call(&app, reqwest::Method::GET, "/api/public/channel-types", None).await;
+    let (status, types) = app.call(reqwest::Method::GET, "/api/public/channel-types", None).await;
     assert_eq!(status, 200);
     assert!(
         types
@@ -186,69 +176,69 @@ async fn custom_type_is_listed_and_validated_by_its_adapter(app: TestApp, _adapt
     let channels = format!("/api/wallets/{w}/integration-channels");
 
     // A registered custom type with a block its adapter accepts: stored and shown as it was.
-    let (status, created) = call(
-        &app,
-        reqwest::Method::POST,
-        &channels,
-        Some(&scripted_channel("orders", json!({"target": "orders"}))),
-    )
-    .await;
+    let (status, created) = app
+        .call(
+            reqwest::Method::POST,
+            &channels,
+            Some(&scripted_channel("orders", json!({"target": "orders"}))),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["type"], SCRIPTED);
     assert_eq!(created["config"], json!({"target": "orders"}));
     let key = created["channelExternalKey"].as_str().unwrap();
-    let (status, read) = call(&app, reqwest::Method::GET, &format!("{channels}/{key}"), None).await;
+    let (status, read) = app.call(reqwest::Method::GET, &format!("{channels}/{key}"), None).await;
     assert_eq!((status, &read["config"]), (200, &json!({"target": "orders"})));
 
     // The adapter's own validation decides about the block.
-    let (status, error) = call(
-        &app,
-        reqwest::Method::POST,
-        &channels,
-        Some(&scripted_channel("bad", json!({"target": " "}))),
-    )
-    .await;
+    let (status, error) = app
+        .call(
+            reqwest::Method::POST,
+            &channels,
+            Some(&scripted_channel("bad", json!({"target": " "}))),
+        )
+        .await;
     assert_eq!(status, 400, "{error}");
     assert_eq!(error["details"]["field"], "config");
     assert!(error["message"].as_str().unwrap().contains("config.target"), "{error}");
-    let (status, error) = call(
-        &app,
-        reqwest::Method::POST,
-        &channels,
-        Some(&json!({"name": "none", "type": SCRIPTED, "eventTypeFilters": [IDENTIFIER_CREATED]})),
-    )
-    .await;
+    let (status, error) = app
+        .call(
+            reqwest::Method::POST,
+            &channels,
+            Some(&json!({"name": "none", "type": SCRIPTED, "eventTypeFilters": [IDENTIFIER_CREATED]})),
+        )
+        .await;
     assert_eq!(status, 400, "a missing block: {error}");
 
     // A type nobody registered is refused, on wallet and platform channels alike.
     let unknown = json!({"name": "pigeon", "type": "CARRIER_PIGEON", "eventTypeFilters": [IDENTIFIER_CREATED], "config": {"target": "x"}});
     for path in [channels.as_str(), "/api/integration-channels"] {
-        let (status, error) = call(&app, reqwest::Method::POST, path, Some(&unknown)).await;
+        let (status, error) = app.call(reqwest::Method::POST, path, Some(&unknown)).await;
         assert_eq!(status, 400, "{path}: {error}");
         assert!(error["message"].as_str().unwrap().contains("CARRIER_PIGEON"), "{error}");
     }
 
     // Platform channels accept the custom type too.
-    let (status, created) = call(
-        &app,
-        reqwest::Method::POST,
-        "/api/integration-channels",
-        Some(&scripted_channel("all orders", json!({"target": "all"}))),
-    )
-    .await;
+    let (status, created) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/integration-channels",
+            Some(&scripted_channel("all orders", json!({"target": "all"}))),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
 }
 
 async fn adapter_outcomes_drive_states_attempts_replay_and_dismiss(app: TestApp, adapter: Arc<ScriptedAdapter>) {
     let wallet = app.create_wallet("Scripted").await;
     let w = wallet["walletExternalKey"].as_str().unwrap().to_string();
-    let (status, channel) = call(
-        &app,
-        reqwest::Method::POST,
-        &format!("/api/wallets/{w}/integration-channels"),
-        Some(&scripted_channel("erp", json!({"target": "erp"}))),
-    )
-    .await;
+    let (status, channel) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/wallets/{w}/integration-channels"),
+            Some(&scripted_channel("erp", json!({"target": "erp"}))),
+        )
+        .await;
     assert_eq!(status, 201, "{channel}");
     let add_identifier = |name: &'static str| {
         let app = &app;
@@ -266,7 +256,7 @@ async fn adapter_outcomes_drive_states_attempts_replay_and_dismiss(app: TestApp,
     };
     add_identifier("first").await;
     let log = format!("/api/wallets/{w}/integration-deliveries");
-    let (_, page) = call(&app, reqwest::Method::GET, &log, None).await;
+    let (_, page) = app.call(reqwest::Method::GET, &log, None).await;
     let first = page["items"][0]["deliveryExternalKey"].as_str().unwrap().to_string();
     assert_eq!(page["items"][0]["channelType"], SCRIPTED);
 
@@ -274,7 +264,7 @@ async fn adapter_outcomes_drive_states_attempts_replay_and_dismiss(app: TestApp,
     adapter.then(retryable("receiver busy"));
     let outcome = run_once(&app).await;
     assert_eq!((outcome.claimed, outcome.retried), (1, 1), "{outcome:?}");
-    let (_, detail) = call(&app, reqwest::Method::GET, &format!("{log}/{first}"), None).await;
+    let (_, detail) = app.call(reqwest::Method::GET, &format!("{log}/{first}"), None).await;
     assert_eq!(
         (&detail["state"], &detail["attempts"].as_array().unwrap().len()),
         (&json!("PENDING"), &1)
@@ -290,7 +280,7 @@ async fn adapter_outcomes_drive_states_attempts_replay_and_dismiss(app: TestApp,
     adapter.then(rejected("unknown order book"));
     let outcome = run_once(&app).await;
     assert_eq!(outcome.failed, 1, "{outcome:?}");
-    let (_, detail) = call(&app, reqwest::Method::GET, &format!("{log}/{first}"), None).await;
+    let (_, detail) = app.call(reqwest::Method::GET, &format!("{log}/{first}"), None).await;
     assert_eq!(detail["state"], "FAILED");
     let attempts = detail["attempts"].as_array().unwrap();
     let outcomes: Vec<&str> = attempts.iter().map(|a| a["outcome"].as_str().unwrap()).collect();
@@ -299,7 +289,9 @@ async fn adapter_outcomes_drive_states_attempts_replay_and_dismiss(app: TestApp,
     assert_eq!(attempts[1]["request"]["url"], "scripted:erp");
 
     // Replay: PENDING with the attempts reset; the next attempt delivers with the same id.
-    let (status, replayed) = call(&app, reqwest::Method::POST, &format!("{log}/{first}/replay"), None).await;
+    let (status, replayed) = app
+        .call(reqwest::Method::POST, &format!("{log}/{first}/replay"), None)
+        .await;
     assert_eq!(status, 200, "{replayed}");
     assert_eq!(
         (&replayed["state"], &replayed["attempts"]),
@@ -307,11 +299,11 @@ async fn adapter_outcomes_drive_states_attempts_replay_and_dismiss(app: TestApp,
     );
     let outcome = run_once(&app).await;
     assert_eq!(outcome.delivered, 1, "{outcome:?}");
-    let (_, detail) = call(&app, reqwest::Method::GET, &format!("{log}/{first}"), None).await;
+    let (_, detail) = app.call(reqwest::Method::GET, &format!("{log}/{first}"), None).await;
     assert_eq!(detail["state"], "DELIVERED");
     assert!(detail["deliveredAt"].is_string());
     assert_eq!(
-        call(&app, reqwest::Method::POST, &format!("{log}/{first}/dismiss"), None)
+        app.call(reqwest::Method::POST, &format!("{log}/{first}/dismiss"), None)
             .await
             .0,
         409,
@@ -322,12 +314,16 @@ async fn adapter_outcomes_drive_states_attempts_replay_and_dismiss(app: TestApp,
     add_identifier("second").await;
     adapter.then(rejected("no such order book"));
     assert_eq!(run_once(&app).await.failed, 1);
-    let (_, page) = call(&app, reqwest::Method::GET, &format!("{log}?state=FAILED"), None).await;
+    let (_, page) = app
+        .call(reqwest::Method::GET, &format!("{log}?state=FAILED"), None)
+        .await;
     let second = page["items"][0]["deliveryExternalKey"].as_str().unwrap().to_string();
-    let (status, dismissed) = call(&app, reqwest::Method::POST, &format!("{log}/{second}/dismiss"), None).await;
+    let (status, dismissed) = app
+        .call(reqwest::Method::POST, &format!("{log}/{second}/dismiss"), None)
+        .await;
     assert_eq!((status, &dismissed["state"]), (200, &json!("DISMISSED")), "{dismissed}");
     assert_eq!(
-        call(&app, reqwest::Method::POST, &format!("{log}/{second}/replay"), None)
+        app.call(reqwest::Method::POST, &format!("{log}/{second}/replay"), None)
             .await
             .0,
         409

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use business_wallet::channels::{Attempt, BoxFuture, Channel, ChannelConfig, InvalidConfig, OutboundMessage, Outcome};
 use business_wallet::telemetry::MemoryLog;
-use common::{Backend, TestApp};
+use common::Backend;
 use serde_json::{json, Value};
 
 const IDENTIFIER_CREATED: &str = "com.credenco.businesswallet.identifier.created.v1";
@@ -49,16 +49,6 @@ impl Channel for FragileAdapter {
     }
 }
 
-async fn call(app: &TestApp, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Value) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(&app.admin_token);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 fn a_panicking_adapter_is_logged_and_its_delivery_retried(backend: Backend) {
     let sink = MemoryLog::default();
     let dispatch = sink.json_subscriber();
@@ -84,9 +74,7 @@ fn a_panicking_adapter_is_logged_and_its_delivery_retried(backend: Backend) {
             .await;
             let wallet = app.create_wallet("Fragile").await;
             let w = wallet["walletExternalKey"].as_str().unwrap().to_string();
-            let (status, channel) = call(
-                &app,
-                reqwest::Method::POST,
+            let (status, channel) = app.call(reqwest::Method::POST,
                 &format!("/api/wallets/{w}/integration-channels"),
                 Some(&json!({"name": "erp", "type": FRAGILE, "eventTypeFilters": [IDENTIFIER_CREATED], "config": {}})),
             )
@@ -101,13 +89,13 @@ fn a_panicking_adapter_is_logged_and_its_delivery_retried(backend: Backend) {
                 .await;
             assert_eq!(response.status(), 201);
             let log = format!("/api/wallets/{w}/integration-deliveries");
-            let (_, page) = call(&app, reqwest::Method::GET, &log, None).await;
+            let (_, page) = app.call(reqwest::Method::GET, &log, None).await;
             let delivery = page["items"][0]["deliveryExternalKey"].as_str().unwrap().to_string();
 
             // The dispatcher survives the panic and delivers on the next attempt.
             let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
             let detail = loop {
-                let (_, detail) = call(&app, reqwest::Method::GET, &format!("{log}/{delivery}"), None).await;
+                let (_, detail) = app.call(reqwest::Method::GET, &format!("{log}/{delivery}"), None).await;
                 if detail["state"] == "DELIVERED" {
                     break detail;
                 }
