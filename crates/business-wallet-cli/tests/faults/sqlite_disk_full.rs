@@ -64,19 +64,7 @@ async fn a_full_disk_answers_503_loses_nothing_and_recovers_without_a_restart() 
         report.summary(),
         server.log_tail(20)
     );
-    assert!(server.is_running(), "the server died:\n{}", server.log_tail(20));
-    assert_eq!(
-        report.broken_total, 0,
-        "answers that break the contract: {:?}",
-        report.broken
-    );
-    let server_errors: u64 = report.server_errors();
-    assert_eq!(
-        server_errors,
-        report.count(503),
-        "every 5xx is a 503: {:?}",
-        report.by_status
-    );
+    harness::assert_answers_kept_the_contract(&mut server, &report);
 
     // Every acknowledged wallet exists, and its event was delivered.
     let mut missing_wallets = Vec::new();
@@ -90,11 +78,6 @@ async fn a_full_disk_answers_503_loses_nothing_and_recovers_without_a_restart() 
         .wait_for_wallets(&report.acknowledged, Duration::from_secs(60))
         .await;
     let memory = server.memory().expect("running");
-    let multi_id: Vec<_> = receiver
-        .delivered_by_wallet()
-        .into_iter()
-        .filter(|(_, ids)| ids.len() > 1)
-        .collect();
     println!(
         "sqlite disk full: filled {} KiB; {} wallets acknowledged before, {} while full ({:?} until 30 answers of 503), \
          {} after freeing; first 30 acknowledgements after freeing within {:?}; answers {:?}; {} acknowledged but \
@@ -112,22 +95,7 @@ async fn a_full_disk_answers_503_loses_nothing_and_recovers_without_a_restart() 
         undelivered.len(),
         started.elapsed()
     );
-    assert!(
-        missing_wallets.is_empty(),
-        "{} of {} acknowledged wallets are missing, e.g. {:?}",
-        missing_wallets.len(),
-        report.acknowledged.len(),
-        &missing_wallets[..missing_wallets.len().min(3)]
-    );
-    assert!(
-        undelivered.is_empty(),
-        "{} acknowledged wallets' events were not delivered",
-        undelivered.len()
-    );
-    assert!(
-        multi_id.is_empty(),
-        "one wallet's event came with several ce-ids: {multi_id:?}"
-    );
+    harness::assert_nothing_lost(&server, &receiver, &missing_wallets, &undelivered);
     assert!(memory.peak_mib() < 256.0, "memory not bounded: {memory}");
     drop(server);
     drop(tmpfs);

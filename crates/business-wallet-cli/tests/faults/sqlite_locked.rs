@@ -80,18 +80,7 @@ async fn a_database_locked_by_another_process_answers_503_then_recovers() {
         report.summary(),
         server.log_tail(20)
     );
-    assert!(server.is_running(), "the server died:\n{}", server.log_tail(20));
-    assert_eq!(
-        report.broken_total, 0,
-        "answers that break the contract: {:?}",
-        report.broken
-    );
-    assert_eq!(
-        report.server_errors(),
-        report.count(503),
-        "every 5xx is a 503: {:?}",
-        report.by_status
-    );
+    harness::assert_answers_kept_the_contract(&mut server, &report);
 
     let missing = harness::missing_wallets(&client, &report.acknowledged).await;
     let undelivered = receiver
@@ -110,19 +99,6 @@ async fn a_database_locked_by_another_process_answers_503_then_recovers() {
         undelivered.len(),
         started.elapsed()
     );
-    assert!(
-        missing.is_empty(),
-        "acknowledged wallets missing: {:?}",
-        &missing[..missing.len().min(3)]
-    );
-    assert!(
-        undelivered.is_empty(),
-        "{} acknowledged wallets not delivered",
-        undelivered.len()
-    );
-    assert!(
-        receiver.wallets_with_several_ids().is_empty(),
-        "a wallet's event came with several ce-ids"
-    );
+    harness::assert_nothing_lost(&server, &receiver, &missing, &undelivered);
     assert!(memory.peak_mib() < 256.0, "memory not bounded: {memory}");
 }

@@ -3,6 +3,8 @@
 //!
 //! - [`retry`]: the retry policy, one pure function.
 //! - [`worker`]: one delivery from claimed to recorded.
+//! - `admission`: what this instance holds per channel and per lease, behind one lock.
+//! - `listener`: the PostgreSQL `LISTEN` connection that wakes the claim loop.
 //! - this module: the claim loop, wake-ups, per-channel concurrency and shutdown.
 //!
 //! **Claim is a lease.** A claim commits before anything is sent and no transaction stays open
@@ -27,11 +29,12 @@
 //! that one claim returned are given back at once, so a slow receiver holds a few slots, never
 //! all of them.
 
+mod admission;
+mod listener;
 pub mod retention;
 pub mod retry;
 pub mod worker;
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -45,6 +48,8 @@ use crate::outbox::{Outbox, Taker};
 use crate::state::AppState;
 use crate::store::deliveries::{self, ClaimRequest, ClaimedDelivery};
 use crate::store::{instances, Db};
+use admission::Admission;
+use listener::listen;
 use worker::{NotStored, Unsaved, Worked, WorkerContext};
 
 /// Counts of one [`Dispatcher::run_once`] pass.
@@ -103,68 +108,6 @@ struct Inner {
 impl Inner {
     fn admission(&self) -> MutexGuard<'_, Admission> {
         self.admission.lock().expect("admission lock is never poisoned")
-    }
-}
-
-/// The deliveries this instance holds and the channel slots they take: one structure behind one
-/// lock, so that a decision (admit, queue, free a slot) sees the three maps agree, and no order
-/// between locks has to be kept.
-///
-/// The lock is a `std::sync::Mutex`, not tokio's: it is never held across an `.await`. Every
-/// use takes it, reads or changes a few map entries and lets it go before any database call or
-/// wake-up, so a waiter never waits for I/O, and a plain mutex costs less than an async one on
-/// the claim loop's and every delivery's path (tokio's own documentation recommends it for
-/// this case). The guard must also not be held where a [`Slot`] may be dropped: dropping one
-/// takes the lock. The outbox takes it too, through the `has_room` check of its [`Taker`],
-/// while holding its own taker lock; nothing here takes the taker lock while holding this one.
-#[derive(Debug, Default)]
-struct Admission {
-    /// Deliveries in flight per channel id (a channel with none has no entry).
-    in_flight: HashMap<i64, u32>,
-    /// Leases held by running tasks and queued deliveries (delivery id -> token), to give
-    /// back at shutdown.
-    leases: HashMap<i64, String>,
-    /// Claimed deliveries waiting for a free slot of their channel, per channel id, with when
-    /// they were claimed (claim loop only).
-    queued: HashMap<i64, VecDeque<(Instant, ClaimedDelivery)>>,
-}
-
-impl Admission {
-    /// Takes one of `channel`'s slots, if fewer than `max` are taken.
-    fn take_slot(&mut self, channel: i64, max: u32) -> bool {
-        let count = self.in_flight.entry(channel).or_insert(0);
-        if *count < max {
-            *count += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    /// Gives one of `channel`'s slots back.
-    fn free_slot(&mut self, channel: i64) {
-        if let Some(count) = self.in_flight.get_mut(&channel) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                self.in_flight.remove(&channel);
-            }
-        }
-    }
-
-    /// Channels at their in-flight limit or with deliveries queued here.
-    fn full_channels(&self, max: u32) -> Vec<i64> {
-        let mut full: Vec<i64> = self
-            .in_flight
-            .iter()
-            .filter(|(_, count)| **count >= max)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in self.queued.keys() {
-            if !full.contains(id) {
-                full.push(*id);
-            }
-        }
-        full
     }
 }
 
@@ -651,49 +594,4 @@ impl Dispatcher {
 
 async fn work(slot: Slot) -> Worked {
     worker::work(&slot.inner.ctx, slot.delivery.clone(), || slot.free_channel()).await
-}
-
-/// Forwards PostgreSQL notifications on the outbox channel to the in-process wake-up, and wakes
-/// once after every (re)connection so that anything published meanwhile is claimed. A
-/// notification from this process's own outbox is skipped: its commit woke the dispatcher
-/// in-process already.
-async fn listen(pool: sqlx::PgPool, wake: Arc<Notify>, own: Arc<str>, shutdown: CancellationToken) {
-    use sqlx::postgres::PgListener;
-    loop {
-        let connected = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(crate::outbox::NOTIFY_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        let mut listener = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            connected = connected => match connected {
-                Ok(listener) => listener,
-                Err(err) => {
-                    tracing::warn!(error = %err, "LISTEN connection failed; relying on polling until it is back");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    }
-                }
-            },
-        };
-        wake.notify_one();
-        loop {
-            let received = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                received = listener.try_recv() => received,
-            };
-            match received {
-                Ok(Some(notification)) if notification.payload() == &*own => {}
-                Ok(Some(_)) => wake.notify_one(),
-                // The connection dropped; the next call reconnects. Catch up on what was missed.
-                Ok(None) => wake.notify_one(),
-                Err(err) => {
-                    tracing::warn!(error = %err, "LISTEN connection lost");
-                    break;
-                }
-            }
-        }
-    }
 }

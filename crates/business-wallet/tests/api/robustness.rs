@@ -4,6 +4,10 @@
 //! route is chosen carry the same JSON error body as the others, and a client that sends its
 //! whole request before it reads (Python's urllib) reads a 413 or 431 instead of a broken pipe.
 //! Every test runs on SQLite and PostgreSQL.
+//!
+//! Longer than 600 lines on purpose: each edge is one self-contained scenario over a raw TCP
+//! client, and all of them share the few helpers at the top (the raw exchange, the check of the
+//! JSON error body); kept together, a reader sees every way in from outside in one place.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

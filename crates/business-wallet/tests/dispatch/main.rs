@@ -1,5 +1,9 @@
 //! Dispatcher and webhook channel, end to end: a real application (both backends), real HTTP
 //! receivers on 127.0.0.1, and the dispatcher driven one step at a time with `run_once`.
+//!
+//! Longer than 600 lines on purpose: one scenario per rule of delivery (retries, leases,
+//! fairness, signing, redaction, replay), each short and independent, over the shared receiver
+//! of `receiver.rs`; the channel-independent rules are in the contract suite.
 
 #[path = "../common/mod.rs"]
 mod common;

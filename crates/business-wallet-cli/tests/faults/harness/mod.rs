@@ -177,3 +177,50 @@ pub async fn active_delivery_states(client: &Client) -> String {
         Err(err) => format!("active deliveries: no answer ({err})"),
     }
 }
+
+/// After a fault: the server is still running, every answer kept the API's contract (a JSON
+/// error body of the documented shape, no cut-off answers), and every 5xx was a 503.
+///
+/// # Panics
+/// One of the three does not hold.
+pub fn assert_answers_kept_the_contract(server: &mut Server, report: &LoadReport) {
+    assert!(server.is_running(), "the server died:\n{}", server.log_tail(20));
+    assert_eq!(
+        report.broken_total, 0,
+        "answers that break the contract: {:?}",
+        report.broken
+    );
+    assert_eq!(
+        report.server_errors(),
+        report.count(503),
+        "every 5xx is a 503: {:?}\n{}",
+        report.by_status,
+        server.log_tail(30)
+    );
+}
+
+/// Nothing acknowledged was lost: every acknowledged wallet exists (`missing`, from
+/// [`missing_wallets`]), its event reached the receiver (`undelivered`, from
+/// [`Receiver::wait_for_wallets`]), and always with the same `ce-id`.
+///
+/// # Panics
+/// A wallet is missing or undelivered, or its event came with several ids.
+pub fn assert_nothing_lost(server: &Server, receiver: &Receiver, missing: &[String], undelivered: &[String]) {
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged wallets are missing, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(3)]
+    );
+    assert!(
+        undelivered.is_empty(),
+        "{} acknowledged wallets not delivered\n{}",
+        undelivered.len(),
+        server.log_tail(30)
+    );
+    let several_ids = receiver.wallets_with_several_ids();
+    assert!(
+        several_ids.is_empty(),
+        "a wallet's event came with several ce-ids: {several_ids:?}"
+    );
+}
