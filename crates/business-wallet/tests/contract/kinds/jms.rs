@@ -191,15 +191,11 @@ const QUIET_SECONDS: u64 = 3;
 /// Runs a reader program; its standard output, line by line.
 async fn lines_of(mut command: tokio::process::Command, what: &str) -> Vec<String> {
     let output = command.output().await.unwrap_or_else(|e| panic!("{what} runs: {e}"));
-    assert!(
-        output.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .unwrap()
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{what} failed: {errors}");
+    String::from_utf8_lossy(&output.stdout)
         .lines()
-        .map(str::to_string)
+        .map(String::from)
         .collect()
 }
 
