@@ -248,6 +248,15 @@ impl TestApp {
         }
     }
 
+    /// The one text column (which may be NULL) of every row a query returns, in its order.
+    pub async fn texts(&self, sql: &str) -> Vec<Option<String>> {
+        use business_wallet::store::Db;
+        match &self.state.db {
+            Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.expect(sql),
+            Db::Sqlite { writer, .. } => sqlx::query_scalar(sql).fetch_all(writer).await.expect(sql),
+        }
+    }
+
     /// Inserts a channel row directly (the channels API is not needed for outbox tests) and
     /// returns its row id.
     pub async fn insert_channel(&self, wallet: Option<&str>, name: &str, enabled: bool, event_types: &[&str]) -> i64 {
