@@ -6,8 +6,12 @@ use serde_json::{json, Value};
 use crate::domain::channel::{ApiKeyBody, ChannelBody, ChannelView, OAuth2Body, WebhookBody};
 use crate::error::ApiError;
 
+/// Decoded `key=value` pairs of a query string or form body, repeated keys included, in their
+/// order.
+pub type Pairs = Vec<(String, String)>;
+
 /// Decoded `key=value` pairs of a query string or form body.
-pub fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
+pub fn pairs(raw: Option<&str>) -> Pairs {
     url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()

@@ -100,21 +100,29 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The answer to a request without a session (no cookie, one that does not open, or a token
+/// that is no longer valid): back to sign-in, and the session cookie removed.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedOut;
+
+impl IntoResponse for SignedOut {
+    fn into_response(self) -> Response {
+        with_cookie(
+            Redirect::to("/ui/sign-in").into_response(),
+            set_cookie(SESSION_COOKIE, "", Some(0)),
+        )
+    }
+}
+
 impl FromRequestParts<AppState> for Session {
-    type Rejection = Response;
+    type Rejection = SignedOut;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let to_sign_in = || {
-            with_cookie(
-                Redirect::to("/ui/sign-in").into_response(),
-                set_cookie(SESSION_COOKIE, "", Some(0)),
-            )
-        };
         let data: SessionData = cookie(&parts.headers, SESSION_COOKIE)
             .and_then(|c| open(&state.secrets, c))
-            .ok_or_else(to_sign_in)?;
+            .ok_or(SignedOut)?;
         // Validated again on every request, so an expired token ends the session.
-        let principal = state.auth.authenticate(&data.token).await.map_err(|_| to_sign_in())?;
+        let principal = state.auth.authenticate(&data.token).await.map_err(|_| SignedOut)?;
         Ok(Session {
             principal,
             csrf: data.csrf,

@@ -335,6 +335,71 @@ async fn operator_edits_and_deletes_a_channel(app: TestApp) {
 
 both_backends!(operator_edits_and_deletes_a_channel);
 
+async fn errors_keep_the_page_and_links_keep_the_wallet(app: TestApp) {
+    let (wallet, channel) = wallet_with_channel(&app, "Kept").await;
+    let cookie = sign_in(&app, &app.admin_token.clone()).await;
+
+    // An error of a known scope is shown inside that scope's navigation.
+    let missing = "00000000-0000-4000-8000-000000000000";
+    let (status, html) = page(
+        &app,
+        &cookie,
+        &format!("/ui/integrations/channels/{missing}?wallet={wallet}"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(html.contains("Signed in as"), "{html}");
+    assert!(
+        html.contains(&format!("/ui/integrations/deliveries?wallet={wallet}")),
+        "{html}"
+    );
+    // A wallet that is not a key has no scope, so no navigation.
+    let (status, html) = page(&app, &cookie, "/ui/integrations/channels?wallet=nope").await;
+    assert_eq!(status, 400);
+    assert!(!html.contains("Signed in as"), "{html}");
+
+    // The chooser comes back to the page it was shown for.
+    let (status, chooser) = page(&app, &cookie, "/ui/integrations/channels/new").await;
+    assert_eq!(status, 200);
+    assert!(
+        chooser.contains("action=\"/ui/integrations/channels/new\""),
+        "{chooser}"
+    );
+
+    // A post needs a chosen wallet; with one, it comes back to that wallet's page.
+    let csrf = csrf_of(&chooser);
+    let toggle = format!("/ui/integrations/channels/{channel}/toggle");
+    let refused = post(&app, &cookie, &toggle, &[("_csrf", csrf.as_str())]).await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("choose a wallet first"));
+    let done = post(
+        &app,
+        &cookie,
+        &format!("{toggle}?wallet={wallet}"),
+        &[("_csrf", csrf.as_str())],
+    )
+    .await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(
+        done.headers()["location"],
+        format!("/ui/integrations/channels?wallet={wallet}").as_str()
+    );
+    let replayed = post(
+        &app,
+        &cookie,
+        &format!("/ui/integrations/deliveries/replay?wallet={wallet}"),
+        &[("_csrf", csrf.as_str()), ("channel", channel.as_str()), ("from", "")],
+    )
+    .await;
+    assert_eq!(replayed.status(), 303);
+    assert_eq!(
+        replayed.headers()["location"],
+        format!("/ui/integrations/deliveries?replayed=0&channel={channel}&wallet={wallet}").as_str()
+    );
+}
+
+both_backends!(errors_keep_the_page_and_links_keep_the_wallet);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_ends_with_the_token() {
     let app = common::spawn_app_with(common::Backend::Sqlite, |s| s.auth.leeway_secs = Some(0)).await;

@@ -1,0 +1,399 @@
+//! The channel pages: the table, the new and edit forms, the show-once secret, enable/disable,
+//! delete, secret rotation and test sends.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{href, see_other, ChannelsTab, Ctx, InPage, NewChannelTab, Page, PageError, Post};
+use crate::channels::TestSendReport;
+use crate::domain::channel::{self, ChannelView};
+use crate::error::ApiError;
+use crate::events;
+use crate::state::AppState;
+use crate::web::forms::{field, ChannelForm};
+use crate::web::session;
+use crate::web::HtmlTemplate;
+
+#[derive(Template)]
+#[template(path = "channels.html")]
+struct ChannelsPage {
+    ctx: Ctx,
+    channels: Vec<ChannelView>,
+}
+
+#[derive(Template)]
+#[template(path = "channel_form.html")]
+struct ChannelFormPage {
+    ctx: Ctx,
+    /// `None` for a new channel.
+    channel: Option<ChannelView>,
+    form: ChannelForm,
+    catalog: Vec<&'static str>,
+    types: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "channel_secret.html")]
+struct SecretPage {
+    ctx: Ctx,
+    key: String,
+    secret: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "confirm_delete.html")]
+struct ConfirmDeletePage {
+    ctx: Ctx,
+    channel: ChannelView,
+}
+
+#[derive(Template)]
+#[template(path = "test_result.html")]
+struct TestResultPage {
+    ctx: Ctx,
+    channel_name: String,
+    report: TestSendReport,
+    request_headers: Vec<(String, String)>,
+}
+
+impl ChannelsPage {
+    fn destination(&self, c: &ChannelView) -> String {
+        let pick = |block: &Option<Value>, key: &str| {
+            block
+                .as_ref()
+                .and_then(|b| b.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        pick(&c.webhook, "url")
+            .or_else(|| pick(&c.kafka, "topic"))
+            .or_else(|| pick(&c.jms, "destination"))
+            .unwrap_or_default()
+    }
+}
+
+impl ChannelFormPage {
+    fn offers(&self, channel_type: &str) -> bool {
+        self.types.iter().any(|t| t == channel_type)
+    }
+}
+
+/// The freshly generated secret on its way to the page that shows it once.
+#[derive(Serialize, Deserialize)]
+struct FreshSecret {
+    channel: String,
+    secret: String,
+}
+
+fn catalog() -> Vec<&'static str> {
+    events::CATALOG.iter().map(|e| e.type_name).collect()
+}
+
+fn channel_types(state: &AppState) -> Vec<String> {
+    ["WEBHOOK", "KAFKA", "JMS"]
+        .into_iter()
+        .filter(|t| state.channels.get(t).is_some())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The channels table of the page's scope.
+fn channels_href(ctx: &Ctx) -> String {
+    href("/ui/integrations/channels", ctx.wallet_param())
+}
+
+/// Sends the new secret to its show-once page.
+fn show_secret_once(state: &AppState, ctx: &Ctx, view: &ChannelView) -> Response {
+    let key = &view.channel_external_key;
+    let sealed = session::seal(
+        &state.secrets,
+        &FreshSecret {
+            channel: key.clone(),
+            secret: view.hmac_secret.clone().unwrap_or_default(),
+        },
+    );
+    session::with_cookie(
+        see_other(href(
+            &format!("/ui/integrations/channels/{key}/secret"),
+            ctx.wallet_param(),
+        )),
+        session::set_cookie(session::SECRET_COOKIE, &sealed, Some(300)),
+    )
+}
+
+/// GET the channels table.
+///
+/// # Errors
+/// The error page when the channels cannot be listed.
+pub async fn channels(
+    State(state): State<AppState>,
+    Page {
+        principal, scope, ctx, ..
+    }: Page<ChannelsTab>,
+) -> Result<Response, PageError> {
+    let channels = channel::list(&state, &principal, &scope).await.in_page(&ctx)?;
+    Ok(HtmlTemplate(ChannelsPage { ctx, channels }).into_response())
+}
+
+/// GET the empty channel form.
+///
+/// # Errors
+/// 403 for a user who may not create channels here.
+pub async fn new_channel(
+    State(state): State<AppState>,
+    Page { ctx, .. }: Page<NewChannelTab>,
+) -> Result<Response, PageError> {
+    if !ctx.can_manage_channels {
+        return Err(PageError::new(
+            Some(&ctx),
+            ApiError::Forbidden("you may not create channels here".into()),
+        ));
+    }
+    Ok(HtmlTemplate(ChannelFormPage {
+        ctx,
+        channel: None,
+        form: ChannelForm::new_webhook(),
+        catalog: catalog(),
+        types: channel_types(&state),
+    })
+    .into_response())
+}
+
+/// The form again, with the error next to its field and the error's status; errors that are
+/// not about the form (authorization, an outage) get the error page.
+fn form_with_error(
+    state: &AppState,
+    ctx: Ctx,
+    channel: Option<ChannelView>,
+    mut form: ChannelForm,
+    err: ApiError,
+) -> Result<Response, PageError> {
+    if matches!(
+        err,
+        ApiError::Unauthorized(_) | ApiError::Forbidden(_) | ApiError::Internal(_) | ApiError::Unavailable(_)
+    ) {
+        return Err(PageError::new(Some(&ctx), err));
+    }
+    let status = err.status_code();
+    form.set_error(&err);
+    let mut response = HtmlTemplate(ChannelFormPage {
+        ctx,
+        channel,
+        form,
+        catalog: catalog(),
+        types: channel_types(state),
+    })
+    .into_response();
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// POST a new channel; on success its secret is shown once.
+///
+/// # Errors
+/// The error page for errors that are not about the form.
+pub async fn create_channel(State(state): State<AppState>, post: Post<ChannelsTab>) -> Result<Response, PageError> {
+    let values = ChannelForm::from_pairs(&post.form);
+    let body = match values.to_body() {
+        Ok(body) => body,
+        Err(err) => return form_with_error(&state, post.ctx, None, values, err),
+    };
+    match channel::create(&state, &post.principal, &post.scope, body).await {
+        Ok(view) => Ok(show_secret_once(&state, &post.ctx, &view)),
+        Err(err) => form_with_error(&state, post.ctx, None, values, err),
+    }
+}
+
+/// GET the page that shows a fresh secret once.
+pub async fn channel_secret(
+    State(state): State<AppState>,
+    Page { ctx, .. }: Page<ChannelsTab>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let secret = session::cookie(&headers, session::SECRET_COOKIE)
+        .and_then(|c| session::open::<FreshSecret>(&state.secrets, c))
+        .filter(|s| s.channel == key && ctx.can_manage_channels)
+        .map(|s| s.secret);
+    let response = HtmlTemplate(SecretPage { ctx, key, secret }).into_response();
+    // Shown once: the cookie is gone after this page.
+    let mut response = session::with_cookie(response, session::set_cookie(session::SECRET_COOKIE, "", Some(0)));
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        "no-store".parse().expect("valid header"),
+    );
+    response
+}
+
+/// GET one channel: the edit form (read-only without CRUD).
+///
+/// # Errors
+/// The error page when the channel cannot be read.
+pub async fn channel(
+    State(state): State<AppState>,
+    Page {
+        principal, scope, ctx, ..
+    }: Page<ChannelsTab>,
+    Path(key): Path<String>,
+) -> Result<Response, PageError> {
+    let view = channel::get(&state, &principal, &scope, &key).await.in_page(&ctx)?;
+    Ok(HtmlTemplate(ChannelFormPage {
+        ctx,
+        form: ChannelForm::from_view(&view),
+        channel: Some(view),
+        catalog: catalog(),
+        types: channel_types(&state),
+    })
+    .into_response())
+}
+
+/// POST the edit form (full replace).
+///
+/// # Errors
+/// The error page when the channel cannot be read, and for errors that are not about the form.
+pub async fn replace_channel(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    post: Post<ChannelsTab>,
+) -> Result<Response, PageError> {
+    let current = channel::get(&state, &post.principal, &post.scope, &key)
+        .await
+        .in_page(&post.ctx)?;
+    let values = ChannelForm::from_pairs(&post.form);
+    let body = match values.to_body() {
+        Ok(body) => body,
+        Err(err) => return form_with_error(&state, post.ctx, Some(current), values, err),
+    };
+    match channel::replace(&state, &post.principal, &post.scope, &key, body).await {
+        Ok(_) => Ok(see_other(channels_href(&post.ctx))),
+        Err(err) => form_with_error(&state, post.ctx, Some(current), values, err),
+    }
+}
+
+/// POST enable/disable.
+///
+/// # Errors
+/// The error page when the channel cannot be read or saved.
+pub async fn toggle_channel(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    post: Post<ChannelsTab>,
+) -> Result<Response, PageError> {
+    let view = channel::get(&state, &post.principal, &post.scope, &key)
+        .await
+        .in_page(&post.ctx)?;
+    let mut values = ChannelForm::from_view(&view);
+    values.enabled = !values.enabled;
+    let body = values.to_body().in_page(&post.ctx)?;
+    channel::replace(&state, &post.principal, &post.scope, &key, body)
+        .await
+        .in_page(&post.ctx)?;
+    Ok(see_other(channels_href(&post.ctx)))
+}
+
+/// GET the delete confirmation.
+///
+/// # Errors
+/// 403 for a user who may not delete channels here; the error page when the channel cannot be
+/// read.
+pub async fn confirm_delete(
+    State(state): State<AppState>,
+    Page {
+        principal, scope, ctx, ..
+    }: Page<ChannelsTab>,
+    Path(key): Path<String>,
+) -> Result<Response, PageError> {
+    if !ctx.can_manage_channels {
+        return Err(PageError::new(
+            Some(&ctx),
+            ApiError::Forbidden("you may not delete channels here".into()),
+        ));
+    }
+    let channel = channel::get(&state, &principal, &scope, &key).await.in_page(&ctx)?;
+    Ok(HtmlTemplate(ConfirmDeletePage { ctx, channel }).into_response())
+}
+
+/// POST the confirmed delete.
+///
+/// # Errors
+/// The error page when the channel cannot be deleted.
+pub async fn delete_channel(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    post: Post<ChannelsTab>,
+) -> Result<Response, PageError> {
+    channel::delete(&state, &post.principal, &post.scope, &key)
+        .await
+        .in_page(&post.ctx)?;
+    Ok(see_other(channels_href(&post.ctx)))
+}
+
+/// POST rotate the signing secret; the new one is shown once.
+///
+/// # Errors
+/// The error page when the secret cannot be rotated.
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    post: Post<ChannelsTab>,
+) -> Result<Response, PageError> {
+    let view = channel::rotate_secret(&state, &post.principal, &post.scope, &key)
+        .await
+        .in_page(&post.ctx)?;
+    Ok(show_secret_once(&state, &post.ctx, &view))
+}
+
+/// POST send a test event and show status, timing and error.
+///
+/// # Errors
+/// The error page when the channel cannot be read or tested.
+pub async fn test_channel(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    post: Post<ChannelsTab>,
+) -> Result<Response, PageError> {
+    let event_type = field(&post.form, "event_type").filter(|e| !e.is_empty());
+    let report = channel::test_saved(&state, &post.principal, &post.scope, &key, event_type)
+        .await
+        .in_page(&post.ctx)?;
+    let view = channel::get(&state, &post.principal, &post.scope, &key)
+        .await
+        .in_page(&post.ctx)?;
+    let request_headers = report.request.as_ref().map(|r| r.headers.clone()).unwrap_or_default();
+    Ok(HtmlTemplate(TestResultPage {
+        ctx: post.ctx,
+        channel_name: view.name,
+        report,
+        request_headers,
+    })
+    .into_response())
+}
+
+/// POST the new-channel form to send one test event through it without saving it.
+///
+/// # Errors
+/// The error page for errors that are not about the form.
+pub async fn test_draft(State(state): State<AppState>, post: Post<ChannelsTab>) -> Result<Response, PageError> {
+    let values = ChannelForm::from_pairs(&post.form);
+    let body = match values.to_body() {
+        Ok(body) => body,
+        Err(err) => return form_with_error(&state, post.ctx, None, values, err),
+    };
+    match channel::test_draft(&state, &post.principal, &post.scope, body, None).await {
+        Ok(report) => {
+            let request_headers = report.request.as_ref().map(|r| r.headers.clone()).unwrap_or_default();
+            Ok(HtmlTemplate(TestResultPage {
+                ctx: post.ctx,
+                channel_name: format!("{} (not saved)", values.name),
+                report,
+                request_headers,
+            })
+            .into_response())
+        }
+        Err(err) => form_with_error(&state, post.ctx, None, values, err),
+    }
+}
