@@ -9,17 +9,18 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::history::HistoryAction;
 use super::validate::{optional_object, optional_text, required_text};
 use crate::auth::{Authority, Principal};
 use crate::channels::webhook::ssrf::{check_url, NetworkPolicy, UrlRejected};
 use crate::channels::{self, ChannelConfig, ChannelSecrets, TestSendReport};
 use crate::config::DeploymentMode;
+use crate::domain::Scope;
 use crate::error::ApiError;
 use crate::events;
 use crate::state::AppState;
 use crate::store::channels::{self as store_channels, ChannelRow};
-use crate::store::delivery_log::Scope;
-use crate::store::{self, history, rfc3339_ms, Tx};
+use crate::store::{self, rfc3339_ms, Tx};
 
 /// Body of create and of full replace (`PUT`). Its OpenAPI schemas ([`body_schema`]) list one
 /// variant per channel type on offer.
@@ -692,22 +693,13 @@ fn open_secrets(state: &AppState, row: &ChannelRow) -> Result<ChannelSecrets, Ap
 async fn record(
     tx: &mut Tx,
     scope: &Scope,
-    action: &str,
+    action: HistoryAction,
     actor: &str,
     row: &ChannelRow,
     now: i64,
 ) -> Result<(), ApiError> {
-    history::append(
-        tx,
-        scope.wallet(),
-        "INTEGRATION",
-        action,
-        actor,
-        &json!({ "channelExternalKey": row.channel_external_key, "name": row.name, "type": row.channel_type }),
-        now,
-    )
-    .await?;
-    Ok(())
+    let details = json!({ "channelExternalKey": row.channel_external_key, "name": row.name, "type": row.channel_type });
+    super::history::record(tx, scope, action, actor, &details, now).await
 }
 
 async fn event_types_of(state: &AppState, scope: &Scope) -> Result<Vec<(i64, String)>, ApiError> {
@@ -728,7 +720,7 @@ pub async fn create(
     scope: &Scope,
     body: ChannelBody,
 ) -> Result<ChannelView, ApiError> {
-    super::delivery::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let valid = validate_body(state, body).await?;
     let mut secrets = ChannelSecrets::generate();
     merge_secrets(&mut secrets, &valid, BodyUse::Create)?;
@@ -755,7 +747,7 @@ pub async fn create(
     let id = store_channels::insert(&mut tx, &row, &valid.event_types)
         .await
         .map_err(unique_to_412(&row.name))?;
-    record(&mut tx, scope, "CHANNEL_CREATED", &principal.sub, &row, now).await?;
+    record(&mut tx, scope, HistoryAction::ChannelCreated, &principal.sub, &row, now).await?;
     tx.commit().await?;
     let row = ChannelRow { id, ..row };
     let mut created = view(&row, valid.event_types, Some(&secrets));
@@ -768,7 +760,7 @@ pub async fn create(
 /// # Errors
 /// 403/404.
 pub async fn list(state: &AppState, principal: &Principal, scope: &Scope) -> Result<Vec<ChannelView>, ApiError> {
-    super::delivery::authorize(state, principal, scope, Authority::WalletIntegrationChannelRead).await?;
+    super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelRead).await?;
     let rows = store_channels::list(&state.db, scope).await?;
     let subscriptions = event_types_of(state, scope).await?;
     rows.iter()
@@ -784,7 +776,7 @@ pub async fn list(state: &AppState, principal: &Principal, scope: &Scope) -> Res
 /// # Errors
 /// 403/404.
 pub async fn get(state: &AppState, principal: &Principal, scope: &Scope, key: &str) -> Result<ChannelView, ApiError> {
-    super::delivery::authorize(state, principal, scope, Authority::WalletIntegrationChannelRead).await?;
+    super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelRead).await?;
     let row = store_channels::find(&state.db, scope, key)
         .await?
         .ok_or_else(|| channel_not_found(key))?;
@@ -805,7 +797,7 @@ pub async fn replace(
     key: &str,
     body: ChannelBody,
 ) -> Result<ChannelView, ApiError> {
-    super::delivery::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let valid = validate_body(state, body).await?;
     let now = store::now_ms();
     let mut tx = state.db.begin().await?;
@@ -839,7 +831,7 @@ pub async fn replace(
     store_channels::update(&mut tx, &row, &valid.event_types)
         .await
         .map_err(unique_to_412(&row.name))?;
-    record(&mut tx, scope, "CHANNEL_UPDATED", &principal.sub, &row, now).await?;
+    record(&mut tx, scope, HistoryAction::ChannelUpdated, &principal.sub, &row, now).await?;
     tx.commit().await?;
     if row.enabled {
         // Deliveries that waited while the channel was disabled are due again.
@@ -853,14 +845,14 @@ pub async fn replace(
 /// # Errors
 /// 403/404.
 pub async fn delete(state: &AppState, principal: &Principal, scope: &Scope, key: &str) -> Result<(), ApiError> {
-    super::delivery::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let now = store::now_ms();
     let mut tx = state.db.begin().await?;
     let row = store_channels::find_in(&mut tx, scope, key)
         .await?
         .ok_or_else(|| channel_not_found(key))?;
     store_channels::delete(&mut tx, row.id).await?;
-    record(&mut tx, scope, "CHANNEL_DELETED", &principal.sub, &row, now).await?;
+    record(&mut tx, scope, HistoryAction::ChannelDeleted, &principal.sub, &row, now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -875,7 +867,7 @@ pub async fn rotate_secret(
     scope: &Scope,
     key: &str,
 ) -> Result<ChannelView, ApiError> {
-    super::delivery::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let now = store::now_ms();
     let grace_ms = i64::try_from(
         state
@@ -893,7 +885,15 @@ pub async fn rotate_secret(
     let new_secret = secrets.rotate(now, grace_ms);
     let sealed = secrets.seal(&state.secrets);
     store_channels::update_secrets(&mut tx, row.id, &sealed, now, &principal.sub).await?;
-    record(&mut tx, scope, "CHANNEL_SECRET_ROTATED", &principal.sub, &row, now).await?;
+    record(
+        &mut tx,
+        scope,
+        HistoryAction::ChannelSecretRotated,
+        &principal.sub,
+        &row,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     let row = ChannelRow {
         updated_at: now,
@@ -926,7 +926,7 @@ pub async fn test_saved(
     key: &str,
     event_type: Option<&str>,
 ) -> Result<TestSendReport, ApiError> {
-    super::delivery::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let row = store_channels::find(&state.db, scope, key)
         .await?
         .ok_or_else(|| channel_not_found(key))?;
@@ -957,7 +957,7 @@ pub async fn test_draft(
     body: ChannelBody,
     event_type: Option<&str>,
 ) -> Result<TestSendReport, ApiError> {
-    super::delivery::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let valid = validate_body(state, body).await?;
     let event_type = pick_event_type(event_type, &valid.event_types)?;
     let mut secrets = ChannelSecrets::generate();

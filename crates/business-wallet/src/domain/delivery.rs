@@ -14,12 +14,14 @@ use serde_json::{json, Value};
 use utoipa::openapi::schema::Object;
 use utoipa::{PartialSchema as _, ToSchema};
 
+use super::history::{self, HistoryAction};
+use super::scope::{authorize, Scope};
 use crate::auth::{Authority, Principal};
 use crate::error::ApiError;
 use crate::events::{self, CloudEvent};
 use crate::state::AppState;
-use crate::store::delivery_log::{self, AttemptRow, DeliveryRow, Filter, Scope};
-use crate::store::{self, history, rfc3339_ms};
+use crate::store::delivery_log::{self, AttemptRow, DeliveryRow, Filter};
+use crate::store::{self, rfc3339_ms};
 
 /// Text that is none of the spellings of a closed set of stored values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -473,33 +475,10 @@ fn parse_time(field: &str, value: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::invalid_field(field, format!("`{value}` is not an RFC 3339 time")))
 }
 
-/// Checks that the principal may act on the scope (a wallet's channels or deliveries: the
-/// authority on that wallet; the platform's: GLOBAL_WALLET_CRUD), and that the wallet exists.
-///
-/// # Errors
-/// 403 without the authority; 404 for an unknown wallet.
-pub async fn authorize(
-    state: &AppState,
-    principal: &Principal,
-    scope: &Scope,
-    authority: Authority,
-) -> Result<(), ApiError> {
-    match scope {
-        Scope::Platform => principal.require_global(),
-        Scope::Wallet(wallet) => {
-            principal.require(authority, wallet)?;
-            if store::wallets::find(&state.db, wallet).await?.is_none() {
-                return Err(super::wallet::not_found(wallet));
-            }
-            Ok(())
-        }
-    }
-}
-
 /// One page of the log.
 ///
 /// # Errors
-/// 403/404 as [`authorize`]; database failure.
+/// 403/404 as [`authorize`](super::scope::authorize); database failure.
 pub async fn list(
     state: &AppState,
     principal: &Principal,
@@ -507,11 +486,10 @@ pub async fn list(
     query: &LogQuery,
 ) -> Result<DeliveryPage, ApiError> {
     authorize(state, principal, scope, Authority::WalletIntegrationDeliveryRead).await?;
-    let mut rows = delivery_log::list(&state.db, scope, &query.filter, query.cursor, query.limit + 1).await?;
-    let more = rows.len() as i64 > query.limit;
-    rows.truncate(query.limit as usize);
+    let rows = delivery_log::list(&state.db, scope, &query.filter, query.cursor, query.limit + 1).await?;
+    let (rows, next_cursor) = super::page::split(rows, query.limit, |r| r.id);
     Ok(DeliveryPage {
-        next_cursor: more.then(|| rows.last().map(|r| r.id.to_string())).flatten(),
+        next_cursor,
         items: rows.iter().map(Delivery::from).collect(),
     })
 }
@@ -590,13 +568,12 @@ pub async fn transition(
         )));
     }
     let action = match transition {
-        Transition::Replay => "DELIVERY_REPLAYED",
-        Transition::Dismiss => "DELIVERY_DISMISSED",
+        Transition::Replay => HistoryAction::DeliveryReplayed,
+        Transition::Dismiss => HistoryAction::DeliveryDismissed,
     };
-    history::append(
+    history::record(
         &mut tx,
-        scope.wallet(),
-        "INTEGRATION",
+        scope,
         action,
         &principal.sub,
         &json!({ "deliveryExternalKey": key }),
@@ -628,11 +605,10 @@ pub async fn replay_matching(
     let mut tx = state.db.begin().await?;
     let replayed = delivery_log::replay_matching(&mut tx, scope, filter, now).await?;
     if replayed > 0 {
-        history::append(
+        history::record(
             &mut tx,
-            scope.wallet(),
-            "INTEGRATION",
-            "DELIVERIES_REPLAYED",
+            scope,
+            HistoryAction::DeliveriesReplayed,
             &principal.sub,
             &json!({
                 "count": replayed,

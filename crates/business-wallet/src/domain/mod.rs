@@ -8,9 +8,13 @@
 
 pub(crate) mod channel;
 pub(crate) mod delivery;
+pub(crate) mod history;
 pub(crate) mod identifier;
 pub mod keys;
+pub(crate) mod page;
+pub(crate) mod scope;
 pub(crate) mod validate;
 pub(crate) mod wallet;
 
 pub use delivery::{AttemptOutcome, DeliveryState, Resolution, UnknownValue};
+pub use scope::Scope;

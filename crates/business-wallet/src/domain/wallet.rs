@@ -268,11 +268,10 @@ pub async fn list(state: &AppState, principal: &Principal, query: &ListQuery) ->
         name: query.name.as_deref(),
         after: query.after,
     };
-    let mut rows = store::wallets::list(&state.db, &filter, query.limit + 1).await?;
-    let more = rows.len() as i64 > query.limit;
-    rows.truncate(query.limit as usize);
+    let rows = store::wallets::list(&state.db, &filter, query.limit + 1).await?;
+    let (rows, next_cursor) = super::page::split(rows, query.limit, |r| r.id);
     Ok(WalletPage {
-        next_cursor: more.then(|| rows.last().map(|r| r.id.to_string())).flatten(),
+        next_cursor,
         items: rows.into_iter().map(Wallet::from).collect(),
     })
 }

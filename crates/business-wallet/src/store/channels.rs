@@ -2,8 +2,8 @@
 
 use sqlx::FromRow;
 
-use super::delivery_log::Scope;
 use super::{with_reader, with_tx, Db, Tx};
+use crate::domain::Scope;
 
 /// A stored channel. `secrets` is sealed; `config` holds no secret.
 #[derive(Debug, Clone, FromRow)]

@@ -7,25 +7,7 @@ use sqlx::FromRow;
 
 use super::{with_reader, with_tx, Db, Tx};
 use crate::domain::delivery::{AttemptOutcome, DeliveryState};
-
-/// Whose deliveries: a wallet's own channels, or the platform channels.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    /// Deliveries to the channels of this wallet.
-    Wallet(String),
-    /// Deliveries to platform channels (no wallet).
-    Platform,
-}
-
-impl Scope {
-    /// The wallet, or `None` for the platform.
-    pub fn wallet(&self) -> Option<&str> {
-        match self {
-            Scope::Wallet(w) => Some(w),
-            Scope::Platform => None,
-        }
-    }
-}
+use crate::domain::Scope;
 
 /// Filters of the log; empty means "any".
 #[derive(Debug, Clone, Default)]

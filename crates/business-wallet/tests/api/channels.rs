@@ -72,7 +72,7 @@ async fn channel_lifecycle(app: TestApp) {
     // Secrets are stored encrypted.
     let stored = business_wallet::store::channels::find(
         &app.state.db,
-        &business_wallet::store::delivery_log::Scope::Wallet(w.into()),
+        &business_wallet::domain::Scope::Wallet(w.into()),
         &key,
     )
     .await
@@ -106,7 +106,7 @@ async fn channel_lifecycle(app: TestApp) {
     assert!(replaced.get("hmacSecret").is_none());
     let stored = business_wallet::store::channels::find(
         &app.state.db,
-        &business_wallet::store::delivery_log::Scope::Wallet(w.into()),
+        &business_wallet::domain::Scope::Wallet(w.into()),
         &key,
     )
     .await

@@ -14,9 +14,9 @@ use crate::api::extract::{external_key, ApiPath, ApiQuery, AppJson};
 use crate::auth::Principal;
 use crate::channels::TestSendReport;
 use crate::domain::channel::{self, ChannelBody, ChannelReplaceBody, ChannelView};
+use crate::domain::Scope;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::delivery_log::Scope;
 
 /// The event whose sample a test send uses.
 #[derive(Debug, Deserialize, IntoParams)]

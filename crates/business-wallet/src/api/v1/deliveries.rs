@@ -13,9 +13,9 @@ use crate::api::doc;
 use crate::api::extract::{external_key, ApiPath};
 use crate::auth::Principal;
 use crate::domain::delivery::{self, BulkReplay, Delivery, DeliveryDetail, DeliveryPage, DeliveryState, Transition};
+use crate::domain::Scope;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::delivery_log::Scope;
 
 /// The filters of the deliveries log as [`delivery::parse_log_query`] reads them, for the
 /// OpenAPI description (the query is parsed by hand, so that `state` may repeat).

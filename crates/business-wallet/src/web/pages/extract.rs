@@ -15,9 +15,9 @@ use axum::Form;
 use super::error::{PageError, Rejection};
 use super::href;
 use crate::auth::{Authority, Principal};
+use crate::domain::Scope;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::delivery_log::Scope;
 use crate::web::forms::{self, field, Pairs};
 use crate::web::session::Session;
 

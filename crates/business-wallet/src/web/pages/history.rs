@@ -5,11 +5,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use super::{href, Ctx, HistoryTab, InPage, Page, PageError};
-use crate::auth::Authority;
-use crate::error::ApiError;
+use crate::domain::history::{self, HistoryEvent};
 use crate::state::AppState;
-use crate::store::delivery_log::Scope;
-use crate::store::{history, rfc3339_ms};
 use crate::web::forms::field;
 use crate::web::HtmlTemplate;
 
@@ -31,8 +28,8 @@ struct HistoryPage {
 /// GET the INTEGRATION audit entries.
 ///
 /// # Errors
-/// 403 without an integration authority on the scope; the error page when the history cannot
-/// be read.
+/// 403 without an integration authority on the scope (404 for an unknown wallet); the error
+/// page when the history cannot be read.
 pub async fn history(
     State(state): State<AppState>,
     Page {
@@ -43,48 +40,31 @@ pub async fn history(
         ..
     }: Page<HistoryTab>,
 ) -> Result<Response, PageError> {
-    let allowed = match &scope {
-        Scope::Platform => principal.is_global(),
-        Scope::Wallet(w) => {
-            principal.has(Authority::WalletIntegrationChannelRead, w)
-                || principal.has(Authority::WalletIntegrationDeliveryRead, w)
-        }
-    };
-    if !allowed {
-        return Err(PageError::new(
-            Some(&ctx),
-            ApiError::Forbidden("this requires an integration authority on this wallet".into()),
-        ));
-    }
-    let wallet = match &scope {
-        Scope::Wallet(w) => Some(w.as_str()),
-        Scope::Platform => None,
-    };
     let cursor = field(&query, "cursor").and_then(|c| c.parse::<i64>().ok());
-    const LIMIT: i64 = 50;
-    let mut rows = history::list(&state.db, wallet, Some("INTEGRATION"), cursor, LIMIT + 1)
-        .await
-        .in_page(&ctx)?;
-    let more = rows.len() as i64 > LIMIT;
-    rows.truncate(LIMIT as usize);
-    let next_href = more
-        .then(|| {
-            rows.last().map(|r| {
-                let id = r.id.to_string();
-                href(
-                    "/ui/integrations/history",
-                    [("cursor", id.as_str())].into_iter().chain(ctx.wallet_param()),
-                )
-            })
-        })
-        .flatten();
-    let items = rows
+    let query = history::HistoryQuery {
+        event: Some(HistoryEvent::Integration),
+        cursor,
+        limit: 50,
+    };
+    let page = history::list(&state, &principal, &scope, query).await.in_page(&ctx)?;
+    let next_href = page.next_cursor.map(|cursor| {
+        href(
+            "/ui/integrations/history",
+            [("cursor", cursor.as_str())].into_iter().chain(ctx.wallet_param()),
+        )
+    });
+    let items = page
+        .items
         .into_iter()
-        .map(|r| HistoryItem {
-            created_at: rfc3339_ms(r.created_at),
-            action: r.action,
-            actor: r.actor,
-            details: r.details.unwrap_or_default(),
+        .map(|entry| HistoryItem {
+            created_at: entry.created_at,
+            action: entry.action,
+            actor: entry.actor,
+            details: if entry.details.is_null() {
+                String::new()
+            } else {
+                entry.details.to_string()
+            },
         })
         .collect();
     Ok(HtmlTemplate(HistoryPage { ctx, items, next_href }).into_response())
