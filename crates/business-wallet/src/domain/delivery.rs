@@ -20,7 +20,8 @@ use crate::auth::{Authority, Principal};
 use crate::error::ApiError;
 use crate::events::{self, CloudEvent};
 use crate::state::AppState;
-use crate::store::delivery_log::{self, AttemptRow, DeliveryRow, Filter};
+use crate::store::deliveries::AttemptRow;
+use crate::store::delivery_log::{self, DeliveryRow, Filter};
 use crate::store::{self, rfc3339_ms};
 
 /// Text that is none of the spellings of a closed set of stored values.

@@ -196,8 +196,9 @@ pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDel
     }
 }
 
-/// One attempt as stored in `integration_delivery_attempt`.
-#[derive(Debug, Clone)]
+/// One attempt as stored in `integration_delivery_attempt`: written by the dispatcher, read
+/// back by the deliveries log.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AttemptRow {
     /// 1-based attempt number.
     pub attempt: i64,

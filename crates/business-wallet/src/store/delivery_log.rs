@@ -5,8 +5,9 @@
 
 use sqlx::FromRow;
 
+use super::deliveries::AttemptRow;
 use super::{with_reader, with_tx, Db, Tx};
-use crate::domain::delivery::{AttemptOutcome, DeliveryState};
+use crate::domain::delivery::DeliveryState;
 use crate::domain::Scope;
 
 /// Filters of the log; empty means "any".
@@ -165,29 +166,6 @@ pub async fn find(db: &Db, scope: &Scope, key: &str) -> Result<Option<DeliveryRo
     let clause = conditions(scope, &Filter::default(), &mut params);
     let sql = format!("{SELECT} WHERE d.delivery_external_key = $1 AND {clause}");
     with_reader!(db, p => bind_params!(sqlx::query_as::<_, DeliveryRow>(&sql), &params).fetch_optional(p).await)
-}
-
-/// One recorded attempt.
-#[derive(Debug, Clone, FromRow)]
-pub struct AttemptRow {
-    /// Attempt number, from 1.
-    pub attempt: i64,
-    /// Start, epoch ms.
-    pub started_at: i64,
-    /// Duration in ms.
-    pub duration_ms: i64,
-    /// How it ended.
-    pub outcome: AttemptOutcome,
-    /// The request as JSON text (secrets redacted).
-    pub request: Option<String>,
-    /// Response status.
-    pub response_status: Option<i64>,
-    /// Response headers as JSON text.
-    pub response_headers: Option<String>,
-    /// Response body excerpt.
-    pub response_body: Option<String>,
-    /// Error, when the attempt did not get a 2xx.
-    pub error: Option<String>,
 }
 
 /// The attempts of a delivery, in order.

@@ -70,14 +70,11 @@ async fn channel_lifecycle(app: TestApp) {
     assert_eq!(read["eventTypeFilters"], json!([IDENTIFIER_CREATED]));
 
     // Secrets are stored encrypted.
-    let stored = business_wallet::store::channels::find(
-        &app.state.db,
-        &business_wallet::domain::Scope::Wallet(w.into()),
-        &key,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let stored =
+        business_wallet::store::channels::find(&app.state.db, &business_wallet::domain::Scope::Wallet(w.into()), &key)
+            .await
+            .unwrap()
+            .unwrap();
     let sealed = stored.secrets.clone().unwrap();
     assert!(!String::from_utf8_lossy(&sealed).contains("whsec_"));
     let secrets = business_wallet::channels::ChannelSecrets::open(&app.state.secrets, &sealed).unwrap();
@@ -104,14 +101,11 @@ async fn channel_lifecycle(app: TestApp) {
     assert_eq!(replaced["name"], "erp-renamed");
     assert_eq!(replaced["enabled"], false);
     assert!(replaced.get("hmacSecret").is_none());
-    let stored = business_wallet::store::channels::find(
-        &app.state.db,
-        &business_wallet::domain::Scope::Wallet(w.into()),
-        &key,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let stored =
+        business_wallet::store::channels::find(&app.state.db, &business_wallet::domain::Scope::Wallet(w.into()), &key)
+            .await
+            .unwrap()
+            .unwrap();
     let secrets =
         business_wallet::channels::ChannelSecrets::open(&app.state.secrets, stored.secrets.as_ref().unwrap()).unwrap();
     assert_eq!(secrets.hmac_secret, secret);
