@@ -149,15 +149,11 @@ pub async fn list_channel_types(State(state): State<AppState>) -> Json<Vec<Chann
             .channels
             .kinds()
             .map(|kind| {
-                let built_in = channels::BUILT_IN.contains(&kind);
+                let kind = channels::ChannelKind::parse(kind);
                 ChannelTypeInfo {
                     type_name: kind.to_string(),
-                    config_field: if built_in {
-                        kind.to_ascii_lowercase()
-                    } else {
-                        "config".into()
-                    },
-                    built_in,
+                    config_field: kind.block_field().to_string(),
+                    built_in: kind.is_built_in(),
                 }
             })
             .collect(),

@@ -16,6 +16,7 @@
 pub mod jms;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod kind;
 pub mod prelude;
 pub mod secrets;
 pub mod webhook;
@@ -28,16 +29,11 @@ use serde::Serialize;
 
 use crate::config::{DeploymentMode, Settings};
 use crate::events::EventType;
+pub use kind::{ChannelKind, WEBHOOK};
 pub use prelude::{
     Attempt, BoxFuture, Channel, ChannelConfig, InvalidConfig, OutboundMessage, Outcome, RequestRecord, ResponseRecord,
 };
 pub use secrets::{generate_hmac_secret, ChannelSecrets};
-
-/// Type name of the built-in webhook channel.
-pub const WEBHOOK: &str = "WEBHOOK";
-
-/// The names of the built-in channel types; any other type is a custom adapter's.
-pub const BUILT_IN: &[&str] = &[WEBHOOK, "KAFKA", "JMS"];
 
 /// The channel types this instance can deliver to, by type name (`WEBHOOK`, a custom
 /// adapter's type). Cheap to clone.
@@ -92,6 +88,14 @@ impl ChannelRegistry {
     /// Names of the types that are on.
     pub fn kinds(&self) -> impl Iterator<Item = &str> {
         self.channels.keys().map(String::as_str)
+    }
+
+    /// The types that are on, in the order the UI offers them: the built-in ones first, then
+    /// the custom adapters by name.
+    pub fn offered(&self) -> Vec<ChannelKind> {
+        let mut kinds: Vec<ChannelKind> = self.kinds().map(ChannelKind::parse).collect();
+        kinds.sort();
+        kinds
     }
 
     /// How the types that are on send events (those that describe themselves), for the

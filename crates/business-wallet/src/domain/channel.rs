@@ -13,7 +13,7 @@ use super::history::HistoryAction;
 use super::validate::{optional_object, optional_text, required_text};
 use crate::auth::{Authority, Principal};
 use crate::channels::webhook::ssrf::{check_url, NetworkPolicy, UrlRejected};
-use crate::channels::{self, ChannelConfig, ChannelSecrets, TestSendReport};
+use crate::channels::{self, ChannelConfig, ChannelKind, ChannelSecrets, TestSendReport};
 use crate::config::DeploymentMode;
 use crate::domain::Scope;
 use crate::error::ApiError;
@@ -309,7 +309,7 @@ pub(crate) fn body_schema<'k>(
 impl utoipa::PartialSchema for ChannelBody {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         body_schema(
-            channels::BUILT_IN.iter().copied(),
+            ChannelKind::BUILT_IN.iter().map(ChannelKind::as_str),
             BodyUse::Create,
             crate::config::WebhookSettings::default().max_timeout_ms,
         )
@@ -326,7 +326,7 @@ pub enum ChannelReplaceBody {}
 impl utoipa::PartialSchema for ChannelReplaceBody {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         body_schema(
-            channels::BUILT_IN.iter().copied(),
+            ChannelKind::BUILT_IN.iter().map(ChannelKind::as_str),
             BodyUse::Replace,
             crate::config::WebhookSettings::default().max_timeout_ms,
         )
@@ -390,12 +390,7 @@ pub struct ChannelView {
 
 /// The block field a type's settings live in.
 fn block_field(channel_type: &str) -> &'static str {
-    match channel_type {
-        channels::WEBHOOK => "webhook",
-        "KAFKA" => "kafka",
-        "JMS" => "jms",
-        _ => "config",
-    }
+    ChannelKind::parse(channel_type).block_field()
 }
 
 fn view(row: &ChannelRow, event_types: Vec<String>, secrets: Option<&ChannelSecrets>) -> ChannelView {
@@ -444,9 +439,9 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
     let channel_type = body.channel_type.trim().to_string();
     let settings = &state.settings;
     let channel = state.channels.get(&channel_type).ok_or_else(|| {
-        let why = match (settings.mode, channel_type.as_str()) {
-            (DeploymentMode::Saas, _) => "only WEBHOOK channels exist in SaaS mode".to_string(),
-            (_, "WEBHOOK" | "KAFKA" | "JMS") => {
+        let why = match (settings.mode, ChannelKind::parse(&channel_type).is_built_in()) {
+            (DeploymentMode::Saas, _) => format!("only {} channels exist in SaaS mode", ChannelKind::Webhook),
+            (_, true) => {
                 format!("{channel_type} channels are switched off in this deployment (integration.channels)")
             }
             _ => format!("unknown channel type `{channel_type}`"),

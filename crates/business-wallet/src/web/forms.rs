@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::channels::ChannelKind;
 use crate::domain::channel::{ApiKeyBody, ChannelBody, ChannelView, OAuth2Body, WebhookBody};
 use crate::error::ApiError;
 
@@ -64,8 +65,14 @@ pub struct ChannelForm {
     pub kafka_topic: String,
     /// JMS destination.
     pub jms_destination: String,
+    /// A custom adapter's settings, as JSON text (the body's `config`).
+    pub config: String,
     /// The field the last error is about (API naming, e.g. `webhook.url`), and its message.
     pub error: Option<(String, String)>,
+}
+
+fn pretty_json(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
 fn text(value: &Value, pointer: &str) -> String {
@@ -80,7 +87,7 @@ impl ChannelForm {
     /// An empty form for a new webhook channel.
     pub fn new_webhook() -> ChannelForm {
         ChannelForm {
-            channel_type: "WEBHOOK".into(),
+            channel_type: ChannelKind::Webhook.to_string(),
             enabled: true,
             ..ChannelForm::default()
         }
@@ -92,7 +99,7 @@ impl ChannelForm {
         ChannelForm {
             name: get("name"),
             description: get("description"),
-            channel_type: field(pairs, "type").unwrap_or("WEBHOOK").to_string(),
+            channel_type: field(pairs, "type").map_or_else(|| ChannelKind::Webhook.to_string(), str::to_string),
             enabled: field(pairs, "enabled").is_some(),
             events: fields(pairs, "event").into_iter().map(str::to_string).collect(),
             url: get("url"),
@@ -105,6 +112,7 @@ impl ChannelForm {
             oauth2_scope: get("oauth2_scope"),
             kafka_topic: get("kafka_topic"),
             jms_destination: get("jms_destination"),
+            config: get("config"),
             error: None,
         }
     }
@@ -128,6 +136,7 @@ impl ChannelForm {
             oauth2_scope: text(&webhook, "/oauth2/scope"),
             kafka_topic: text(&kafka, "/topic"),
             jms_destination: text(&jms, "/destination"),
+            config: view.config.as_ref().map(pretty_json).unwrap_or_default(),
             ..ChannelForm::default()
         }
     }
@@ -135,11 +144,13 @@ impl ChannelForm {
     /// The create/replace body this form stands for.
     ///
     /// # Errors
-    /// 400 for a timeout that is not a number.
+    /// 400 for a timeout that is not a number, or a custom type's configuration that is not
+    /// JSON.
     pub fn to_body(&self) -> Result<ChannelBody, ApiError> {
         let some = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
         let channel_type = self.channel_type.trim().to_string();
-        let webhook = if channel_type == "WEBHOOK" {
+        let kind = ChannelKind::parse(&channel_type);
+        let webhook = if kind == ChannelKind::Webhook {
             let timeout_ms = match some(&self.timeout_ms) {
                 None => None,
                 Some(t) => Some(t.parse::<u64>().map_err(|_| {
@@ -170,10 +181,25 @@ impl ChannelForm {
             enabled: self.enabled,
             event_type_filters: self.events.clone(),
             webhook,
-            kafka: (channel_type == "KAFKA").then(|| json!({ "topic": self.kafka_topic.trim() })),
-            jms: (channel_type == "JMS").then(|| json!({ "destination": self.jms_destination.trim() })),
-            config: None,
+            kafka: (kind == ChannelKind::Kafka).then(|| json!({ "topic": self.kafka_topic.trim() })),
+            jms: (kind == ChannelKind::Jms).then(|| json!({ "destination": self.jms_destination.trim() })),
+            config: match kind {
+                ChannelKind::Custom(_) => self.custom_config()?,
+                _ => None,
+            },
         })
+    }
+
+    /// The custom adapter's block as typed: none when left empty (the service then names the
+    /// missing block).
+    fn custom_config(&self) -> Result<Option<Value>, ApiError> {
+        let raw = self.config.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(raw)
+            .map(Some)
+            .map_err(|err| ApiError::invalid_field("config", format!("is not valid JSON: {err}")))
     }
 
     /// Whether an event type is checked.

@@ -127,6 +127,7 @@ macro_rules! with_adapter {
 
 with_adapter!(
     custom_type_is_listed_and_validated_by_its_adapter,
+    custom_type_is_offered_and_created_in_the_web_ui,
     adapter_outcomes_drive_states_attempts_replay_and_dismiss,
     publisher_writes_in_the_callers_transaction,
 );
@@ -431,4 +432,103 @@ async fn publisher_writes_in_the_callers_transaction(app: TestApp, adapter: Arc<
     let types: Value = response.json().await.unwrap();
     assert!(types.to_string().contains(SCRIPTED), "{types}");
     server.abort();
+}
+
+/// The value of `name="..." value="..."` in a page, e.g. the hidden `_csrf` field.
+fn input_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field")) + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+/// The `name=value` of the cookie `name` that a response sets.
+fn cookie_set(response: &reqwest::Response, name: &str) -> String {
+    let prefix = format!("{name}=");
+    let header = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {name} cookie"));
+    header.split(';').next().unwrap().to_string()
+}
+
+async fn custom_type_is_offered_and_created_in_the_web_ui(app: TestApp, _adapter: Arc<ScriptedAdapter>) {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = browser.get(app.url("/ui/sign-in")).send().await.unwrap();
+    let pre = cookie_set(&form, "bw_sign_in");
+    let csrf = input_value(&form.text().await.unwrap(), "_csrf");
+    let signed_in = browser
+        .post(app.url("/ui/sign-in"))
+        .header("cookie", pre)
+        .form(&[("_csrf", csrf.as_str()), ("token", app.admin_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let session = cookie_set(&signed_in, "bw_session");
+    let wallet = app.create_wallet("Console").await["walletExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The adapter's type is offered next to the built-in ones, with a field for its settings.
+    let new_form = browser
+        .get(app.url(&format!("/ui/integrations/channels/new?wallet={wallet}")))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(new_form.status(), 200);
+    let html = new_form.text().await.unwrap();
+    assert!(html.contains(&format!("<option value=\"{SCRIPTED}\"")), "{html}");
+    assert!(html.contains("<option value=\"WEBHOOK\""), "{html}");
+    assert!(
+        html.contains("name=\"config\""),
+        "no field for the adapter's settings: {html}"
+    );
+    let csrf = input_value(&html, "_csrf");
+
+    let create = |config: &'static str| {
+        let request = browser
+            .post(app.url(&format!("/ui/integrations/channels?wallet={wallet}")))
+            .header("cookie", &session)
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("name", "From the console"),
+                ("type", SCRIPTED),
+                ("enabled", "on"),
+                ("event", IDENTIFIER_CREATED),
+                ("config", config),
+            ]);
+        async move { request.send().await.unwrap() }
+    };
+    // Settings that are not JSON, and settings the adapter refuses, come back on the form.
+    let not_json = create("{target").await;
+    assert_eq!(not_json.status(), 400);
+    assert!(not_json.text().await.unwrap().contains("config: is not valid JSON"));
+    let refused = create(r#"{"target": ""}"#).await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("config.target: must be a non-empty string"));
+
+    let created = create(r#"{"target": "ledger"}"#).await;
+    assert_eq!(created.status(), 303, "{}", created.text().await.unwrap());
+    let (status, channels) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/wallets/{wallet}/integration-channels"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(channels.as_array().unwrap().len(), 1, "{channels}");
+    assert_eq!(channels[0]["type"], SCRIPTED);
+    assert_eq!(channels[0]["config"], json!({"target": "ledger"}));
 }

@@ -12,7 +12,7 @@ use crate::events::asyncapi::{ContentMode, Header, Transport as AsyncApiTranspor
 use crate::events::CloudEvent;
 
 /// Type name of the JMS channel.
-pub const JMS: &str = "JMS";
+pub use crate::channels::kind::JMS;
 
 /// The content type of every message body: a CloudEvents structured-mode envelope.
 pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json;charset=utf-8";
@@ -104,7 +104,7 @@ pub fn transport(protocol: JmsProtocol) -> AsyncApiTransport {
     };
     AsyncApiTransport {
         name: "jms",
-        title: "JMS",
+        title: JMS,
         description: format!(
             "A text message on the channel's `jms.destination` at the instance's JMS broker \
              (`integration.channels.jms`), in CloudEvents structured mode: the text is the JSON \

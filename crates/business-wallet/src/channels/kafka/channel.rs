@@ -18,7 +18,7 @@ use crate::config::KafkaSettings;
 use crate::events::asyncapi::{self, ContentMode, Transport};
 
 /// Type name of the Kafka channel.
-pub const KAFKA: &str = "KAFKA";
+pub use crate::channels::kind::KAFKA;
 
 /// The `content-type` header of every record: CloudEvents structured mode.
 pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json; charset=UTF-8";

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{href, see_other, ChannelsTab, Ctx, InPage, NewChannelTab, Page, PageError, Post};
-use crate::channels::TestSendReport;
+use crate::channels::{ChannelKind, TestSendReport};
 use crate::domain::channel::{self, ChannelView};
 use crate::error::ApiError;
 use crate::events;
@@ -76,12 +76,6 @@ impl ChannelsPage {
     }
 }
 
-impl ChannelFormPage {
-    fn offers(&self, channel_type: &str) -> bool {
-        self.types.iter().any(|t| t == channel_type)
-    }
-}
-
 /// The freshly generated secret on its way to the page that shows it once.
 #[derive(Serialize, Deserialize)]
 struct FreshSecret {
@@ -94,11 +88,7 @@ fn catalog() -> Vec<&'static str> {
 }
 
 fn channel_types(state: &AppState) -> Vec<String> {
-    ["WEBHOOK", "KAFKA", "JMS"]
-        .into_iter()
-        .filter(|t| state.channels.get(t).is_some())
-        .map(str::to_string)
-        .collect()
+    state.channels.offered().iter().map(ToString::to_string).collect()
 }
 
 /// The channels table of the page's scope.

@@ -176,6 +176,7 @@ fn retryable(error: String) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::AttemptOutcome;
 
     fn refused(message: &str) -> StompError {
         StompError::Refused {
@@ -196,15 +197,18 @@ mod tests {
         ];
         for message in final_refusals {
             let outcome = outcome_of(&refused(message));
-            assert_eq!(outcome.name(), "REJECTED", "{message}");
+            assert_eq!(outcome.kind(), AttemptOutcome::Rejected, "{message}");
             assert_eq!(
                 outcome.error(),
                 Some(format!("the STOMP broker refused: {message}").as_str())
             );
         }
-        assert_eq!(outcome_of(&refused("Broker is shutting down")).name(), "RETRYABLE");
+        assert_eq!(
+            outcome_of(&refused("Broker is shutting down")).kind(),
+            AttemptOutcome::Retryable
+        );
         let io = StompError::Io(std::io::ErrorKind::ConnectionRefused.into());
-        assert_eq!(outcome_of(&io).name(), "RETRYABLE");
+        assert_eq!(outcome_of(&io).kind(), AttemptOutcome::Retryable);
     }
 
     #[test]
@@ -214,7 +218,7 @@ mod tests {
             detail: String::new(),
         };
         let outcome = outcome_of(&login);
-        assert_eq!(outcome.name(), "RETRYABLE");
+        assert_eq!(outcome.kind(), AttemptOutcome::Retryable);
         assert_eq!(
             outcome.error(),
             Some("unexpected answer from the STOMP broker: login refused: User name [x] or password is invalid. ")
@@ -226,7 +230,7 @@ mod tests {
             StompError::MalformedHeader("x".into()),
             StompError::FrameTooLarge { limit: MAX_FRAME_LEN },
         ] {
-            assert_eq!(outcome_of(&err).name(), "RETRYABLE", "{err}");
+            assert_eq!(outcome_of(&err).kind(), AttemptOutcome::Retryable, "{err}");
         }
     }
 
