@@ -1,0 +1,324 @@
+//! The request bodies of create, replace and test, and their OpenAPI schemas: one variant per
+//! channel type on offer.
+
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::super::validate::optional_object;
+use crate::channels::ChannelKind;
+use crate::events;
+
+/// Body of create and of full replace (`PUT`). Its OpenAPI schemas ([`body_schema`]) list one
+/// variant per channel type on offer.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChannelBody {
+    /// Unique among the wallet's channels (1 to 100 characters).
+    pub name: String,
+    /// Free text, at most 2048 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `WEBHOOK`, `KAFKA`, `JMS`, or a registered custom adapter's type.
+    #[serde(rename = "type")]
+    pub channel_type: String,
+    /// Whether the channel receives events (default true).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Exact event types the channel subscribes to (at least one, from the catalog).
+    pub event_type_filters: Vec<String>,
+    /// The webhook block (type WEBHOOK).
+    #[serde(default, deserialize_with = "optional_object")]
+    pub webhook: Option<WebhookBody>,
+    /// The Kafka block (type KAFKA): `{"topic": "..."}`.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub kafka: Option<Value>,
+    /// The JMS block (type JMS): `{"destination": "..."}`.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub jms: Option<Value>,
+    /// A custom adapter's block, validated by the adapter.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub config: Option<Value>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The webhook block of a request, secrets included.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookBody {
+    /// The receiver's URL (`https` in SaaS mode).
+    pub url: String,
+    /// Request timeout in milliseconds.
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    pub timeout_ms: Option<u64>,
+    /// A static API key sent in a header.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub api_key: Option<ApiKeyBody>,
+    /// OAuth2 client-credentials.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub oauth2: Option<OAuth2Body>,
+}
+
+/// A whole number that JSON may write with a zero fraction (`1000.0`), as JSON Schema's
+/// `integer` allows.
+fn optional_whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error as _;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+            .map(|f| f as u64)
+    });
+    whole.map(Some).ok_or_else(|| {
+        D::Error::custom(format!(
+            "invalid value: `{number}`, expected a whole number of milliseconds"
+        ))
+    })
+}
+
+/// API key header. On replace, an omitted `value` keeps the stored one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiKeyBody {
+    /// Header name, e.g. `X-Api-Key`.
+    pub header_name: String,
+    /// The key (a secret: never returned).
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// OAuth2 client. On replace, an omitted `clientSecret` keeps the stored one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OAuth2Body {
+    /// Token endpoint.
+    pub token_url: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client secret (never returned).
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Scope.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// Which body a schema describes: create (and test of a draft), where a secret block comes with
+/// its secret, or full replace, where an omitted secret keeps the stored one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyUse {
+    /// `POST` of a new channel or a draft to test.
+    Create,
+    /// `PUT`.
+    Replace,
+}
+
+/// The schema of [`ChannelBody`] for the channel types `kinds` (as `ChannelRegistry::kinds`
+/// names them) and a webhook timeout of at most `max_timeout_ms`: one variant per type, each with
+/// its own block required and the other blocks left out or null.
+pub(crate) fn body_schema<'k>(
+    kinds: impl IntoIterator<Item = &'k str>,
+    usage: BodyUse,
+    max_timeout_ms: u64,
+) -> utoipa::openapi::schema::Schema {
+    use crate::api::doc;
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, SchemaType, Type};
+
+    const BLOCKS: [&str; 4] = ["webhook", "kafka", "jms", "config"];
+    let secret = |what: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r"^[^\x00-\x1F\x7F-\x9F]+$"))
+            .min_length(Some(1))
+            .max_length(Some(4096))
+            .description(Some(match usage {
+                BodyUse::Create => format!("{what} (a secret: never returned), 1 to 4096 characters."),
+                BodyUse::Replace => format!(
+                    "{what} (a secret: never returned), 1 to 4096 characters. Left out or null: the \
+                     stored one is kept (409 when there is none)."
+                ),
+            }))
+    };
+    let secret_field = |object: ObjectBuilder, name: &str, what: &str| match usage {
+        BodyUse::Create => object.property(name, secret(what)).required(name),
+        BodyUse::Replace => object.property(
+            name,
+            secret(what).schema_type(SchemaType::from_iter([Type::String, Type::Null])),
+        ),
+    };
+    let nullable = |object: ObjectBuilder| object.schema_type(SchemaType::from_iter([Type::Object, Type::Null]));
+    let header_name = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!(
+            r"^[{ws}]*[!#$%&'*+.^_`|~0-9A-Za-z-]+[{ws}]*$",
+            ws = doc::WS
+        )))
+        .description(Some(
+            "Header name, e.g. `X-Api-Key` (trimmed); not one the channel sets itself \
+             (Content-Type, Content-Length, Host, Authorization, X-Credenco-Signature, ce-*).",
+        ));
+    let api_key = secret_field(
+        doc::closed_object()
+            .property("headerName", header_name)
+            .required("headerName"),
+        "value",
+        "The key",
+    );
+    let oauth2 = secret_field(
+        doc::closed_object()
+            .property(
+                "tokenUrl",
+                doc::web_url().description(Some("Token endpoint (passes the SSRF gate like the URL).")),
+            )
+            .required("tokenUrl")
+            .property(
+                "clientId",
+                doc::required_unbounded_text().description(Some("Client id (trimmed).")),
+            )
+            .required("clientId")
+            .property(
+                "scope",
+                doc::optional_unbounded_text().description(Some("Scope (trimmed; blank: none).")),
+            ),
+        "clientSecret",
+        "Client secret",
+    );
+    let webhook = doc::closed_object()
+        .property(
+            "url",
+            doc::web_url().description(Some(
+                "The receiver's URL (`https` in SaaS mode). Addresses the SSRF gate refuses \
+                 (loopback, private, link-local, ...) are a 400.",
+            )),
+        )
+        .required("url")
+        .property(
+            "timeoutMs",
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+                .minimum(Some(1))
+                .maximum(Some(max_timeout_ms))
+                .description(Some(
+                    "Request timeout in milliseconds (default integration.webhook.default_timeout_ms).",
+                )),
+        )
+        .property(
+            "apiKey",
+            nullable(api_key).description(Some("A static API key sent in a header.")),
+        )
+        .property(
+            "oauth2",
+            nullable(oauth2).description(Some("OAuth2 client credentials.")),
+        )
+        .build();
+    let kafka = doc::closed_object()
+        .property(
+            "topic",
+            ObjectBuilder::new().schema_type(Type::String).pattern(Some(
+                r"^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,248}|\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,247}|\.\.[A-Za-z0-9._-]{1,247})$",
+            )),
+        )
+        .required("topic")
+        .build();
+    let jms = doc::closed_object()
+        .property(
+            "destination",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^(?:queue://|topic://)?[!-)+\-.0-=?-~]{1,255}$"))
+                .description(Some("`queue://NAME`, `topic://NAME` or a bare queue name.")),
+        )
+        .required("destination")
+        .build();
+
+    let mut variants = OneOfBuilder::new().description(Some(
+        "A channel: its name, type, subscriptions, and the block of its type (`webhook`, `kafka`, \
+         `jms`, or `config` for a custom adapter); the other blocks are left out or null.",
+    ));
+    for kind in kinds {
+        let field = ChannelKind::parse(kind).block_field();
+        let block: utoipa::openapi::schema::Object = match field {
+            "webhook" => webhook.clone(),
+            "kafka" => kafka.clone(),
+            "jms" => jms.clone(),
+            _ => ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(Some("The adapter's own settings; the adapter validates them (400)."))
+                .build(),
+        };
+        let mut variant = doc::closed_object()
+            .title(Some(kind))
+            .property(
+                "name",
+                doc::required_text(100).description(Some("Unique in its scope (412 otherwise), 1 to 100 characters.")),
+            )
+            .required("name")
+            .property(
+                "description",
+                doc::optional_text(2048).description(Some("Free text, at most 2048 characters.")),
+            )
+            .property("type", doc::one_of_strings([kind]))
+            .required("type")
+            .property(
+                "enabled",
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .description(Some("Whether the channel receives events (default true).")),
+            )
+            .property(
+                "eventTypeFilters",
+                ArrayBuilder::new()
+                    .items(doc::one_of_strings(events::CATALOG.iter().map(|e| e.type_name)))
+                    .min_items(Some(1))
+                    .description(Some(
+                        "Exact catalog event types the channel subscribes to (at least one).",
+                    )),
+            )
+            .required("eventTypeFilters");
+        for other in BLOCKS {
+            variant = if other == field {
+                variant.property(other, block.clone()).required(other)
+            } else {
+                variant.property(other, doc::null())
+            };
+        }
+        variants = variants.item(variant);
+    }
+    variants.build().into()
+}
+
+impl utoipa::PartialSchema for ChannelBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        body_schema(
+            ChannelKind::BUILT_IN.iter().map(ChannelKind::as_str),
+            BodyUse::Create,
+            crate::config::WebhookSettings::default().max_timeout_ms,
+        )
+        .into()
+    }
+}
+
+impl ToSchema for ChannelBody {}
+
+/// The body of a full replace (`PUT`): a [`ChannelBody`] whose secrets may be left out to keep
+/// the stored ones. It exists for the OpenAPI description only.
+pub enum ChannelReplaceBody {}
+
+impl utoipa::PartialSchema for ChannelReplaceBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        body_schema(
+            ChannelKind::BUILT_IN.iter().map(ChannelKind::as_str),
+            BodyUse::Replace,
+            crate::config::WebhookSettings::default().max_timeout_ms,
+        )
+        .into()
+    }
+}
+
+impl ToSchema for ChannelReplaceBody {}

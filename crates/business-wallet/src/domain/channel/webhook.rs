@@ -1,0 +1,187 @@
+//! The webhook block of a request: its text checked for what cannot be sent, its URLs through
+//! the SSRF gate (and the addresses their names resolve to now), and the block to store split
+//! from the secrets it carried.
+
+use serde_json::{json, Value};
+
+use super::body::WebhookBody;
+use crate::channels::webhook::ssrf::{check_url, NetworkPolicy, UrlRejected};
+use crate::error::ApiError;
+
+/// Checks a webhook block and returns the JSON to store (no secrets) with the API key value and
+/// the OAuth2 client secret it carried: each `None` when its block is absent, `Some(None)` when
+/// the block leaves the secret out (keep the stored one).
+///
+/// # Errors
+/// 400 naming the field: a control character, an invalid header name, a secret of the wrong
+/// length, or a URL or address the gate refuses.
+pub(super) async fn block(
+    webhook: WebhookBody,
+    policy: &NetworkPolicy,
+) -> Result<(Value, Option<Option<String>>, Option<Option<String>>), ApiError> {
+    check_webhook_text(&webhook)?;
+    check_url_and_addresses(&webhook.url, policy, "webhook.url").await?;
+    let mut config = json!({ "url": webhook.url.trim() });
+    if let Some(ms) = webhook.timeout_ms {
+        config["timeoutMs"] = json!(ms);
+    }
+    if let Some(api_key) = &webhook.api_key {
+        config["apiKey"] = json!({ "headerName": api_key.header_name.trim() });
+        if api_key.value.as_deref().is_some_and(|v| v.is_empty() || v.len() > 4096) {
+            return Err(ApiError::invalid_field(
+                "webhook.apiKey.value",
+                "must be 1 to 4096 characters",
+            ));
+        }
+    }
+    if let Some(oauth2) = &webhook.oauth2 {
+        check_url_and_addresses(&oauth2.token_url, policy, "webhook.oauth2.tokenUrl").await?;
+        config["oauth2"] = json!({ "tokenUrl": oauth2.token_url.trim(), "clientId": oauth2.client_id.trim() });
+        if let Some(scope) = oauth2.scope.as_deref().filter(|s| !s.trim().is_empty()) {
+            config["oauth2"]["scope"] = json!(scope.trim());
+        }
+        if oauth2
+            .client_secret
+            .as_deref()
+            .is_some_and(|v| v.is_empty() || v.len() > 4096)
+        {
+            return Err(ApiError::invalid_field(
+                "webhook.oauth2.clientSecret",
+                "must be 1 to 4096 characters",
+            ));
+        }
+    }
+    Ok((
+        config,
+        webhook.api_key.map(|k| k.value),
+        webhook.oauth2.map(|o| o.client_secret),
+    ))
+}
+
+/// Refuses, naming the field, a webhook value that is sent in a request line, a header or the
+/// token request and that holds a control character (a line break would end the header early,
+/// a NUL cannot be sent at all), and an API key header name that is not a valid header name.
+/// Values are checked as they are stored: trimmed, except the secrets.
+fn check_webhook_text(webhook: &WebhookBody) -> Result<(), ApiError> {
+    let mut values = vec![("webhook.url", webhook.url.trim())];
+    if let Some(api_key) = &webhook.api_key {
+        let name = api_key.header_name.trim();
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(ApiError::invalid_field(
+                "webhook.apiKey.headerName",
+                format!("`{}` is not a valid header name", name.escape_default()),
+            ));
+        }
+        if let Some(value) = &api_key.value {
+            values.push(("webhook.apiKey.value", value.as_str()));
+        }
+    }
+    if let Some(oauth2) = &webhook.oauth2 {
+        values.push(("webhook.oauth2.tokenUrl", oauth2.token_url.trim()));
+        values.push(("webhook.oauth2.clientId", oauth2.client_id.trim()));
+        if let Some(secret) = &oauth2.client_secret {
+            values.push(("webhook.oauth2.clientSecret", secret.as_str()));
+        }
+        if let Some(scope) = &oauth2.scope {
+            values.push(("webhook.oauth2.scope", scope.trim()));
+        }
+    }
+    for (field, value) in values {
+        if let Some(c) = value.chars().find(|c| c.is_control()) {
+            return Err(ApiError::invalid_field(
+                field,
+                format!("must not contain control characters (found U+{:04X})", u32::from(c)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The SSRF gate on save: the URL itself, then every address its host name resolves to now
+/// (the dispatcher checks the resolved address again at send time). A name that does not
+/// resolve yet is accepted; sending to it will fail until it does.
+async fn check_url_and_addresses(url: &str, policy: &NetworkPolicy, field: &str) -> Result<(), ApiError> {
+    let parsed = check_url(url.trim(), policy).map_err(|e| {
+        let hint = allowed_networks_hint(&e, policy);
+        ApiError::invalid_field(field, format!("{e}{hint}"))
+    })?;
+    if let Some(url::Host::Domain(host)) = parsed.host() {
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        if let Ok(addresses) = tokio::net::lookup_host((host, port)).await {
+            for address in addresses {
+                policy.check_ip(address.ip()).map_err(|e| {
+                    let hint = allowed_networks_hint(&e, policy);
+                    ApiError::invalid_field(field, format!("{host} resolves to {}: {e}{hint}", address.ip()))
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// For an address the gate refused on premise, how to allow it: the setting, and the network
+/// to put in it (all of 127.0.0.0/8 for an IPv4 loopback address, the address alone otherwise).
+/// Nothing in SaaS mode, where no network can be allowed.
+fn allowed_networks_hint(rejected: &UrlRejected, policy: &NetworkPolicy) -> String {
+    let UrlRejected::Address(address, _) = rejected else {
+        return String::new();
+    };
+    if policy.https_only {
+        return String::new();
+    }
+    let network = match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) if v4.is_loopback() => "127.0.0.0/8".to_string(),
+        Ok(std::net::IpAddr::V4(v4)) => format!("{v4}/32"),
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) if v4.is_loopback() => "127.0.0.0/8".to_string(),
+            Some(v4) => format!("{v4}/32"),
+            None => format!("{v6}/128"),
+        },
+        Err(_) => return String::new(),
+    };
+    format!(
+        " (to allow it, e.g. for a receiver on this machine, add its network to the setting \
+         `integration.allowed_networks`: BW_INTEGRATION__ALLOWED_NETWORKS='[\"{network}\"]', or \
+         allowed_networks = [\"{network}\"] under [integration] in business-wallet.toml)"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(result: Result<(), ApiError>) -> String {
+        match result.unwrap_err() {
+            ApiError::BadRequest { message, .. } => message,
+            other => panic!("expected a 400, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_on_premise_refusal_names_the_setting_that_allows_the_address() {
+        let on_premise = NetworkPolicy::default();
+        for (url, network) in [
+            ("http://127.0.0.1:9000/", "127.0.0.0/8"),
+            ("http://[::ffff:127.0.0.1]/", "127.0.0.0/8"),
+            ("http://[::1]:9000/", "::1/128"),
+            ("http://10.1.2.3/hooks", "10.1.2.3/32"),
+        ] {
+            let text = message(check_url_and_addresses(url, &on_premise, "webhook.url").await);
+            assert!(text.starts_with("webhook.url: address not allowed"), "{text}");
+            assert!(text.contains("`integration.allowed_networks`"), "{text}");
+            assert!(
+                text.contains(&format!("BW_INTEGRATION__ALLOWED_NETWORKS='[\"{network}\"]'")),
+                "{text}"
+            );
+        }
+        // Not an address problem, or SaaS mode (where no network can be allowed): no such hint.
+        let text = message(check_url_and_addresses("ftp://a.example/", &on_premise, "webhook.url").await);
+        assert!(!text.contains("allowed_networks"), "{text}");
+        let saas = NetworkPolicy {
+            https_only: true,
+            allowed: Vec::new(),
+        };
+        let text = message(check_url_and_addresses("https://127.0.0.1/", &saas, "webhook.url").await);
+        assert!(!text.contains("allowed_networks"), "{text}");
+    }
+}
