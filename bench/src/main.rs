@@ -4,11 +4,13 @@
 //! - `bw-bench run --server PATH`: every scenario and ceiling, then a table.
 //! - `bw-bench receiver`: the fast receiver alone (prints a count every second).
 
+mod ceiling;
 mod closed;
 mod db;
 mod load;
 mod procstat;
 mod receiver;
+mod report;
 mod server;
 mod stats;
 mod suite;

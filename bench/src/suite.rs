@@ -16,12 +16,13 @@ use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
-use crate::db;
 use crate::load::{Driver, LoadPlan};
 use crate::procstat::{self, CpuSample};
 use crate::receiver::{self, Receiver};
+use crate::report::{table, targets};
 use crate::server::{Backend, Instance, Role};
 use crate::stats;
+use crate::{ceiling, db};
 
 /// Sizes and places; every size has an environment variable, with the target scenarios' figures as
 /// defaults.
@@ -39,7 +40,7 @@ pub struct Options {
         env = "BENCH_PG_URL",
         default_value = "postgres://postgres@127.0.0.1:5432/postgres"
     )]
-    pg_url: String,
+    pub(crate) pg_url: String,
     /// Backends to run: sqlite, postgres.
     #[arg(
         long,
@@ -58,10 +59,10 @@ pub struct Options {
     scenarios: Vec<String>,
     /// Seconds of load per measurement point.
     #[arg(long, env = "BENCH_DURATION_S", default_value_t = 10)]
-    duration_s: u64,
+    pub(crate) duration_s: u64,
     /// Concurrent API clients.
     #[arg(long, env = "BENCH_CLIENTS", default_value_t = 16)]
-    clients: usize,
+    pub(crate) clients: usize,
     /// Offered rates of the end-to-end scenario (wallets per second); the maximum follows.
     #[arg(long, env = "BENCH_RATES", value_delimiter = ',', default_value = "100,500,1000")]
     rates: Vec<u64>,
@@ -78,7 +79,7 @@ pub struct Options {
     claim_sizes: Vec<u64>,
     /// Concurrent requests of the raw HTTP ceiling.
     #[arg(long, env = "BENCH_HTTP_CLIENTS", default_value_t = 16)]
-    http_clients: usize,
+    pub(crate) http_clients: usize,
     /// Client counts of the closed-loop scenario.
     #[arg(long, env = "BENCH_CLOSED_CLIENTS", value_delimiter = ',', default_value = "1,16,64")]
     pub closed_clients: Vec<usize>,
@@ -97,26 +98,26 @@ pub struct Options {
 /// One line of the table.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Row {
-    backend: String,
-    scenario: String,
+    pub(crate) backend: String,
+    pub(crate) scenario: String,
     /// Events (or wallets, or requests) per second.
-    rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// Unit of `rate`.
-    unit: String,
+    pub(crate) unit: String,
     /// Server + database CPU per event, ms.
-    cpu_ms: Option<f64>,
+    pub(crate) cpu_ms: Option<f64>,
     /// Server CPU seconds / database CPU seconds over the run.
-    cpu_split: Option<(f64, f64)>,
-    p50_ms: Option<f64>,
-    p95_ms: Option<f64>,
-    p99_ms: Option<f64>,
+    pub(crate) cpu_split: Option<(f64, f64)>,
+    pub(crate) p50_ms: Option<f64>,
+    pub(crate) p95_ms: Option<f64>,
+    pub(crate) p99_ms: Option<f64>,
     /// p99 from the request's start (upper bound).
-    p99_from_send_ms: Option<f64>,
+    pub(crate) p99_from_send_ms: Option<f64>,
     /// Peak RSS of the server, MiB.
-    rss_mib: Option<f64>,
+    pub(crate) rss_mib: Option<f64>,
     /// Ratio to the relevant ceiling.
-    ratio: Option<f64>,
-    note: String,
+    pub(crate) ratio: Option<f64>,
+    pub(crate) note: String,
 }
 
 pub(crate) struct Ctx {
@@ -127,7 +128,7 @@ pub(crate) struct Ctx {
     pub(crate) receiver_url: String,
     pub(crate) hz: f64,
     token: Option<String>,
-    ceilings: HashMap<&'static str, f64>,
+    pub(crate) ceilings: HashMap<&'static str, f64>,
     rows: Vec<Row>,
     pub(crate) closed: Vec<crate::closed::ClosedRow>,
 }
@@ -151,7 +152,7 @@ impl Ctx {
     }
 
     /// Keeps a row and shows it at once.
-    fn push(&mut self, row: Row) {
+    pub(crate) fn push(&mut self, row: Row) {
         let line = table(std::slice::from_ref(&row));
         eprint!("{}", line.lines().nth(2).map(|l| format!("{l}\n")).unwrap_or_default());
         self.rows.push(row);
@@ -199,7 +200,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .collect();
 
     if wants("ceilings") {
-        ceilings(&mut ctx, &backends).await?;
+        ceiling::measure(&mut ctx, &backends).await?;
     }
     for &backend in &backends {
         if wants("ingest") {
@@ -258,117 +259,6 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn ceilings(ctx: &mut Ctx, backends: &[Backend]) -> anyhow::Result<()> {
-    let duration = Duration::from_secs(ctx.options.duration_s.clamp(1, 5));
-    ctx.say("ceiling: raw HTTP POST to the receiver");
-    let rate = http_ceiling(ctx, duration).await?;
-    ctx.ceilings.insert("http", rate);
-    ctx.push(Row {
-        backend: "-".into(),
-        scenario: format!("ceiling: raw HTTP POST, {} clients", ctx.options.http_clients),
-        rate: Some(rate),
-        unit: "req/s".into(),
-        ..Row::default()
-    });
-    if backends.contains(&Backend::Sqlite) {
-        ctx.say("ceiling: SQLite publishing-transaction commits");
-        let dir = ctx.work.join("ceiling-sqlite");
-        std::fs::create_dir_all(&dir)?;
-        let rate = db::sqlite_commit_ceiling(&dir, duration).await?;
-        ctx.ceilings.insert("sqlite", rate);
-        ctx.push(Row {
-            backend: "SQLite".into(),
-            scenario: "ceiling: publishing transaction, 1 writer".into(),
-            rate: Some(rate),
-            unit: "tx/s".into(),
-            ..Row::default()
-        });
-    }
-    if backends.contains(&Backend::Postgres) {
-        ctx.say("ceiling: PostgreSQL publishing transaction (pgbench)");
-        let duration = Duration::from_secs(ctx.options.duration_s.max(1));
-        let (tps, pg_cpu) = db::pgbench_ceiling(&ctx.options.pg_url, &ctx.work, ctx.options.clients, duration).await?;
-        ctx.ceilings.insert("postgres", tps);
-        ctx.push(Row {
-            backend: "PostgreSQL".into(),
-            scenario: format!(
-                "ceiling: publishing transaction, pgbench {} clients",
-                ctx.options.clients
-            ),
-            rate: Some(tps),
-            unit: "tx/s".into(),
-            cpu_ms: Some(pg_cpu * 1000.0 / (tps * duration.as_secs_f64())),
-            cpu_split: Some((0.0, pg_cpu)),
-            note: "CPU: PostgreSQL only (pgbench itself not counted)".into(),
-            ..Row::default()
-        });
-    }
-    Ok(())
-}
-
-/// The receiver's rate for signed POSTs of the shape the dispatcher sends, from a pooled
-/// client with `http_clients` requests in flight.
-async fn http_ceiling(ctx: &Ctx, duration: Duration) -> anyhow::Result<f64> {
-    ctx.receiver.reset();
-    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
-    let body: &'static [u8] = br#"{"walletExternalKey":"7b0c3a8e-4a0e-4f55-9a53-0d0b5f7a8c11","displayName":"Bench wallet","email":"ops@bench.example","website":"https://bench.example","phoneNumber":null,"address":{"street":"Benchstraat 1","postalCode":"1000 AA","city":"Amsterdam","country":"NL"},"createdAt":"2026-11-26T12:00:00.000Z","createdBy":"bench"}"#;
-    let stop_at = Instant::now() + duration;
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..ctx.options.http_clients {
-        let client = client.clone();
-        let url = ctx.receiver_url.clone();
-        tasks.spawn(async move {
-            let mut ok = 0u64;
-            while Instant::now() < stop_at {
-                let id = uuid::Uuid::new_v4().to_string();
-                let t = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
-                let signature = webhook_verify::signature_header(&[b"whsec_bench".as_slice()], t, body);
-                let sent = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("ce-specversion", "1.0")
-                    .header("ce-type", "com.credenco.businesswallet.wallet.created.v1")
-                    .header("ce-source", "/credenco/wallets")
-                    .header("ce-id", &id)
-                    .header("ce-time", "2026-11-26T12:00:00.000Z")
-                    .header("ce-subject", "wallets/7b0c3a8e-4a0e-4f55-9a53-0d0b5f7a8c11")
-                    .header(
-                        "ce-dataschema",
-                        "http://127.0.0.1:8080/api/public/schemas/integration/wallet-created/v1.json",
-                    )
-                    .header("ce-datacontenttype", "application/json")
-                    .header("ce-walletexternalkey", "7b0c3a8e-4a0e-4f55-9a53-0d0b5f7a8c11")
-                    .header("ce-correlationid", &id)
-                    .header("x-credenco-signature", signature)
-                    .body(body)
-                    .send()
-                    .await;
-                if let Ok(response) = sent {
-                    if response.status().is_success() {
-                        ok += 1;
-                    }
-                }
-            }
-            ok
-        });
-    }
-    let mut ok = 0;
-    while let Some(done) = tasks.join_next().await {
-        ok += done?;
-    }
-    Ok(ok as f64 / started.elapsed().as_secs_f64())
-}
-
-fn ceiling_key(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    }
-}
-
 async fn ingestion(ctx: &mut Ctx, backend: Backend) -> anyhow::Result<()> {
     ctx.say(&format!(
         "{}: ingestion, {} clients",
@@ -400,7 +290,7 @@ async fn ingestion(ctx: &mut Ctx, backend: Backend) -> anyhow::Result<()> {
         .map(|c| (c.answered - c.sent).as_secs_f64() * 1000.0)
         .collect();
     let p = stats::percentiles(&latencies);
-    let ratio = ctx.ceilings.get(ceiling_key(backend)).map(|c| rate / c);
+    let ratio = ctx.ceilings.get(ceiling::key(backend)).map(|c| rate / c);
     ctx.push(Row {
         backend: backend.name().into(),
         scenario: format!("(a) ingestion, {} clients, API only", ctx.options.clients),
@@ -473,7 +363,7 @@ async fn end_to_end(ctx: &mut Ctx, backend: Backend) -> anyhow::Result<()> {
         let ps = stats::percentiles(&from_send);
         let delivered_rate = got as f64 / window;
         let ratio = if rate.is_none() {
-            ctx.ceilings.get(ceiling_key(backend)).map(|c| delivered_rate / c)
+            ctx.ceilings.get(ceiling::key(backend)).map(|c| delivered_rate / c)
         } else {
             None
         };
@@ -569,7 +459,7 @@ async fn claim(ctx: &mut Ctx, backend: Backend) -> anyhow::Result<()> {
             "{}: claim cost with {pending} pending (writing them)",
             backend.name()
         ));
-        let dir = ctx.work.join(format!("claim-{}-{pending}", ceiling_key(backend)));
+        let dir = ctx.work.join(format!("claim-{}-{pending}", ceiling::key(backend)));
         std::fs::create_dir_all(&dir)?;
         let url = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.join("claim.db").display()),
@@ -621,7 +511,7 @@ async fn churn(ctx: &mut Ctx, backend: Backend) -> anyhow::Result<()> {
             "{}: claim cost before and after {n} deliveries {label}",
             backend.name()
         ));
-        let dir = ctx.work.join(format!("churn-{}", ceiling_key(backend)));
+        let dir = ctx.work.join(format!("churn-{}", ceiling::key(backend)));
         std::fs::create_dir_all(&dir)?;
         let (url, control_url) = match backend {
             Backend::Sqlite => (
@@ -660,184 +550,4 @@ async fn churn(ctx: &mut Ctx, backend: Backend) -> anyhow::Result<()> {
         });
     }
     Ok(())
-}
-
-fn fmt(v: Option<f64>, decimals: usize) -> String {
-    v.filter(|v| v.is_finite())
-        .map_or("-".into(), |v| format!("{v:.decimals$}"))
-}
-
-/// The table, in Markdown.
-pub fn table(rows: &[Row]) -> String {
-    let mut out = String::from(
-        "| backend | scenario | rate | CPU ms/event (server+db) | p50 ms | p95 ms | p99 ms | p99 from send ms | peak RSS MiB | ratio | note |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
-    );
-    for r in rows {
-        let split = r
-            .cpu_split
-            .map_or(String::new(), |(s, d)| format!(" ({s:.1}+{d:.1} s)"));
-        out.push_str(&format!(
-            "| {} | {} | {} {} | {}{} | {} | {} | {} | {} | {} | {} | {} |\n",
-            r.backend,
-            r.scenario,
-            fmt(r.rate, 0),
-            if r.rate.is_some() { r.unit.as_str() } else { "" },
-            fmt(r.cpu_ms, 3),
-            split,
-            fmt(r.p50_ms, 2),
-            fmt(r.p95_ms, 2),
-            fmt(r.p99_ms, 2),
-            fmt(r.p99_from_send_ms, 2),
-            fmt(r.rss_mib, 0),
-            fmt(r.ratio, 2),
-            r.note
-        ));
-    }
-    out
-}
-
-/// The targets against the rows, one line each.
-pub fn targets(rows: &[Row]) -> String {
-    let find = |backend: &str, prefix: &str| {
-        rows.iter()
-            .find(|r| r.backend == backend && r.scenario.starts_with(prefix))
-    };
-    let mut out = String::from("Targets:\n");
-    // `decimals` and `unit` say how the value is shown.
-    let mut check = |name: &str, value: Option<f64>, ok: &dyn Fn(f64) -> bool, decimals: usize, unit: &str| {
-        let shown = format!("{}{unit}", fmt(value, decimals));
-        let verdict = match value {
-            Some(v) if v.is_finite() => {
-                if ok(v) {
-                    "met"
-                } else {
-                    "MISSED"
-                }
-            }
-            _ => "not measured",
-        };
-        out.push_str(&format!("- {name}: {shown} -> {verdict}\n"));
-    };
-    let pg_max = find("PostgreSQL", "(b) end to end, max");
-    check(
-        "PostgreSQL end to end >= 2400 delivered/s",
-        pg_max.and_then(|r| r.rate),
-        &|v| v >= 2400.0,
-        0,
-        "",
-    );
-    check(
-        "PostgreSQL end to end >= 70 % of the publishing ceiling",
-        pg_max.and_then(|r| r.ratio),
-        &|v| v >= 0.7,
-        2,
-        "",
-    );
-    check(
-        "p99 <= 15 ms at 16 clients, full load (PostgreSQL)",
-        pg_max.and_then(|r| r.p99_ms),
-        &|v| v <= 15.0,
-        2,
-        "",
-    );
-    let sq_max = find("SQLite", "(b) end to end, max");
-    check(
-        "p99 <= 15 ms at 16 clients, full load (SQLite)",
-        sq_max.and_then(|r| r.p99_ms),
-        &|v| v <= 15.0,
-        2,
-        "",
-    );
-    let cpu_max = rows
-        .iter()
-        .filter(|r| r.unit == "delivered/s")
-        .filter_map(|r| r.cpu_ms)
-        .fold(f64::NAN, f64::max);
-    check(
-        "CPU per delivered event <= 0.8 ms (worst delivery scenario)",
-        Some(cpu_max),
-        &|v| v <= 0.8,
-        3,
-        "",
-    );
-    let pg500 = find("PostgreSQL", "(b) end to end, 500/s");
-    check(
-        "PostgreSQL at 500/s p50 <= 3 ms",
-        pg500.and_then(|r| r.p50_ms),
-        &|v| v <= 3.0,
-        2,
-        "",
-    );
-    check(
-        "PostgreSQL at 500/s p99 <= 15 ms",
-        pg500.and_then(|r| r.p99_ms),
-        &|v| v <= 15.0,
-        2,
-        "",
-    );
-    let sq500 = find("SQLite", "(b) end to end, 500/s");
-    check(
-        "SQLite at 500/s p50 <= 2 ms",
-        sq500.and_then(|r| r.p50_ms),
-        &|v| v <= 2.0,
-        2,
-        "",
-    );
-    let pg_drain = find("PostgreSQL", "(c) drain");
-    check(
-        "PostgreSQL drain >= 8000/s",
-        pg_drain.and_then(|r| r.rate),
-        &|v| v >= 8000.0,
-        0,
-        "",
-    );
-    let sq_drain = find("SQLite", "(c) drain");
-    check(
-        "SQLite drain >= 10000/s",
-        sq_drain.and_then(|r| r.rate),
-        &|v| v >= 10000.0,
-        0,
-        "",
-    );
-    for (name, row) in [("PostgreSQL", pg_drain), ("SQLite", sq_drain)] {
-        check(
-            &format!("{name} drain >= 60 % of the raw HTTP ceiling"),
-            row.and_then(|r| r.ratio),
-            &|v| v >= 0.6,
-            2,
-            "",
-        );
-        check(
-            &format!("{name} server RSS <= 150 MB while draining"),
-            row.and_then(|r| r.rss_mib),
-            &|v| v * 1.048_576 <= 150.0,
-            0,
-            " MiB",
-        );
-    }
-    for row in rows.iter().filter(|r| r.scenario.starts_with("(e)")) {
-        check(
-            &format!("{} {}: <= 1.5x a fresh table", row.backend, row.scenario),
-            row.ratio,
-            &|v| v <= 1.5,
-            2,
-            "",
-        );
-    }
-    for backend in ["PostgreSQL", "SQLite"] {
-        let big = rows
-            .iter()
-            .filter(|r| r.backend == backend && r.scenario.starts_with("(d)"))
-            .filter_map(|r| r.ratio)
-            .next_back();
-        check(
-            &format!("{backend} claim cost at the largest size <= 1.5x the smallest"),
-            big,
-            &|v| v <= 1.5,
-            2,
-            "",
-        );
-    }
-    out
 }
