@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use business_wallet::domain::{AttemptOutcome, Resolution};
+use business_wallet::domain::{AttemptOutcome, Resolution, WalletKey};
 use business_wallet::store::deliveries::{self, AttemptRow, ClaimRequest, ClaimedDelivery, OutcomeRecord};
 use business_wallet::store::events::{self, EventRow, FanOut};
 use business_wallet::store::{now_ms, Db};
@@ -487,7 +487,7 @@ async fn hand_off_and_deliver(db: &Db, n: u64) -> anyhow::Result<()> {
         let mut written = Vec::with_capacity(size as usize);
         let token = uuid::Uuid::new_v4().to_string();
         for _ in 0..size {
-            let key = uuid::Uuid::new_v4().to_string();
+            let key = WalletKey::generate();
             let event = EventRow {
                 event_id: uuid::Uuid::new_v4().to_string(),
                 event_type: EVENT_TYPE.into(),

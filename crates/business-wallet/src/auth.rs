@@ -21,6 +21,7 @@ use tokio::sync::{Mutex, RwLock};
 use crate::channels::webhook::body::read_limited;
 use crate::config::Settings;
 use crate::crypto::read_or_create_key_file;
+use crate::domain::{DomainError, WalletKey};
 use crate::error::ApiError;
 
 /// A permission carried in a token's `authorities` claim.
@@ -112,24 +113,24 @@ impl Principal {
     }
 
     /// Whether the principal may do what `authority` grants on `wallet`.
-    pub fn has(&self, authority: Authority, wallet: &str) -> bool {
+    pub fn has(&self, authority: Authority, wallet: &WalletKey) -> bool {
         if self.is_global() {
             return true;
         }
         let held = self.authorities.contains(&authority)
             || authority.implied_by().is_some_and(|a| self.authorities.contains(&a));
-        held && self.wallet.as_deref() == Some(wallet)
+        held && self.wallet.as_deref() == Some(wallet.as_str())
     }
 
     /// Like [`Principal::has`], as a 403.
     ///
     /// # Errors
     /// 403 naming the missing authority.
-    pub(crate) fn require(&self, authority: Authority, wallet: &str) -> Result<(), ApiError> {
+    pub(crate) fn require(&self, authority: Authority, wallet: &WalletKey) -> Result<(), DomainError> {
         if self.has(authority, wallet) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!(
+            Err(DomainError::Forbidden(format!(
                 "this requires {authority} on wallet {wallet}"
             )))
         }
@@ -139,11 +140,11 @@ impl Principal {
     ///
     /// # Errors
     /// 403.
-    pub(crate) fn require_global(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_global(&self) -> Result<(), DomainError> {
         if self.is_global() {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!(
+            Err(DomainError::Forbidden(format!(
                 "this requires {}",
                 Authority::GlobalWalletCrud
             )))
@@ -156,13 +157,13 @@ impl Principal {
     ///
     /// # Errors
     /// 403 for a token that names no wallet or grants nothing.
-    pub(crate) fn readable_wallets(&self) -> Result<Option<&str>, ApiError> {
+    pub(crate) fn readable_wallets(&self) -> Result<Option<&str>, DomainError> {
         if self.is_global() {
             return Ok(None);
         }
         match self.wallet.as_deref() {
             Some(wallet) if !self.authorities.is_empty() => Ok(Some(wallet)),
-            _ => Err(ApiError::Forbidden(format!(
+            _ => Err(DomainError::Forbidden(format!(
                 "this requires {} or a token that grants something on a wallet",
                 Authority::GlobalWalletCrud
             ))),
@@ -173,11 +174,11 @@ impl Principal {
     ///
     /// # Errors
     /// 403.
-    pub(crate) fn require_any_on(&self, wallet: &str) -> Result<(), ApiError> {
-        if self.is_global() || (!self.authorities.is_empty() && self.wallet.as_deref() == Some(wallet)) {
+    pub(crate) fn require_any_on(&self, wallet: &WalletKey) -> Result<(), DomainError> {
+        if self.is_global() || (!self.authorities.is_empty() && self.wallet.as_deref() == Some(wallet.as_str())) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!(
+            Err(DomainError::Forbidden(format!(
                 "this token grants nothing on wallet {wallet}"
             )))
         }
@@ -501,15 +502,17 @@ mod tests {
 
     #[test]
     fn crud_implies_read_only_on_its_own_wallet() {
-        let p = principal(&[Authority::WalletIntegrationChannelCrud], Some("a"));
-        assert!(p.has(Authority::WalletIntegrationChannelRead, "a"));
-        assert!(p.has(Authority::WalletIntegrationChannelCrud, "a"));
-        assert!(!p.has(Authority::WalletIntegrationChannelRead, "b"));
-        assert!(!p.has(Authority::WalletIntegrationDeliveryRead, "a"));
-        let read = principal(&[Authority::WalletIntegrationChannelRead], Some("a"));
-        assert!(!read.has(Authority::WalletIntegrationChannelCrud, "a"));
+        let a = WalletKey::generate();
+        let b = WalletKey::generate();
+        let p = principal(&[Authority::WalletIntegrationChannelCrud], Some(a.as_str()));
+        assert!(p.has(Authority::WalletIntegrationChannelRead, &a));
+        assert!(p.has(Authority::WalletIntegrationChannelCrud, &a));
+        assert!(!p.has(Authority::WalletIntegrationChannelRead, &b));
+        assert!(!p.has(Authority::WalletIntegrationDeliveryRead, &a));
+        let read = principal(&[Authority::WalletIntegrationChannelRead], Some(a.as_str()));
+        assert!(!read.has(Authority::WalletIntegrationChannelCrud, &a));
         let global = principal(&[Authority::GlobalWalletCrud], None);
-        assert!(global.has(Authority::WalletIntegrationDeliveryCrud, "anything"));
+        assert!(global.has(Authority::WalletIntegrationDeliveryCrud, &b));
     }
 
     #[test]

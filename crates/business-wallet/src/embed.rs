@@ -49,6 +49,7 @@ use crate::channels::{Channel, ChannelRegistry};
 use crate::config::Settings;
 use crate::crypto::SecretBox;
 use crate::dispatch::Dispatcher;
+use crate::domain::WalletKey;
 use crate::events::{self, EventType};
 use crate::outbox::{NewEvent, Outbox, Published};
 use crate::state::AppState;
@@ -266,8 +267,8 @@ impl std::fmt::Debug for Publisher {
 pub struct EventToPublish<'a> {
     /// The CloudEvents `type`, a catalog entry (see `GET /api/public/event-types`).
     pub event_type: &'a str,
-    /// The wallet the event belongs to (`walletexternalkey`); its channels and every platform
-    /// channel subscribed to the type receive it.
+    /// The wallet the event belongs to (`walletexternalkey`, a UUID); its channels and every
+    /// platform channel subscribed to the type receive it.
     pub wallet_external_key: &'a str,
     /// A value for every placeholder of the type's subject pattern, e.g.
     /// `[("walletExternalKey", "...")]`.
@@ -300,6 +301,9 @@ pub enum PublishError {
         /// What is wrong, with the location in the data.
         errors: Vec<String>,
     },
+    /// The wallet key is not a UUID.
+    #[error(transparent)]
+    InvalidWalletKey(#[from] crate::domain::InvalidKey),
     /// The database refused the write; drop (roll back) the transaction.
     #[error("the event could not be written")]
     Database(#[from] sqlx::Error),
@@ -344,6 +348,7 @@ impl Publisher {
     pub async fn publish(&self, tx: &mut Tx, event: EventToPublish<'_>) -> Result<Published, PublishError> {
         let entry: &'static EventType =
             events::lookup(event.event_type).ok_or_else(|| PublishError::UnknownEventType(event.event_type.into()))?;
+        let wallet = WalletKey::parse(event.wallet_external_key)?;
         let subject = entry.subject(event.subject_values);
         if let Some(start) = subject.find('{') {
             let placeholder = subject[start + 1..].split('}').next().unwrap_or_default().to_string();
@@ -370,7 +375,7 @@ impl Publisher {
                 tx,
                 NewEvent {
                     event_type: entry,
-                    wallet_external_key: event.wallet_external_key,
+                    wallet_external_key: &wallet,
                     subject_values: event.subject_values,
                     data: event.data,
                     correlation_id: event.correlation_id,

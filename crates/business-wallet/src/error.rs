@@ -17,6 +17,9 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::domain::error::DomainError;
+use crate::domain::InvalidKey;
+
 /// Every way an API call can fail, each with its documented status code.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -225,6 +228,30 @@ pub fn database_unavailable(err: &sqlx::Error) -> Option<&'static str> {
         (_, DbCode::Sqlite(SQLITE_BUSY | SQLITE_LOCKED | SQLITE_PROTOCOL)) => Some(DB_BUSY),
         (_, DbCode::Sqlite(SQLITE_FULL)) => Some(DB_FULL),
         _ => None,
+    }
+}
+
+/// The one place a domain error becomes an answer: each kind its status, the database's
+/// failures classified as for any other request (503 when it cannot serve now, else 500).
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        match err {
+            DomainError::Invalid { message, details } => ApiError::BadRequest { message, details },
+            DomainError::Unprocessable { message, details } => ApiError::Unprocessable { message, details },
+            DomainError::Forbidden(message) => ApiError::Forbidden(message),
+            DomainError::NotFound(message) => ApiError::NotFound(message),
+            DomainError::Conflict(message) => ApiError::Conflict(message),
+            DomainError::Duplicate(message) => ApiError::PreconditionFailed(message),
+            DomainError::Database(err) => ApiError::from(err),
+            DomainError::Internal(err) => ApiError::Internal(err),
+        }
+    }
+}
+
+/// A malformed external key in a path or a query, as the domain words it.
+impl From<InvalidKey> for ApiError {
+    fn from(err: InvalidKey) -> Self {
+        DomainError::from(err).into()
     }
 }
 

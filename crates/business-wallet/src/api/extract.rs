@@ -205,16 +205,6 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     })
 }
 
-/// Checks that an external key in a path is a UUID and returns it in canonical form.
-///
-/// # Errors
-/// 400 naming the parameter.
-pub fn external_key(name: &str, value: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(value)
-        .map(|u| u.hyphenated().to_string())
-        .map_err(|_| ApiError::invalid_field(name, format!("`{value}` is not a UUID")))
-}
-
 /// The correlation id of the current request: the caller's `X-Correlation-Id`, or a new UUID
 /// when the request has none. Every event of one request carries it.
 #[derive(Debug, Clone)]

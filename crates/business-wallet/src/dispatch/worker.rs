@@ -250,7 +250,7 @@ async fn attempt(ctx: &WorkerContext, delivery: &ClaimedDelivery, number: u32, n
         Err(err) => return Attempt::rejected_before_request(format!("stored event data is not JSON: {err}")),
     };
     let channel_config = ChannelConfig {
-        channel_external_key: delivery.channel_external_key.clone(),
+        channel_external_key: delivery.channel_external_key.to_string(),
         config,
         secrets,
     };

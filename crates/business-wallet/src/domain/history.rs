@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use super::scope::Scope;
 use crate::auth::{Authority, Principal};
-use crate::error::ApiError;
+use crate::domain::error::DomainError;
 use crate::state::AppState;
 use crate::store::{self, history, rfc3339_ms};
 
@@ -73,7 +73,7 @@ pub(crate) async fn record(
     actor: &str,
     details: &serde_json::Value,
     now: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), DomainError> {
     history::append(
         tx,
         scope.wallet(),
@@ -133,14 +133,14 @@ pub struct HistoryQuery {
 ///
 /// # Errors
 /// 403 without the authority; 404 for an unknown wallet.
-async fn authorize_read(state: &AppState, principal: &Principal, scope: &Scope) -> Result<(), ApiError> {
+async fn authorize_read(state: &AppState, principal: &Principal, scope: &Scope) -> Result<(), DomainError> {
     let Scope::Wallet(wallet) = scope else {
         return principal.require_global();
     };
     if !principal.has(Authority::WalletIntegrationChannelRead, wallet)
         && !principal.has(Authority::WalletIntegrationDeliveryRead, wallet)
     {
-        return Err(ApiError::Forbidden(format!(
+        return Err(DomainError::Forbidden(format!(
             "this requires {} or {} on wallet {wallet}",
             Authority::WalletIntegrationChannelRead,
             Authority::WalletIntegrationDeliveryRead
@@ -161,10 +161,10 @@ pub async fn list(
     principal: &Principal,
     scope: &Scope,
     query: HistoryQuery,
-) -> Result<HistoryPage, ApiError> {
+) -> Result<HistoryPage, DomainError> {
     authorize_read(state, principal, scope).await?;
     if !(1..=200).contains(&query.limit) {
-        return Err(ApiError::invalid_field("limit", "must be a number from 1 to 200"));
+        return Err(DomainError::invalid_field("limit", "must be a number from 1 to 200"));
     }
     let rows = history::list(
         &state.db,

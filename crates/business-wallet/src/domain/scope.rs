@@ -1,8 +1,9 @@
 //! Whose channels, deliveries and audit entries an operation is about: one wallet's, or the
 //! platform's; and who may act on them.
 
+use super::ids::WalletKey;
 use crate::auth::{Authority, Principal};
-use crate::error::ApiError;
+use crate::domain::error::DomainError;
 use crate::state::AppState;
 use crate::store;
 
@@ -11,14 +12,14 @@ use crate::store;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     /// The channels of this wallet and their deliveries.
-    Wallet(String),
+    Wallet(WalletKey),
     /// The platform channels and their deliveries.
     Platform,
 }
 
 impl Scope {
     /// The wallet, or `None` for the platform.
-    pub fn wallet(&self) -> Option<&str> {
+    pub fn wallet(&self) -> Option<&WalletKey> {
         match self {
             Scope::Wallet(w) => Some(w),
             Scope::Platform => None,
@@ -36,7 +37,7 @@ pub async fn authorize(
     principal: &Principal,
     scope: &Scope,
     authority: Authority,
-) -> Result<(), ApiError> {
+) -> Result<(), DomainError> {
     match scope {
         Scope::Platform => principal.require_global(),
         Scope::Wallet(wallet) => {

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 
-use crate::error::ApiError;
+use crate::domain::error::DomainError;
 
 /// For `#[serde(deserialize_with)]` on an optional nested object: accepts an object or null
 /// and refuses the positional (array) form that serde otherwise accepts for structs. The map
@@ -52,10 +52,10 @@ where
 ///
 /// # Errors
 /// 400 naming `field`.
-pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, DomainError> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(ApiError::invalid_field(field, "must not be empty"));
+        return Err(DomainError::invalid_field(field, "must not be empty"));
     }
     optional_text(field, Some(value), max).map(|v| v.unwrap_or_default())
 }
@@ -64,18 +64,18 @@ pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, Api
 ///
 /// # Errors
 /// 400 naming `field`.
-pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
+pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, DomainError> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     if value.chars().count() > max {
-        return Err(ApiError::invalid_field(
+        return Err(DomainError::invalid_field(
             field,
             format!("must be at most {max} characters"),
         ));
     }
     if value.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(field, "must not contain control characters"));
+        return Err(DomainError::invalid_field(field, "must not contain control characters"));
     }
     Ok(Some(value.to_string()))
 }
@@ -84,12 +84,12 @@ pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Opt
 ///
 /// # Errors
 /// 400 naming `field`.
-pub fn optional_email(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
+pub fn optional_email(field: &str, value: Option<&str>) -> Result<Option<String>, DomainError> {
     let Some(value) = optional_text(field, value, 254)? else {
         return Ok(None);
     };
     if !email_address::EmailAddress::is_valid(&value) || !value.contains('.') {
-        return Err(ApiError::invalid_field(
+        return Err(DomainError::invalid_field(
             field,
             format!("`{value}` is not an email address"),
         ));
@@ -101,7 +101,7 @@ pub fn optional_email(field: &str, value: Option<&str>) -> Result<Option<String>
 ///
 /// # Errors
 /// 400 naming `field`.
-pub fn optional_web_url(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
+pub fn optional_web_url(field: &str, value: Option<&str>) -> Result<Option<String>, DomainError> {
     let Some(value) = optional_text(field, value, 2048)? else {
         return Ok(None);
     };
@@ -109,7 +109,7 @@ pub fn optional_web_url(field: &str, value: Option<&str>) -> Result<Option<Strin
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty()) => {
             Ok(Some(value))
         }
-        _ => Err(ApiError::invalid_field(
+        _ => Err(DomainError::invalid_field(
             field,
             format!("`{value}` is not an http(s) URL"),
         )),
@@ -121,7 +121,7 @@ pub fn optional_web_url(field: &str, value: Option<&str>) -> Result<Option<Strin
 ///
 /// # Errors
 /// 400 naming `field`.
-pub fn optional_phone(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
+pub fn optional_phone(field: &str, value: Option<&str>) -> Result<Option<String>, DomainError> {
     let Some(value) = optional_text(field, value, 32)? else {
         return Ok(None);
     };
@@ -129,7 +129,7 @@ pub fn optional_phone(field: &str, value: Option<&str>) -> Result<Option<String>
     let allowed = body.chars().all(|c| c.is_ascii_digit() || " -.()".contains(c));
     let digits = body.chars().filter(char::is_ascii_digit).count();
     if !allowed || digits < 3 {
-        return Err(ApiError::invalid_field(
+        return Err(DomainError::invalid_field(
             field,
             format!("`{value}` is not a phone number"),
         ));

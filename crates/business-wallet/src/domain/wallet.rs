@@ -4,12 +4,12 @@
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
+use super::ids::WalletKey;
 use super::validate::{optional_email, optional_phone, optional_text, optional_web_url, required_text};
 use crate::api::doc;
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::domain::error::DomainError;
 use crate::events::WALLET_CREATED_V1;
 use crate::outbox::NewEvent;
 use crate::state::AppState;
@@ -131,7 +131,8 @@ pub struct Address {
 #[serde(rename_all = "camelCase")]
 pub struct Wallet {
     /// Stable external key (UUID).
-    pub wallet_external_key: String,
+    #[schema(value_type = String)]
+    pub wallet_external_key: WalletKey,
     /// Name shown for the wallet.
     pub display_name: String,
     /// Contact email.
@@ -163,7 +164,7 @@ impl From<WalletRow> for Wallet {
     }
 }
 
-fn validate_address(address: Option<Address>) -> Result<Option<Address>, ApiError> {
+fn validate_address(address: Option<Address>) -> Result<Option<Address>, DomainError> {
     let Some(a) = address else { return Ok(None) };
     let address = Address {
         street: optional_text("address.street", a.street.as_deref(), 200)?,
@@ -184,12 +185,12 @@ pub async fn create(
     principal: &Principal,
     correlation_id: &str,
     body: CreateWallet,
-) -> Result<Wallet, ApiError> {
+) -> Result<Wallet, DomainError> {
     principal.require_global()?;
     let now = store::now_ms();
     let row = WalletRow {
         id: 0,
-        wallet_external_key: Uuid::new_v4().to_string(),
+        wallet_external_key: WalletKey::generate(),
         display_name: required_text("displayName", &body.display_name, 200)?,
         email: optional_email("email", body.email.as_deref())?,
         website: optional_web_url("website", body.website.as_deref())?,
@@ -197,7 +198,7 @@ pub async fn create(
         address: validate_address(body.address)?
             .map(|a| serde_json::to_string(&a))
             .transpose()
-            .map_err(ApiError::internal)?,
+            .map_err(DomainError::internal)?,
         created_at: now,
         created_by: principal.sub.clone(),
     };
@@ -205,7 +206,7 @@ pub async fn create(
     let mut tx = state.db.begin().await?;
     store::wallets::insert(&mut tx, &row).await?;
     let wallet = Wallet::from(row);
-    let data = serde_json::to_value(&wallet).map_err(ApiError::internal)?;
+    let data = serde_json::to_value(&wallet).map_err(DomainError::internal)?;
     state
         .outbox
         .publish(
@@ -213,7 +214,7 @@ pub async fn create(
             NewEvent {
                 event_type: &WALLET_CREATED_V1,
                 wallet_external_key: &wallet.wallet_external_key,
-                subject_values: &[("walletExternalKey", &wallet.wallet_external_key)],
+                subject_values: &[(WalletKey::FIELD, wallet.wallet_external_key.as_str())],
                 data,
                 correlation_id,
                 time: now,
@@ -229,7 +230,7 @@ pub async fn create(
 ///
 /// # Errors
 /// 403 without any authority on the wallet; 404 when it does not exist.
-pub async fn get(state: &AppState, principal: &Principal, key: &str) -> Result<Wallet, ApiError> {
+pub async fn get(state: &AppState, principal: &Principal, key: &WalletKey) -> Result<Wallet, DomainError> {
     principal.require_any_on(key)?;
     store::wallets::find(&state.db, key)
         .await?
@@ -262,7 +263,7 @@ pub struct WalletPage {
 ///
 /// # Errors
 /// 403 for a token with neither GLOBAL_WALLET_CRUD nor an authority on a wallet.
-pub async fn list(state: &AppState, principal: &Principal, query: &ListQuery) -> Result<WalletPage, ApiError> {
+pub async fn list(state: &AppState, principal: &Principal, query: &ListQuery) -> Result<WalletPage, DomainError> {
     let filter = store::wallets::ListFilter {
         wallet: principal.readable_wallets()?,
         name: query.name.as_deref(),
@@ -277,6 +278,6 @@ pub async fn list(state: &AppState, principal: &Principal, query: &ListQuery) ->
 }
 
 /// The 404 for an unknown wallet.
-pub fn not_found(key: &str) -> ApiError {
-    ApiError::NotFound(format!("wallet {key} does not exist"))
+pub fn not_found(key: &WalletKey) -> DomainError {
+    DomainError::NotFound(format!("wallet {key} does not exist"))
 }

@@ -194,7 +194,7 @@ impl CloudEvent {
             subject: row.subject.clone(),
             dataschema: row.dataschema.clone(),
             datacontenttype: DATA_CONTENT_TYPE.into(),
-            walletexternalkey: row.wallet_external_key.clone(),
+            walletexternalkey: row.wallet_external_key.to_string(),
             correlationid: row.correlation_id.clone(),
             data: serde_json::from_str(&row.data)?,
         })

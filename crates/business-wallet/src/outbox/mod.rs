@@ -21,6 +21,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::domain::WalletKey;
 use crate::events::{EventType, SOURCE};
 use crate::store::events::{EventRow, FanOut};
 use crate::store::{self, HandoffSender, Tx};
@@ -68,7 +69,7 @@ pub struct NewEvent<'a> {
     /// The catalog entry.
     pub event_type: &'static EventType,
     /// The wallet the event belongs to.
-    pub wallet_external_key: &'a str,
+    pub wallet_external_key: &'a WalletKey,
     /// Values for the catalog's subject pattern.
     pub subject_values: &'a [(&'a str, &'a str)],
     /// The data (must validate against the type's schema).
@@ -111,7 +112,7 @@ impl Outbox {
             event_type: event.event_type.type_name.to_string(),
             source: SOURCE.to_string(),
             subject: event.event_type.subject(event.subject_values),
-            wallet_external_key: event.wallet_external_key.to_string(),
+            wallet_external_key: event.wallet_external_key.clone(),
             time: event.time,
             dataschema: event.event_type.schema_url(&self.base_url),
             correlation_id: event.correlation_id.to_string(),

@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 
 use super::{with_reader, with_tx, Db, Tx};
-use crate::domain::Scope;
+use crate::domain::{ChannelKey, Scope, WalletKey};
 
 /// A stored channel. `secrets` is sealed; `config` holds no secret.
 #[derive(Debug, Clone, FromRow)]
@@ -11,9 +11,9 @@ pub struct ChannelRow {
     /// Row id.
     pub id: i64,
     /// Public key.
-    pub channel_external_key: String,
+    pub channel_external_key: ChannelKey,
     /// Owning wallet; `None` for a platform channel.
-    pub wallet_external_key: Option<String>,
+    pub wallet_external_key: Option<WalletKey>,
     /// Unique per wallet (or among platform channels).
     pub name: String,
     /// Free text.
@@ -47,7 +47,7 @@ fn owner_clause(scope: &Scope) -> &'static str {
     }
 }
 
-fn owner(scope: &Scope) -> Option<&str> {
+fn owner(scope: &Scope) -> Option<&WalletKey> {
     match scope {
         Scope::Wallet(w) => Some(w),
         Scope::Platform => None,
@@ -160,7 +160,7 @@ pub async fn delete(tx: &mut Tx, id: i64) -> Result<bool, sqlx::Error> {
 ///
 /// # Errors
 /// Database failure.
-pub async fn find_in(tx: &mut Tx, scope: &Scope, key: &str) -> Result<Option<ChannelRow>, sqlx::Error> {
+pub async fn find_in(tx: &mut Tx, scope: &Scope, key: &ChannelKey) -> Result<Option<ChannelRow>, sqlx::Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM integration_channel WHERE {} AND channel_external_key = $2",
         owner_clause(scope)
@@ -172,7 +172,7 @@ pub async fn find_in(tx: &mut Tx, scope: &Scope, key: &str) -> Result<Option<Cha
 ///
 /// # Errors
 /// Database failure.
-pub async fn find(db: &Db, scope: &Scope, key: &str) -> Result<Option<ChannelRow>, sqlx::Error> {
+pub async fn find(db: &Db, scope: &Scope, key: &ChannelKey) -> Result<Option<ChannelRow>, sqlx::Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM integration_channel WHERE {} AND channel_external_key = $2",
         owner_clause(scope)

@@ -21,6 +21,7 @@ use sqlx::FromRow;
 use super::events::EventRow;
 use super::{with_reader, with_tx, Db};
 use crate::domain::delivery::{AttemptOutcome, DeliveryState, Resolution};
+use crate::domain::{ChannelKey, DeliveryKey};
 
 /// Epoch milliseconds from the database clock, per backend.
 const PG_NOW: &str = "(EXTRACT(EPOCH FROM now()) * 1000)::BIGINT";
@@ -80,7 +81,7 @@ pub struct ClaimedDelivery {
     /// Row id.
     pub id: i64,
     /// `deliveryExternalKey`.
-    pub delivery_external_key: String,
+    pub delivery_external_key: DeliveryKey,
     /// The lease; every later statement on the row must present it.
     pub lease_token: String,
     /// This attempt's number (already counted).
@@ -92,7 +93,7 @@ pub struct ClaimedDelivery {
     /// Channel row id.
     pub channel_id: i64,
     /// `channelExternalKey`.
-    pub channel_external_key: String,
+    pub channel_external_key: ChannelKey,
     /// Channel type name, e.g. `WEBHOOK`.
     pub channel_type: String,
     /// The channel's type block (JSON text, no secrets).

@@ -8,7 +8,7 @@ use sqlx::FromRow;
 use super::deliveries::AttemptRow;
 use super::{with_reader, with_tx, Db, Tx};
 use crate::domain::delivery::DeliveryState;
-use crate::domain::Scope;
+use crate::domain::{ChannelKey, DeliveryKey, Scope, WalletKey};
 
 /// Filters of the log; empty means "any".
 #[derive(Debug, Clone, Default)]
@@ -16,7 +16,7 @@ pub struct Filter {
     /// States to include.
     pub states: Vec<DeliveryState>,
     /// Only this channel (external key).
-    pub channel: Option<String>,
+    pub channel: Option<ChannelKey>,
     /// Only this event type.
     pub event_type: Option<String>,
     /// Only this event id.
@@ -33,7 +33,7 @@ pub struct DeliveryRow {
     /// Row id (cursor).
     pub id: i64,
     /// Public key.
-    pub delivery_external_key: String,
+    pub delivery_external_key: DeliveryKey,
     /// State.
     pub state: DeliveryState,
     /// Attempts so far.
@@ -53,7 +53,7 @@ pub struct DeliveryRow {
     /// Delivered, epoch ms.
     pub delivered_at: Option<i64>,
     /// Channel public key.
-    pub channel_external_key: String,
+    pub channel_external_key: ChannelKey,
     /// Channel name.
     pub channel_name: String,
     /// Channel type.
@@ -63,7 +63,7 @@ pub struct DeliveryRow {
     /// CloudEvents type.
     pub event_type: String,
     /// The event's wallet.
-    pub event_wallet_external_key: String,
+    pub event_wallet_external_key: WalletKey,
 }
 
 const SELECT: &str = "SELECT d.id, d.delivery_external_key, d.state, d.attempts, d.max_attempts, d.due_at, d.last_status, \
@@ -88,7 +88,7 @@ fn conditions(scope: &Scope, filter: &Filter, params: &mut Vec<Param>) -> String
     match scope.wallet() {
         Some(w) => clauses.push(format!(
             "d.wallet_external_key = {}",
-            next(Param::Text(w.into()), params)
+            next(Param::Text(w.to_string()), params)
         )),
         None => clauses.push("d.wallet_external_key IS NULL".into()),
     }
@@ -99,7 +99,7 @@ fn conditions(scope: &Scope, filter: &Filter, params: &mut Vec<Param>) -> String
     if let Some(channel) = &filter.channel {
         clauses.push(format!(
             "c.channel_external_key = {}",
-            next(Param::Text(channel.clone()), params)
+            next(Param::Text(channel.to_string()), params)
         ));
     }
     if let Some(event_type) = &filter.event_type {
@@ -161,7 +161,7 @@ pub async fn list(
 ///
 /// # Errors
 /// Database failure.
-pub async fn find(db: &Db, scope: &Scope, key: &str) -> Result<Option<DeliveryRow>, sqlx::Error> {
+pub async fn find(db: &Db, scope: &Scope, key: &DeliveryKey) -> Result<Option<DeliveryRow>, sqlx::Error> {
     let mut params = vec![Param::Text(key.to_string())];
     let clause = conditions(scope, &Filter::default(), &mut params);
     let sql = format!("{SELECT} WHERE d.delivery_external_key = $1 AND {clause}");
@@ -194,7 +194,7 @@ pub async fn event_of(db: &Db, event_id: &str) -> Result<Option<super::events::E
 ///
 /// # Errors
 /// Database failure.
-pub async fn replay(tx: &mut Tx, scope: &Scope, key: &str, now: i64) -> Result<bool, sqlx::Error> {
+pub async fn replay(tx: &mut Tx, scope: &Scope, key: &DeliveryKey, now: i64) -> Result<bool, sqlx::Error> {
     transition(tx, scope, key, DeliveryState::Pending, now).await
 }
 
@@ -202,11 +202,17 @@ pub async fn replay(tx: &mut Tx, scope: &Scope, key: &str, now: i64) -> Result<b
 ///
 /// # Errors
 /// Database failure.
-pub async fn dismiss(tx: &mut Tx, scope: &Scope, key: &str, now: i64) -> Result<bool, sqlx::Error> {
+pub async fn dismiss(tx: &mut Tx, scope: &Scope, key: &DeliveryKey, now: i64) -> Result<bool, sqlx::Error> {
     transition(tx, scope, key, DeliveryState::Dismissed, now).await
 }
 
-async fn transition(tx: &mut Tx, scope: &Scope, key: &str, to: DeliveryState, now: i64) -> Result<bool, sqlx::Error> {
+async fn transition(
+    tx: &mut Tx,
+    scope: &Scope,
+    key: &DeliveryKey,
+    to: DeliveryState,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
     // Replay resets the attempts and makes the delivery due now; dismiss only changes the state.
     let reset = if to == DeliveryState::Pending {
         ", attempts = 0, due_at = $3, lease_token = NULL"

@@ -1,11 +1,11 @@
 //! The outbox tables: `integration_event` and the fan-out into `integration_delivery`.
 
 use sqlx::FromRow;
-use uuid::Uuid;
 
 use super::deliveries::ClaimedDelivery;
 use super::{with_reader, Db, Tx, TxInner};
 use crate::domain::delivery::DeliveryState;
+use crate::domain::{ChannelKey, DeliveryKey, WalletKey};
 
 /// An event as stored: the CloudEvent attributes and its data.
 #[derive(Debug, Clone, FromRow)]
@@ -19,7 +19,7 @@ pub struct EventRow {
     /// CloudEvents `subject`.
     pub subject: String,
     /// The `walletexternalkey` extension.
-    pub wallet_external_key: String,
+    pub wallet_external_key: WalletKey,
     /// CloudEvents `time`, epoch milliseconds.
     pub time: i64,
     /// CloudEvents `dataschema`.
@@ -69,9 +69,9 @@ pub enum FanOut<'a> {
 #[derive(Debug, Clone, FromRow)]
 struct FannedOut {
     id: i64,
-    delivery_external_key: String,
+    delivery_external_key: DeliveryKey,
     channel_id: i64,
-    channel_external_key: String,
+    channel_external_key: ChannelKey,
     channel_type: String,
     channel_config: String,
     channel_secrets: Option<Vec<u8>>,
@@ -142,7 +142,7 @@ pub async fn insert_with_deliveries(
             let event_row_id: i64 = bind_event!(sqlx::query_scalar(INSERT_EVENT), event, now)
                 .fetch_one(&mut **tx)
                 .await?;
-            type Channel = (i64, Option<String>, String, String, String, Option<Vec<u8>>);
+            type Channel = (i64, Option<WalletKey>, ChannelKey, String, String, Option<Vec<u8>>);
             let channels: Vec<Channel> = sqlx::query_as(CHANNELS)
                 .bind(&event.event_type)
                 .bind(&event.wallet_external_key)
@@ -150,7 +150,7 @@ pub async fn insert_with_deliveries(
                 .await?;
             let mut rows = Vec::with_capacity(channels.len());
             for (channel_id, owner_wallet, channel_external_key, channel_type, config, secrets) in channels {
-                let key = Uuid::new_v4().to_string();
+                let key = DeliveryKey::generate();
                 let id: i64 = sqlx::query_scalar(INSERT)
                     .bind(&key)
                     .bind(event_row_id)
@@ -201,7 +201,7 @@ pub async fn insert_with_deliveries(
 ///
 /// # Errors
 /// Database failure.
-pub async fn list_for_wallet(db: &Db, wallet_key: &str) -> Result<Vec<EventRow>, sqlx::Error> {
+pub async fn list_for_wallet(db: &Db, wallet_key: &WalletKey) -> Result<Vec<EventRow>, sqlx::Error> {
     const SQL: &str =
         "SELECT event_id, event_type, source, subject, wallet_external_key, time, dataschema, correlation_id, data \
                        FROM integration_event WHERE wallet_external_key = $1 ORDER BY id";

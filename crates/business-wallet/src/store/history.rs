@@ -3,6 +3,7 @@
 use sqlx::FromRow;
 
 use super::{with_reader, with_tx, Db, Tx};
+use crate::domain::WalletKey;
 
 /// One audit entry.
 #[derive(Debug, Clone, FromRow)]
@@ -10,7 +11,7 @@ pub struct HistoryRow {
     /// Row id (also the pagination cursor).
     pub id: i64,
     /// The wallet concerned; `None` for platform channels.
-    pub wallet_external_key: Option<String>,
+    pub wallet_external_key: Option<WalletKey>,
     /// Category, e.g. `INTEGRATION`.
     pub event: String,
     /// What happened, e.g. `CHANNEL_CREATED`.
@@ -29,7 +30,7 @@ pub struct HistoryRow {
 /// Database failure.
 pub async fn append(
     tx: &mut Tx,
-    wallet: Option<&str>,
+    wallet: Option<&WalletKey>,
     event: &str,
     action: &str,
     actor: &str,
@@ -58,7 +59,7 @@ pub async fn append(
 /// Database failure.
 pub async fn list(
     db: &Db,
-    wallet: Option<&str>,
+    wallet: Option<&WalletKey>,
     event: Option<&str>,
     before: Option<i64>,
     limit: i64,

@@ -3,15 +3,16 @@
 use sqlx::FromRow;
 
 use super::{with_reader, with_tx, Db, Tx};
+use crate::domain::{IdentifierKey, WalletKey};
 
 /// A stored identifier. The private key is encrypted and never leaves the store module's
 /// callers in the domain layer.
 #[derive(Debug, Clone, FromRow)]
 pub struct IdentifierRow {
     /// Public UUID.
-    pub identifier_external_key: String,
+    pub identifier_external_key: IdentifierKey,
     /// Owning wallet's public UUID (joined).
-    pub wallet_external_key: String,
+    pub wallet_external_key: WalletKey,
     /// DID, X509 or JWK.
     pub identifier_type: String,
     /// The identifier value.
@@ -76,7 +77,7 @@ const SELECT: &str = "SELECT i.identifier_external_key, w.wallet_external_key, i
 ///
 /// # Errors
 /// Database failure.
-pub async fn list(db: &Db, wallet_key: &str) -> Result<Vec<IdentifierRow>, sqlx::Error> {
+pub async fn list(db: &Db, wallet_key: &WalletKey) -> Result<Vec<IdentifierRow>, sqlx::Error> {
     let sql = format!("{SELECT} WHERE w.wallet_external_key = $1 ORDER BY i.id");
     with_reader!(db, p => sqlx::query_as::<_, IdentifierRow>(&sql).bind(wallet_key).fetch_all(p).await)
 }
@@ -85,7 +86,11 @@ pub async fn list(db: &Db, wallet_key: &str) -> Result<Vec<IdentifierRow>, sqlx:
 ///
 /// # Errors
 /// Database failure.
-pub async fn find(db: &Db, wallet_key: &str, identifier_key: &str) -> Result<Option<IdentifierRow>, sqlx::Error> {
+pub async fn find(
+    db: &Db,
+    wallet_key: &WalletKey,
+    identifier_key: &IdentifierKey,
+) -> Result<Option<IdentifierRow>, sqlx::Error> {
     let sql = format!("{SELECT} WHERE w.wallet_external_key = $1 AND i.identifier_external_key = $2");
     with_reader!(db, p => sqlx::query_as::<_, IdentifierRow>(&sql)
         .bind(wallet_key)

@@ -5,6 +5,7 @@ use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization as _;
 
 use super::{with_reader, with_tx, Db, Tx};
+use crate::domain::WalletKey;
 
 /// A stored wallet.
 #[derive(Debug, Clone, FromRow)]
@@ -12,7 +13,7 @@ pub struct WalletRow {
     /// Internal row id.
     pub id: i64,
     /// Public UUID.
-    pub wallet_external_key: String,
+    pub wallet_external_key: WalletKey,
     /// Display name.
     pub display_name: String,
     /// Contact email.
@@ -57,7 +58,7 @@ pub async fn insert(tx: &mut Tx, w: &WalletRow) -> Result<i64, sqlx::Error> {
 ///
 /// # Errors
 /// Database failure.
-pub async fn find(db: &Db, key: &str) -> Result<Option<WalletRow>, sqlx::Error> {
+pub async fn find(db: &Db, key: &WalletKey) -> Result<Option<WalletRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM wallet WHERE wallet_external_key = $1");
     with_reader!(db, p => sqlx::query_as::<_, WalletRow>(&sql).bind(key).fetch_optional(p).await)
 }
@@ -66,7 +67,7 @@ pub async fn find(db: &Db, key: &str) -> Result<Option<WalletRow>, sqlx::Error> 
 ///
 /// # Errors
 /// Database failure.
-pub async fn find_in(tx: &mut Tx, key: &str) -> Result<Option<WalletRow>, sqlx::Error> {
+pub async fn find_in(tx: &mut Tx, key: &WalletKey) -> Result<Option<WalletRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM wallet WHERE wallet_external_key = $1");
     with_tx!(tx, c => sqlx::query_as::<_, WalletRow>(&sql).bind(key).fetch_optional(c).await)
 }

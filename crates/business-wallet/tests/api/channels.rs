@@ -2,6 +2,7 @@
 //! kept), rotate, delete, names, validation, the SSRF gate on save, test sends, and the audit
 //! log.
 
+use business_wallet::domain::{ChannelKey, Scope, WalletKey};
 use serde_json::{json, Value};
 
 use crate::common::{spawn_app_with, Backend, TestApp};
@@ -70,11 +71,14 @@ async fn channel_lifecycle(app: TestApp) {
     assert_eq!(read["eventTypeFilters"], json!([IDENTIFIER_CREATED]));
 
     // Secrets are stored encrypted.
-    let stored =
-        business_wallet::store::channels::find(&app.state.db, &business_wallet::domain::Scope::Wallet(w.into()), &key)
-            .await
-            .unwrap()
-            .unwrap();
+    let stored = business_wallet::store::channels::find(
+        &app.state.db,
+        &Scope::Wallet(WalletKey::parse(w).unwrap()),
+        &ChannelKey::parse(&key).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let sealed = stored.secrets.clone().unwrap();
     assert!(!String::from_utf8_lossy(&sealed).contains("whsec_"));
     let secrets = business_wallet::channels::ChannelSecrets::open(&app.state.secrets, &sealed).unwrap();
@@ -101,11 +105,14 @@ async fn channel_lifecycle(app: TestApp) {
     assert_eq!(replaced["name"], "erp-renamed");
     assert_eq!(replaced["enabled"], false);
     assert!(replaced.get("hmacSecret").is_none());
-    let stored =
-        business_wallet::store::channels::find(&app.state.db, &business_wallet::domain::Scope::Wallet(w.into()), &key)
-            .await
-            .unwrap()
-            .unwrap();
+    let stored = business_wallet::store::channels::find(
+        &app.state.db,
+        &Scope::Wallet(WalletKey::parse(w).unwrap()),
+        &ChannelKey::parse(&key).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let secrets =
         business_wallet::channels::ChannelSecrets::open(&app.state.secrets, stored.secrets.as_ref().unwrap()).unwrap();
     assert_eq!(secrets.hmac_secret, secret);

@@ -50,12 +50,15 @@ pub async fn assert_valid_against_served_schema(app: &common::TestApp, dataschem
 
 /// The stored events of a wallet as CloudEvent JSON envelopes.
 pub async fn events_of(app: &common::TestApp, wallet: &str) -> Vec<Value> {
-    business_wallet::store::events::list_for_wallet(&app.state.db, wallet)
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| serde_json::to_value(business_wallet::events::CloudEvent::from_row(row).unwrap()).unwrap())
-        .collect()
+    business_wallet::store::events::list_for_wallet(
+        &app.state.db,
+        &business_wallet::domain::WalletKey::parse(wallet).unwrap(),
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| serde_json::to_value(business_wallet::events::CloudEvent::from_row(row).unwrap()).unwrap())
+    .collect()
 }
 
 /// Checks every envelope attribute and extension of an emitted event.

@@ -10,11 +10,11 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::api::doc;
-use crate::api::extract::{external_key, ApiPath, ApiQuery, AppJson};
+use crate::api::extract::{ApiPath, ApiQuery, AppJson};
 use crate::auth::Principal;
 use crate::channels::TestSendReport;
 use crate::domain::channel::{self, ChannelBody, ChannelReplaceBody, ChannelView};
-use crate::domain::Scope;
+use crate::domain::{ChannelKey, Scope, WalletKey};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -34,7 +34,7 @@ fn catalog_event_type() -> utoipa::openapi::schema::ObjectBuilder {
 }
 
 fn wallet_scope(wallet: &str) -> Result<Scope, ApiError> {
-    Ok(Scope::Wallet(external_key("walletExternalKey", wallet)?))
+    Ok(Scope::Wallet(WalletKey::parse(wallet)?))
 }
 
 /// Lists the channels (never their secrets).
@@ -133,7 +133,7 @@ pub async fn wallet_get_channel(
     ApiPath((wallet, key)): ApiPath<(String, String)>,
 ) -> Result<Json<ChannelView>, ApiError> {
     let scope = wallet_scope(&wallet)?;
-    let key = external_key("channelExternalKey", &key)?;
+    let key = ChannelKey::parse(&key)?;
     Ok(Json(channel::get(&state, &principal, &scope, &key).await?))
 }
 
@@ -161,7 +161,7 @@ pub async fn wallet_replace_channel(
     AppJson(body): AppJson<ChannelBody>,
 ) -> Result<Json<ChannelView>, ApiError> {
     let scope = wallet_scope(&wallet)?;
-    let key = external_key("channelExternalKey", &key)?;
+    let key = ChannelKey::parse(&key)?;
     Ok(Json(channel::replace(&state, &principal, &scope, &key, body).await?))
 }
 
@@ -183,7 +183,7 @@ pub async fn wallet_delete_channel(
     ApiPath((wallet, key)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let scope = wallet_scope(&wallet)?;
-    let key = external_key("channelExternalKey", &key)?;
+    let key = ChannelKey::parse(&key)?;
     channel::delete(&state, &principal, &scope, &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -206,7 +206,7 @@ pub async fn wallet_rotate_secret(
     ApiPath((wallet, key)): ApiPath<(String, String)>,
 ) -> Result<Json<ChannelView>, ApiError> {
     let scope = wallet_scope(&wallet)?;
-    let key = external_key("channelExternalKey", &key)?;
+    let key = ChannelKey::parse(&key)?;
     Ok(Json(channel::rotate_secret(&state, &principal, &scope, &key).await?))
 }
 
@@ -229,7 +229,7 @@ pub async fn wallet_test_channel(
     ApiQuery(query): ApiQuery<TestQuery>,
 ) -> Result<Json<TestSendReport>, ApiError> {
     let scope = wallet_scope(&wallet)?;
-    let key = external_key("channelExternalKey", &key)?;
+    let key = ChannelKey::parse(&key)?;
     Ok(Json(
         channel::test_saved(&state, &principal, &scope, &key, query.event_type.as_deref()).await?,
     ))
@@ -326,7 +326,7 @@ pub async fn platform_get_channel(
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<ChannelView>, ApiError> {
     let scope = Scope::Platform;
-    let key = external_key("channelExternalKey", &key)?;
+    let key = ChannelKey::parse(&key)?;
     Ok(Json(channel::get(&state, &principal, &scope, &key).await?))
 }
 
@@ -354,7 +354,7 @@ pub async fn platform_replace_channel(
     AppJson(body): AppJson<ChannelBody>,
 ) -> Result<Json<ChannelView>, ApiError> {
     let scope = Scope::Platform;
-    let key = external_key("channelExternalKey", &key)?;
+    let key = ChannelKey::parse(&key)?;
     Ok(Json(channel::replace(&state, &principal, &scope, &key, body).await?))
 }
 
@@ -376,7 +376,7 @@ pub async fn platform_delete_channel(
     ApiPath(key): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let scope = Scope::Platform;
-    let key = external_key("channelExternalKey", &key)?;
+    let key = ChannelKey::parse(&key)?;
     channel::delete(&state, &principal, &scope, &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -399,7 +399,7 @@ pub async fn platform_rotate_secret(
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<ChannelView>, ApiError> {
     let scope = Scope::Platform;
-    let key = external_key("channelExternalKey", &key)?;
+    let key = ChannelKey::parse(&key)?;
     Ok(Json(channel::rotate_secret(&state, &principal, &scope, &key).await?))
 }
 
@@ -422,7 +422,7 @@ pub async fn platform_test_channel(
     ApiQuery(query): ApiQuery<TestQuery>,
 ) -> Result<Json<TestSendReport>, ApiError> {
     let scope = Scope::Platform;
-    let key = external_key("channelExternalKey", &key)?;
+    let key = ChannelKey::parse(&key)?;
     Ok(Json(
         channel::test_saved(&state, &principal, &scope, &key, query.event_type.as_deref()).await?,
     ))

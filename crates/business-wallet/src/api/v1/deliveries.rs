@@ -10,10 +10,10 @@ use utoipa::openapi::{RefOr, Required};
 use utoipa::IntoParams;
 
 use crate::api::doc;
-use crate::api::extract::{external_key, ApiPath};
+use crate::api::extract::ApiPath;
 use crate::auth::Principal;
 use crate::domain::delivery::{self, BulkReplay, Delivery, DeliveryDetail, DeliveryPage, DeliveryState, Transition};
-use crate::domain::Scope;
+use crate::domain::{DeliveryKey, Scope, WalletKey};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -106,7 +106,7 @@ fn cursor_pattern() -> String {
 }
 
 fn wallet_scope(wallet: &str) -> Result<Scope, ApiError> {
-    Ok(Scope::Wallet(external_key("walletExternalKey", wallet)?))
+    Ok(Scope::Wallet(WalletKey::parse(wallet)?))
 }
 
 /// Lists a wallet's deliveries, newest first. Filters: `state` (repeatable or comma-separated;
@@ -153,7 +153,7 @@ pub async fn get_wallet_delivery(
     ApiPath((wallet, key)): ApiPath<(String, String)>,
 ) -> Result<Json<DeliveryDetail>, ApiError> {
     let scope = wallet_scope(&wallet)?;
-    let key = external_key("deliveryExternalKey", &key)?;
+    let key = DeliveryKey::parse(&key)?;
     Ok(Json(delivery::detail(&state, &principal, &scope, &key).await?))
 }
 
@@ -176,7 +176,7 @@ pub async fn replay_wallet_delivery(
     ApiPath((wallet, key)): ApiPath<(String, String)>,
 ) -> Result<Json<Delivery>, ApiError> {
     let scope = wallet_scope(&wallet)?;
-    let key = external_key("deliveryExternalKey", &key)?;
+    let key = DeliveryKey::parse(&key)?;
     Ok(Json(
         delivery::transition(&state, &principal, &scope, &key, Transition::Replay).await?,
     ))
@@ -201,7 +201,7 @@ pub async fn dismiss_wallet_delivery(
     ApiPath((wallet, key)): ApiPath<(String, String)>,
 ) -> Result<Json<Delivery>, ApiError> {
     let scope = wallet_scope(&wallet)?;
-    let key = external_key("deliveryExternalKey", &key)?;
+    let key = DeliveryKey::parse(&key)?;
     Ok(Json(
         delivery::transition(&state, &principal, &scope, &key, Transition::Dismiss).await?,
     ))
@@ -273,7 +273,7 @@ pub async fn get_platform_delivery(
     principal: Principal,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<DeliveryDetail>, ApiError> {
-    let key = external_key("deliveryExternalKey", &key)?;
+    let key = DeliveryKey::parse(&key)?;
     Ok(Json(
         delivery::detail(&state, &principal, &Scope::Platform, &key).await?,
     ))
@@ -297,7 +297,7 @@ pub async fn replay_platform_delivery(
     principal: Principal,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Delivery>, ApiError> {
-    let key = external_key("deliveryExternalKey", &key)?;
+    let key = DeliveryKey::parse(&key)?;
     Ok(Json(
         delivery::transition(&state, &principal, &Scope::Platform, &key, Transition::Replay).await?,
     ))
@@ -321,7 +321,7 @@ pub async fn dismiss_platform_delivery(
     principal: Principal,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Delivery>, ApiError> {
-    let key = external_key("deliveryExternalKey", &key)?;
+    let key = DeliveryKey::parse(&key)?;
     Ok(Json(
         delivery::transition(&state, &principal, &Scope::Platform, &key, Transition::Dismiss).await?,
     ))

@@ -7,10 +7,10 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::api::doc;
-use crate::api::extract::{external_key, ApiPath, ApiQuery};
+use crate::api::extract::{ApiPath, ApiQuery};
 use crate::auth::Principal;
 use crate::domain::history::{self, HistoryEvent, HistoryPage};
-use crate::domain::Scope;
+use crate::domain::{Scope, WalletKey};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -41,7 +41,7 @@ async fn page(
         cursor: query.cursor,
         limit: query.limit.unwrap_or(50),
     };
-    history::list(state, principal, scope, query).await
+    Ok(history::list(state, principal, scope, query).await?)
 }
 
 /// The audit log of a wallet (channel changes, secret rotations, replays and dismissals).
@@ -63,7 +63,7 @@ pub async fn wallet_history(
     ApiPath(wallet): ApiPath<String>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<HistoryPage>, ApiError> {
-    let wallet = external_key("walletExternalKey", &wallet)?;
+    let wallet = WalletKey::parse(&wallet)?;
     Ok(Json(page(&state, &principal, &Scope::Wallet(wallet), &query).await?))
 }
 

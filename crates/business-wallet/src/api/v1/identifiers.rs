@@ -5,9 +5,10 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use crate::api::doc;
-use crate::api::extract::{external_key, ApiPath, AppJson, CorrelationId};
+use crate::api::extract::{ApiPath, AppJson, CorrelationId};
 use crate::auth::Principal;
 use crate::domain::identifier::{self, CreateIdentifier, Identifier};
+use crate::domain::{IdentifierKey, WalletKey};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -34,7 +35,7 @@ pub async fn create_identifier(
     ApiPath(wallet): ApiPath<String>,
     AppJson(body): AppJson<CreateIdentifier>,
 ) -> Result<(StatusCode, Json<Identifier>), ApiError> {
-    let wallet = external_key("walletExternalKey", &wallet)?;
+    let wallet = WalletKey::parse(&wallet)?;
     let created = identifier::create(&state, &principal, &correlation.0, &wallet, body).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -56,7 +57,7 @@ pub async fn list_identifiers(
     principal: Principal,
     ApiPath(wallet): ApiPath<String>,
 ) -> Result<Json<Vec<Identifier>>, ApiError> {
-    let wallet = external_key("walletExternalKey", &wallet)?;
+    let wallet = WalletKey::parse(&wallet)?;
     Ok(Json(identifier::list(&state, &principal, &wallet).await?))
 }
 
@@ -80,7 +81,7 @@ pub async fn get_identifier(
     principal: Principal,
     ApiPath((wallet, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Identifier>, ApiError> {
-    let wallet = external_key("walletExternalKey", &wallet)?;
-    let id = external_key("identifierExternalKey", &id)?;
+    let wallet = WalletKey::parse(&wallet)?;
+    let id = IdentifierKey::parse(&id)?;
     Ok(Json(identifier::get(&state, &principal, &wallet, &id).await?))
 }

@@ -7,9 +7,10 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::api::doc;
-use crate::api::extract::{external_key, ApiPath, ApiQuery, AppJson, CorrelationId};
+use crate::api::extract::{ApiPath, ApiQuery, AppJson, CorrelationId};
 use crate::auth::Principal;
 use crate::domain::wallet::{self, CreateWallet, ListQuery, Wallet, WalletPage};
+use crate::domain::WalletKey;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -53,7 +54,7 @@ pub async fn get_wallet(
     principal: Principal,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Wallet>, ApiError> {
-    let key = external_key("walletExternalKey", &key)?;
+    let key = WalletKey::parse(&key)?;
     Ok(Json(wallet::get(&state, &principal, &key).await?))
 }
 

@@ -11,8 +11,9 @@ use serde_json::{json, Value};
 use webhook_verify::SIGNATURE_HEADER;
 
 use super::body::{read_limited, BodyError};
+use super::classify::{classify_error, classify_status, parse_retry_after, prefix_error, rejected, retryable};
 use super::config::{OAuth2Config, WebhookChannelConfig};
-use super::ssrf::{check_url, AddressNotAllowed, GatedResolver, NetworkPolicy};
+use super::ssrf::{check_url, GatedResolver, NetworkPolicy};
 use crate::channels::prelude::REDACTED;
 use crate::channels::{
     Attempt, BoxFuture, Channel, ChannelConfig, InvalidConfig, OutboundMessage, Outcome, RequestRecord, ResponseRecord,
@@ -468,125 +469,9 @@ fn webhook_headers(example: &CloudEvent) -> Vec<Header> {
     ]
 }
 
-/// The one place HTTP statuses become outcomes: 2xx delivered; 408, 429, 3xx and 5xx (and
-/// anything else) retryable; every other 4xx rejected.
-pub fn classify_status(status: u16, retry_after: Option<Duration>, response: Option<ResponseRecord>) -> Outcome {
-    match status {
-        200..=299 => Outcome::Delivered { response },
-        408 | 429 => Outcome::Retryable {
-            error: format!("receiver answered {status}"),
-            retry_after,
-            response,
-        },
-        400..=499 => Outcome::Rejected {
-            error: format!("receiver answered {status}"),
-            response,
-        },
-        300..=399 => {
-            let location = response
-                .as_ref()
-                .and_then(|r| r.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("location")))
-                .map(|(_, v)| format!(" to {v}"))
-                .unwrap_or_default();
-            Outcome::Retryable {
-                error: format!("receiver answered {status}; redirect{location} not followed"),
-                retry_after,
-                response,
-            }
-        }
-        _ => Outcome::Retryable {
-            error: format!("receiver answered {status}"),
-            retry_after,
-            response,
-        },
-    }
-}
-
-/// The one place transport errors become outcomes: a refused address is rejected; timeouts,
-/// connection, TLS and other transport errors are retryable.
-pub fn classify_error(err: &reqwest::Error, timeout: Duration) -> Outcome {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(current) = source {
-        if let Some(refused) = current.downcast_ref::<AddressNotAllowed>() {
-            return rejected(refused.to_string());
-        }
-        source = current.source();
-    }
-    if err.is_builder() {
-        return rejected(format!("request could not be built: {}", error_chain(err)));
-    }
-    let error = if err.is_timeout() {
-        format!("no complete answer within {} ms", timeout.as_millis())
-    } else if err.is_connect() {
-        format!("connection failed: {}", error_chain(err))
-    } else {
-        format!("request failed: {}", error_chain(err))
-    };
-    retryable(error, None)
-}
-
-/// Parses `Retry-After`: delta seconds, or an HTTP date (a date in the past means now).
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let date = httpdate::parse_http_date(value).ok()?;
-    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-fn rejected(error: String) -> Outcome {
-    Outcome::Rejected { error, response: None }
-}
-
-fn retryable(error: String, retry_after: Option<Duration>) -> Outcome {
-    Outcome::Retryable {
-        error,
-        retry_after,
-        response: None,
-    }
-}
-
-fn prefix_error(outcome: Outcome, prefix: &str) -> Outcome {
-    match outcome {
-        Outcome::Retryable { error, retry_after, .. } => retryable(format!("{prefix}: {error}"), retry_after),
-        Outcome::Rejected { error, .. } => rejected(format!("{prefix}: {error}")),
-        delivered => delivered,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statuses_are_classified_as_the_specification_says() {
-        use crate::domain::delivery::AttemptOutcome;
-        let class = |s| classify_status(s, None, None).kind();
-        for s in [200, 201, 202, 204, 299] {
-            assert_eq!(class(s), AttemptOutcome::Delivered, "{s}");
-        }
-        for s in [400, 401, 403, 404, 410, 422] {
-            assert_eq!(class(s), AttemptOutcome::Rejected, "{s}");
-        }
-        for s in [408, 429, 301, 302, 307, 500, 502, 503, 504, 100] {
-            assert_eq!(class(s), AttemptOutcome::Retryable, "{s}");
-        }
-    }
 
     #[tokio::test]
     async fn a_name_resolving_to_a_forbidden_address_is_rejected_through_the_client() {
@@ -602,18 +487,5 @@ mod tests {
             Outcome::Rejected { error, .. } => assert!(error.starts_with("address not allowed"), "{error}"),
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_http_dates() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_746_094_937);
-        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
-        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(90)));
-        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
-        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("-1", now), None);
     }
 }

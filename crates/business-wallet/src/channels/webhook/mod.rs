@@ -3,12 +3,14 @@
 //! optional API-key or OAuth2 client-credentials authentication.
 //!
 //! - [`config`]: the channel's type block ([`WebhookChannelConfig`]).
-//! - [`channel`]: the [`WebhookChannel`] that sends and classifies the result.
+//! - [`channel`]: the [`WebhookChannel`] that builds, signs and sends the request.
+//! - [`classify`]: what the receiver's status or the transport error means for the delivery.
 //! - [`ssrf`]: the gate deciding which addresses a webhook may reach.
 //! - [`body`]: reading a remote body with a size limit (token and key set responses).
 
 pub mod body;
 pub mod channel;
+pub mod classify;
 pub mod config;
 pub mod ssrf;
 

@@ -16,13 +16,14 @@ pub(crate) use body::{body_schema, BodyUse};
 pub use body::{ApiKeyBody, ChannelBody, ChannelReplaceBody, OAuth2Body, WebhookBody};
 
 use super::history::HistoryAction;
+use super::ids::{ChannelKey, WalletKey};
 use super::validate::{optional_text, required_text};
 use crate::auth::{Authority, Principal};
 use crate::channels::webhook::ssrf::NetworkPolicy;
 use crate::channels::{self, ChannelConfig, ChannelKind, ChannelSecrets, TestSendReport};
 use crate::config::DeploymentMode;
+use crate::domain::error::DomainError;
 use crate::domain::Scope;
-use crate::error::ApiError;
 use crate::events;
 use crate::state::AppState;
 use crate::store::channels::{self as store_channels, ChannelRow};
@@ -34,9 +35,11 @@ use crate::store::{self, rfc3339_ms, Tx};
 #[serde(rename_all = "camelCase")]
 pub struct ChannelView {
     /// Public key.
-    pub channel_external_key: String,
+    #[schema(value_type = String)]
+    pub channel_external_key: ChannelKey,
     /// Owning wallet; null for platform channels.
-    pub wallet_external_key: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub wallet_external_key: Option<WalletKey>,
     /// Name.
     pub name: String,
     /// Description.
@@ -125,7 +128,7 @@ struct Validated {
     oauth2_client_secret: Option<Option<String>>,
 }
 
-async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated, ApiError> {
+async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated, DomainError> {
     let name = required_text("name", &body.name, 100)?;
     let description = optional_text("description", body.description.as_deref(), 2048)?;
     let channel_type = body.channel_type.trim().to_string();
@@ -138,11 +141,11 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
             }
             _ => format!("unknown channel type `{channel_type}`"),
         };
-        ApiError::invalid_field("type", why)
+        DomainError::invalid_field("type", why)
     })?;
 
     if body.event_type_filters.is_empty() {
-        return Err(ApiError::invalid_field(
+        return Err(DomainError::invalid_field(
             "eventTypeFilters",
             "must name at least one event type",
         ));
@@ -150,7 +153,7 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
     let mut event_types = Vec::new();
     for event_type in &body.event_type_filters {
         if events::lookup(event_type).is_none() {
-            return Err(ApiError::invalid_field(
+            return Err(DomainError::invalid_field(
                 "eventTypeFilters",
                 format!("unknown event type `{event_type}`"),
             ));
@@ -168,7 +171,7 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
         ("config", body.config.is_some()),
     ];
     if let Some((other, _)) = present.iter().find(|(f, set)| *set && *f != field) {
-        return Err(ApiError::unprocessable(
+        return Err(DomainError::unprocessable(
             other,
             format!("does not apply to a {channel_type} channel"),
         ));
@@ -177,7 +180,7 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
         "webhook" => {
             let webhook = body
                 .webhook
-                .ok_or_else(|| ApiError::invalid_field("webhook", "is required for a WEBHOOK channel"))?;
+                .ok_or_else(|| DomainError::invalid_field("webhook", "is required for a WEBHOOK channel"))?;
             webhook::block(webhook, &NetworkPolicy::from_settings(settings)).await?
         }
         "kafka" => (body.kafka.unwrap_or(Value::Null), None, None),
@@ -185,12 +188,12 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
         _ => (body.config.unwrap_or(Value::Null), None, None),
     };
     if config.is_null() {
-        return Err(ApiError::invalid_field(
+        return Err(DomainError::invalid_field(
             field,
             format!("is required for a {channel_type} channel"),
         ));
     }
-    channel.validate(&config).map_err(|e| ApiError::BadRequest {
+    channel.validate(&config).map_err(|e| DomainError::Invalid {
         message: e.0,
         details: Some(json!({ "field": field })),
     })?;
@@ -209,10 +212,12 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
 /// Merges the secrets of a body into stored ones: a block that is gone drops its secret, an
 /// omitted value keeps the stored one, and a block new without its secret is an error: a missing
 /// field (400) in a new channel, a conflict with the stored channel (409) on replace.
-fn merge_secrets(secrets: &mut ChannelSecrets, valid: &Validated, usage: BodyUse) -> Result<(), ApiError> {
+fn merge_secrets(secrets: &mut ChannelSecrets, valid: &Validated, usage: BodyUse) -> Result<(), DomainError> {
     let missing = |field: &str| match usage {
-        BodyUse::Create => ApiError::invalid_field(field, "is required"),
-        BodyUse::Replace => ApiError::Conflict(format!("{field} is required: the channel has no stored value to keep")),
+        BodyUse::Create => DomainError::invalid_field(field, "is required"),
+        BodyUse::Replace => {
+            DomainError::Conflict(format!("{field} is required: the channel has no stored value to keep"))
+        }
     };
     match &valid.api_key_value {
         None => secrets.api_key_value = None,
@@ -229,25 +234,25 @@ fn merge_secrets(secrets: &mut ChannelSecrets, valid: &Validated, usage: BodyUse
     Ok(())
 }
 
-fn channel_not_found(key: &str) -> ApiError {
-    ApiError::NotFound(format!("channel {key} does not exist"))
+fn channel_not_found(key: &ChannelKey) -> DomainError {
+    DomainError::NotFound(format!("channel {key} does not exist"))
 }
 
-fn duplicate_name(name: &str) -> ApiError {
-    ApiError::PreconditionFailed(format!("a channel named `{name}` already exists"))
+fn duplicate_name(name: &str) -> DomainError {
+    DomainError::Duplicate(format!("a channel named `{name}` already exists"))
 }
 
 /// Maps the unique violation of a concurrent duplicate name to 412.
-fn unique_to_412(name: &str) -> impl FnOnce(sqlx::Error) -> ApiError + '_ {
+fn unique_to_412(name: &str) -> impl FnOnce(sqlx::Error) -> DomainError + '_ {
     move |err| match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => duplicate_name(name),
-        _ => ApiError::from(err),
+        _ => DomainError::from(err),
     }
 }
 
-fn open_secrets(state: &AppState, row: &ChannelRow) -> Result<ChannelSecrets, ApiError> {
+fn open_secrets(state: &AppState, row: &ChannelRow) -> Result<ChannelSecrets, DomainError> {
     match &row.secrets {
-        Some(sealed) => ChannelSecrets::open(&state.secrets, sealed).map_err(ApiError::internal),
+        Some(sealed) => ChannelSecrets::open(&state.secrets, sealed).map_err(DomainError::internal),
         None => Ok(ChannelSecrets::default()),
     }
 }
@@ -259,12 +264,12 @@ async fn record(
     actor: &str,
     row: &ChannelRow,
     now: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), DomainError> {
     let details = json!({ "channelExternalKey": row.channel_external_key, "name": row.name, "type": row.channel_type });
     super::history::record(tx, scope, action, actor, &details, now).await
 }
 
-async fn event_types_of(state: &AppState, scope: &Scope) -> Result<Vec<(i64, String)>, ApiError> {
+async fn event_types_of(state: &AppState, scope: &Scope) -> Result<Vec<(i64, String)>, DomainError> {
     Ok(store_channels::subscriptions(&state.db, scope).await?)
 }
 
@@ -281,7 +286,7 @@ pub async fn create(
     principal: &Principal,
     scope: &Scope,
     body: ChannelBody,
-) -> Result<ChannelView, ApiError> {
+) -> Result<ChannelView, DomainError> {
     super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let valid = validate_body(state, body).await?;
     let mut secrets = ChannelSecrets::generate();
@@ -289,8 +294,8 @@ pub async fn create(
     let now = store::now_ms();
     let row = ChannelRow {
         id: 0,
-        channel_external_key: Uuid::new_v4().to_string(),
-        wallet_external_key: scope.wallet().map(str::to_string),
+        channel_external_key: ChannelKey::generate(),
+        wallet_external_key: scope.wallet().cloned(),
         name: valid.name.clone(),
         description: valid.description.clone(),
         channel_type: valid.channel_type.clone(),
@@ -321,7 +326,7 @@ pub async fn create(
 ///
 /// # Errors
 /// 403/404.
-pub async fn list(state: &AppState, principal: &Principal, scope: &Scope) -> Result<Vec<ChannelView>, ApiError> {
+pub async fn list(state: &AppState, principal: &Principal, scope: &Scope) -> Result<Vec<ChannelView>, DomainError> {
     super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelRead).await?;
     let rows = store_channels::list(&state.db, scope).await?;
     let subscriptions = event_types_of(state, scope).await?;
@@ -337,7 +342,12 @@ pub async fn list(state: &AppState, principal: &Principal, scope: &Scope) -> Res
 ///
 /// # Errors
 /// 403/404.
-pub async fn get(state: &AppState, principal: &Principal, scope: &Scope, key: &str) -> Result<ChannelView, ApiError> {
+pub async fn get(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    key: &ChannelKey,
+) -> Result<ChannelView, DomainError> {
     super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelRead).await?;
     let row = store_channels::find(&state.db, scope, key)
         .await?
@@ -356,9 +366,9 @@ pub async fn replace(
     state: &AppState,
     principal: &Principal,
     scope: &Scope,
-    key: &str,
+    key: &ChannelKey,
     body: ChannelBody,
-) -> Result<ChannelView, ApiError> {
+) -> Result<ChannelView, DomainError> {
     super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let valid = validate_body(state, body).await?;
     let now = store::now_ms();
@@ -367,7 +377,7 @@ pub async fn replace(
         .await?
         .ok_or_else(|| channel_not_found(key))?;
     if current.channel_type != valid.channel_type {
-        return Err(ApiError::unprocessable(
+        return Err(DomainError::unprocessable(
             "type",
             format!(
                 "a {} channel cannot become {}; create a new channel",
@@ -406,7 +416,12 @@ pub async fn replace(
 ///
 /// # Errors
 /// 403/404.
-pub async fn delete(state: &AppState, principal: &Principal, scope: &Scope, key: &str) -> Result<(), ApiError> {
+pub async fn delete(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    key: &ChannelKey,
+) -> Result<(), DomainError> {
     super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let now = store::now_ms();
     let mut tx = state.db.begin().await?;
@@ -427,8 +442,8 @@ pub async fn rotate_secret(
     state: &AppState,
     principal: &Principal,
     scope: &Scope,
-    key: &str,
-) -> Result<ChannelView, ApiError> {
+    key: &ChannelKey,
+) -> Result<ChannelView, DomainError> {
     super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let now = store::now_ms();
     let grace_ms = i64::try_from(
@@ -468,12 +483,12 @@ pub async fn rotate_secret(
     Ok(rotated)
 }
 
-fn pick_event_type(requested: Option<&str>, subscribed: &[String]) -> Result<&'static events::EventType, ApiError> {
+fn pick_event_type(requested: Option<&str>, subscribed: &[String]) -> Result<&'static events::EventType, DomainError> {
     let name = requested
         .map(str::to_string)
         .or_else(|| subscribed.first().cloned())
         .unwrap_or_else(|| events::WALLET_CREATED_V1.type_name.to_string());
-    events::lookup(&name).ok_or_else(|| ApiError::invalid_field("eventType", format!("unknown event type `{name}`")))
+    events::lookup(&name).ok_or_else(|| DomainError::invalid_field("eventType", format!("unknown event type `{name}`")))
 }
 
 /// Sends the catalog sample of `event_type` through a saved channel once, signed with its
@@ -485,9 +500,9 @@ pub async fn test_saved(
     state: &AppState,
     principal: &Principal,
     scope: &Scope,
-    key: &str,
+    key: &ChannelKey,
     event_type: Option<&str>,
-) -> Result<TestSendReport, ApiError> {
+) -> Result<TestSendReport, DomainError> {
     super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let row = store_channels::find(&state.db, scope, key)
         .await?
@@ -495,14 +510,14 @@ pub async fn test_saved(
     let subscriptions = event_types_of(state, scope).await?;
     let event_type = pick_event_type(event_type, &types_for(&subscriptions, row.id))?;
     let channel = state.channels.get(&row.channel_type).ok_or_else(|| {
-        ApiError::bad_request(format!(
+        DomainError::bad_request(format!(
             "{} channels are switched off in this deployment",
             row.channel_type
         ))
     })?;
     let config = ChannelConfig {
-        channel_external_key: row.channel_external_key.clone(),
-        config: serde_json::from_str(&row.config).map_err(ApiError::internal)?,
+        channel_external_key: row.channel_external_key.to_string(),
+        config: serde_json::from_str(&row.config).map_err(DomainError::internal)?,
         secrets: open_secrets(state, &row)?,
     };
     Ok(channels::test_send(channel.as_ref(), &config, event_type, state.outbox.base_url()).await)
@@ -518,7 +533,7 @@ pub async fn test_draft(
     scope: &Scope,
     body: ChannelBody,
     event_type: Option<&str>,
-) -> Result<TestSendReport, ApiError> {
+) -> Result<TestSendReport, DomainError> {
     super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
     let valid = validate_body(state, body).await?;
     let event_type = pick_event_type(event_type, &valid.event_types)?;
@@ -527,7 +542,7 @@ pub async fn test_draft(
     let channel = state
         .channels
         .get(&valid.channel_type)
-        .ok_or_else(|| ApiError::invalid_field("type", "this channel type is switched off"))?;
+        .ok_or_else(|| DomainError::invalid_field("type", "this channel type is switched off"))?;
     let config = ChannelConfig {
         channel_external_key: format!("draft-{}", Uuid::new_v4()),
         config: valid.config,

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::body::WebhookBody;
 use crate::channels::webhook::ssrf::{check_url, NetworkPolicy, UrlRejected};
-use crate::error::ApiError;
+use crate::domain::error::DomainError;
 
 /// Checks a webhook block and returns the JSON to store (no secrets) with the API key value and
 /// the OAuth2 client secret it carried: each `None` when its block is absent, `Some(None)` when
@@ -18,7 +18,7 @@ use crate::error::ApiError;
 pub(super) async fn block(
     webhook: WebhookBody,
     policy: &NetworkPolicy,
-) -> Result<(Value, Option<Option<String>>, Option<Option<String>>), ApiError> {
+) -> Result<(Value, Option<Option<String>>, Option<Option<String>>), DomainError> {
     check_webhook_text(&webhook)?;
     check_url_and_addresses(&webhook.url, policy, "webhook.url").await?;
     let mut config = json!({ "url": webhook.url.trim() });
@@ -28,7 +28,7 @@ pub(super) async fn block(
     if let Some(api_key) = &webhook.api_key {
         config["apiKey"] = json!({ "headerName": api_key.header_name.trim() });
         if api_key.value.as_deref().is_some_and(|v| v.is_empty() || v.len() > 4096) {
-            return Err(ApiError::invalid_field(
+            return Err(DomainError::invalid_field(
                 "webhook.apiKey.value",
                 "must be 1 to 4096 characters",
             ));
@@ -45,7 +45,7 @@ pub(super) async fn block(
             .as_deref()
             .is_some_and(|v| v.is_empty() || v.len() > 4096)
         {
-            return Err(ApiError::invalid_field(
+            return Err(DomainError::invalid_field(
                 "webhook.oauth2.clientSecret",
                 "must be 1 to 4096 characters",
             ));
@@ -62,12 +62,12 @@ pub(super) async fn block(
 /// token request and that holds a control character (a line break would end the header early,
 /// a NUL cannot be sent at all), and an API key header name that is not a valid header name.
 /// Values are checked as they are stored: trimmed, except the secrets.
-fn check_webhook_text(webhook: &WebhookBody) -> Result<(), ApiError> {
+fn check_webhook_text(webhook: &WebhookBody) -> Result<(), DomainError> {
     let mut values = vec![("webhook.url", webhook.url.trim())];
     if let Some(api_key) = &webhook.api_key {
         let name = api_key.header_name.trim();
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(ApiError::invalid_field(
+            return Err(DomainError::invalid_field(
                 "webhook.apiKey.headerName",
                 format!("`{}` is not a valid header name", name.escape_default()),
             ));
@@ -88,7 +88,7 @@ fn check_webhook_text(webhook: &WebhookBody) -> Result<(), ApiError> {
     }
     for (field, value) in values {
         if let Some(c) = value.chars().find(|c| c.is_control()) {
-            return Err(ApiError::invalid_field(
+            return Err(DomainError::invalid_field(
                 field,
                 format!("must not contain control characters (found U+{:04X})", u32::from(c)),
             ));
@@ -100,10 +100,10 @@ fn check_webhook_text(webhook: &WebhookBody) -> Result<(), ApiError> {
 /// The SSRF gate on save: the URL itself, then every address its host name resolves to now
 /// (the dispatcher checks the resolved address again at send time). A name that does not
 /// resolve yet is accepted; sending to it will fail until it does.
-async fn check_url_and_addresses(url: &str, policy: &NetworkPolicy, field: &str) -> Result<(), ApiError> {
+async fn check_url_and_addresses(url: &str, policy: &NetworkPolicy, field: &str) -> Result<(), DomainError> {
     let parsed = check_url(url.trim(), policy).map_err(|e| {
         let hint = allowed_networks_hint(&e, policy);
-        ApiError::invalid_field(field, format!("{e}{hint}"))
+        DomainError::invalid_field(field, format!("{e}{hint}"))
     })?;
     if let Some(url::Host::Domain(host)) = parsed.host() {
         let port = parsed.port_or_known_default().unwrap_or(443);
@@ -111,7 +111,7 @@ async fn check_url_and_addresses(url: &str, policy: &NetworkPolicy, field: &str)
             for address in addresses {
                 policy.check_ip(address.ip()).map_err(|e| {
                     let hint = allowed_networks_hint(&e, policy);
-                    ApiError::invalid_field(field, format!("{host} resolves to {}: {e}{hint}", address.ip()))
+                    DomainError::invalid_field(field, format!("{host} resolves to {}: {e}{hint}", address.ip()))
                 })?;
             }
         }
@@ -150,9 +150,9 @@ fn allowed_networks_hint(rejected: &UrlRejected, policy: &NetworkPolicy) -> Stri
 mod tests {
     use super::*;
 
-    fn message(result: Result<(), ApiError>) -> String {
+    fn message(result: Result<(), DomainError>) -> String {
         match result.unwrap_err() {
-            ApiError::BadRequest { message, .. } => message,
+            DomainError::Invalid { message, .. } => message,
             other => panic!("expected a 400, got {other:?}"),
         }
     }

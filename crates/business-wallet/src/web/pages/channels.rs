@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::{href, see_other, ChannelsTab, Ctx, InPage, NewChannelTab, Page, PageError, Post};
 use crate::channels::{ChannelKind, TestSendReport};
 use crate::domain::channel::{self, ChannelView};
+use crate::domain::ChannelKey;
 use crate::error::ApiError;
 use crate::events;
 use crate::state::AppState;
@@ -102,7 +103,7 @@ fn show_secret_once(state: &AppState, ctx: &Ctx, view: &ChannelView) -> Response
     let sealed = session::seal(
         &state.secrets,
         &FreshSecret {
-            channel: key.clone(),
+            channel: key.to_string(),
             secret: view.hmac_secret.clone().unwrap_or_default(),
         },
     );
@@ -160,8 +161,9 @@ fn form_with_error(
     ctx: Ctx,
     channel: Option<ChannelView>,
     mut form: ChannelForm,
-    err: ApiError,
+    err: impl Into<ApiError>,
 ) -> Result<Response, PageError> {
+    let err = err.into();
     if matches!(
         err,
         ApiError::Unauthorized(_) | ApiError::Forbidden(_) | ApiError::Internal(_) | ApiError::Unavailable(_)
@@ -230,6 +232,7 @@ pub async fn channel(
     }: Page<ChannelsTab>,
     Path(key): Path<String>,
 ) -> Result<Response, PageError> {
+    let key = ChannelKey::parse(&key).in_page(&ctx)?;
     let view = channel::get(&state, &principal, &scope, &key).await.in_page(&ctx)?;
     Ok(HtmlTemplate(ChannelFormPage {
         ctx,
@@ -250,6 +253,7 @@ pub async fn replace_channel(
     Path(key): Path<String>,
     post: Post<ChannelsTab>,
 ) -> Result<Response, PageError> {
+    let key = ChannelKey::parse(&key).in_page(&post.ctx)?;
     let current = channel::get(&state, &post.principal, &post.scope, &key)
         .await
         .in_page(&post.ctx)?;
@@ -273,6 +277,7 @@ pub async fn toggle_channel(
     Path(key): Path<String>,
     post: Post<ChannelsTab>,
 ) -> Result<Response, PageError> {
+    let key = ChannelKey::parse(&key).in_page(&post.ctx)?;
     let view = channel::get(&state, &post.principal, &post.scope, &key)
         .await
         .in_page(&post.ctx)?;
@@ -297,6 +302,7 @@ pub async fn confirm_delete(
     }: Page<ChannelsTab>,
     Path(key): Path<String>,
 ) -> Result<Response, PageError> {
+    let key = ChannelKey::parse(&key).in_page(&ctx)?;
     if !ctx.can_manage_channels {
         return Err(PageError::new(
             Some(&ctx),
@@ -316,6 +322,7 @@ pub async fn delete_channel(
     Path(key): Path<String>,
     post: Post<ChannelsTab>,
 ) -> Result<Response, PageError> {
+    let key = ChannelKey::parse(&key).in_page(&post.ctx)?;
     channel::delete(&state, &post.principal, &post.scope, &key)
         .await
         .in_page(&post.ctx)?;
@@ -331,6 +338,7 @@ pub async fn rotate_secret(
     Path(key): Path<String>,
     post: Post<ChannelsTab>,
 ) -> Result<Response, PageError> {
+    let key = ChannelKey::parse(&key).in_page(&post.ctx)?;
     let view = channel::rotate_secret(&state, &post.principal, &post.scope, &key)
         .await
         .in_page(&post.ctx)?;
@@ -346,6 +354,7 @@ pub async fn test_channel(
     Path(key): Path<String>,
     post: Post<ChannelsTab>,
 ) -> Result<Response, PageError> {
+    let key = ChannelKey::parse(&key).in_page(&post.ctx)?;
     let event_type = field(&post.form, "event_type").filter(|e| !e.is_empty());
     let report = channel::test_saved(&state, &post.principal, &post.scope, &key, event_type)
         .await

@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::{href, query_string, see_other, Ctx, DeliveriesTab, InPage, Page, PageError, Post};
-use crate::domain::channel;
 use crate::domain::delivery::{self, AttemptOutcome, Delivery, DeliveryState, LogQuery, Transition};
+use crate::domain::{channel, DeliveryKey};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::web::forms::{self, field, fields, header_pairs};
@@ -108,8 +108,8 @@ pub async fn deliveries(
         .unwrap_or_default()
         .into_iter()
         .map(|c| {
-            let chosen = c.channel_external_key == selected;
-            (c.channel_external_key, c.name, chosen)
+            let chosen = c.channel_external_key == selected.as_str();
+            (c.channel_external_key.to_string(), c.name, chosen)
         })
         .collect();
     let states = DeliveryState::ALL
@@ -157,6 +157,7 @@ pub async fn delivery(
     }: Page<DeliveriesTab>,
     Path(key): Path<String>,
 ) -> Result<Response, PageError> {
+    let key = DeliveryKey::parse(&key).in_page(&ctx)?;
     let detail = delivery::detail(&state, &principal, &scope, &key).await.in_page(&ctx)?;
     let envelope = detail
         .event
@@ -200,7 +201,7 @@ pub async fn delivery(
 /// Replays or dismisses one delivery, then back to it.
 async fn transition(
     state: AppState,
-    key: String,
+    key: DeliveryKey,
     post: Post<DeliveriesTab>,
     which: Transition,
 ) -> Result<Response, PageError> {
@@ -225,6 +226,7 @@ pub async fn replay(
     Path(key): Path<String>,
     post: Post<DeliveriesTab>,
 ) -> Result<Response, PageError> {
+    let key = DeliveryKey::parse(&key).in_page(&post.ctx)?;
     transition(state, key, post, Transition::Replay).await
 }
 
@@ -237,6 +239,7 @@ pub async fn dismiss(
     Path(key): Path<String>,
     post: Post<DeliveriesTab>,
 ) -> Result<Response, PageError> {
+    let key = DeliveryKey::parse(&key).in_page(&post.ctx)?;
     transition(state, key, post, Transition::Dismiss).await
 }
 

@@ -15,7 +15,7 @@ use axum::Form;
 use super::error::{PageError, Rejection};
 use super::href;
 use crate::auth::{Authority, Principal};
-use crate::domain::Scope;
+use crate::domain::{Scope, WalletKey};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::web::forms::{self, field, Pairs};
@@ -110,8 +110,12 @@ fn target(
     let requested = field(query, "wallet").filter(|w| !w.is_empty());
     let scope = match requested {
         Some(w) if w.eq_ignore_ascii_case("platform") => Some(Scope::Platform),
-        Some(w) => Some(Scope::Wallet(crate::api::extract::external_key("wallet", w)?)),
-        None => principal.wallet.clone().map(Scope::Wallet),
+        Some(w) => Some(Scope::Wallet(WalletKey::parse_as("wallet", w)?)),
+        None => principal
+            .wallet
+            .as_deref()
+            .map(|w| WalletKey::parse_as("wallet", w).map(Scope::Wallet))
+            .transpose()?,
     };
     let mut ctx = Ctx {
         sub: principal.sub.clone(),
@@ -133,7 +137,7 @@ fn target(
             let (label, channels, deliveries) = match &scope {
                 Scope::Platform => ("Platform".to_string(), principal.is_global(), principal.is_global()),
                 Scope::Wallet(w) => (
-                    w.clone(),
+                    w.to_string(),
                     principal.has(Authority::WalletIntegrationChannelCrud, w),
                     principal.has(Authority::WalletIntegrationDeliveryCrud, w),
                 ),

@@ -1,0 +1,75 @@
+//! [`DomainError`]: why an operation of the domain did not happen, in the domain's own terms.
+//! The API and the UI turn it into their answer with the one `From` of the API error type; the
+//! domain itself knows nothing of HTTP.
+
+use serde_json::Value;
+
+/// Why a domain operation did not happen. Nothing was written when one is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// The input is malformed or breaks a field rule.
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong, for a person.
+        message: String,
+        /// Where in the input, when known (`{"field": ...}`).
+        details: Option<Value>,
+    },
+    /// Each field is fine on its own, but the combination is impossible.
+    #[error("{message}")]
+    Unprocessable {
+        /// What is wrong, for a person.
+        message: String,
+        /// Where in the input, when known.
+        details: Option<Value>,
+    },
+    /// The caller lacks the authority, or it is for another wallet.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such wallet, identifier, channel or delivery.
+    #[error("{0}")]
+    NotFound(String),
+    /// The thing is not in a state that allows the operation.
+    #[error("{0}")]
+    Conflict(String),
+    /// Another channel already has that name.
+    #[error("{0}")]
+    Duplicate(String),
+    /// The store failed or cannot be reached.
+    #[error("the database failed")]
+    Database(#[from] sqlx::Error),
+    /// Something that should not fail did; the cause is logged, never shown.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl DomainError {
+    /// Malformed input, with a message.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        DomainError::Invalid {
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// Malformed input in `field`.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        DomainError::Invalid {
+            message: format!("{field}: {}", message.into()),
+            details: Some(serde_json::json!({ "field": field })),
+        }
+    }
+
+    /// An impossible combination, named by `field`.
+    pub fn unprocessable(field: &str, message: impl Into<String>) -> Self {
+        DomainError::Unprocessable {
+            message: format!("{field}: {}", message.into()),
+            details: Some(serde_json::json!({ "field": field })),
+        }
+    }
+
+    /// An unexpected failure.
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        DomainError::Internal(err.into())
+    }
+}
