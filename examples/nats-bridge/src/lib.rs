@@ -94,6 +94,10 @@ impl Channel for NatsChannel {
         subject_of(config).map(|_| ())
     }
 
+    fn destination(&self, config: &Value) -> Option<String> {
+        subject_of(config).ok().map(str::to_string)
+    }
+
     fn deliver<'a>(&'a self, message: &'a OutboundMessage<'a>, channel: &'a ChannelConfig) -> BoxFuture<'a, Attempt> {
         Box::pin(async move {
             let subject = match subject_of(&channel.config) {

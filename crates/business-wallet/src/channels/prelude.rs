@@ -98,6 +98,14 @@ pub trait Channel: Send + Sync + 'static {
     fn asyncapi(&self) -> Option<Transport> {
         None
     }
+
+    /// Where a channel of this type sends, for people (the Destination column of the Web UI's
+    /// channel list): the URL, topic or queue of its stored type block. `None` (the default)
+    /// leaves the column empty.
+    fn destination(&self, config: &Value) -> Option<String> {
+        let _ = config;
+        None
+    }
 }
 
 /// A channel's type block that cannot be used; the message is safe to show to the user.

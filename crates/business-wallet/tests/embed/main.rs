@@ -64,6 +64,10 @@ impl Channel for ScriptedAdapter {
         }
     }
 
+    fn destination(&self, config: &Value) -> Option<String> {
+        config["target"].as_str().map(|target| format!("scripted:{target}"))
+    }
+
     fn deliver<'a>(&'a self, message: &'a OutboundMessage<'a>, channel: &'a ChannelConfig) -> BoxFuture<'a, Attempt> {
         Box::pin(async move {
             let target = channel.config["target"].as_str().unwrap_or_default().to_string();
@@ -531,4 +535,20 @@ async fn custom_type_is_offered_and_created_in_the_web_ui(app: TestApp, _adapter
     assert_eq!(channels.as_array().unwrap().len(), 1, "{channels}");
     assert_eq!(channels[0]["type"], SCRIPTED);
     assert_eq!(channels[0]["config"], json!({"target": "ledger"}));
+
+    // The list shows it like the built-in ones: its type, and the destination its adapter names.
+    let list = browser
+        .get(app.url(&format!("/ui/integrations/channels?wallet={wallet}")))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains(&format!("<td>{SCRIPTED}</td>")), "{list}");
+    assert!(
+        list.contains("<td class=\"wrap\">scripted:ledger</td>"),
+        "no destination from the adapter: {list}"
+    );
 }

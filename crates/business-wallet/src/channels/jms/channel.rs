@@ -81,6 +81,10 @@ impl Channel for JmsChannel {
     fn asyncapi(&self) -> Option<AsyncApiTransport> {
         Some(transport(self.settings.protocol))
     }
+
+    fn destination(&self, config: &Value) -> Option<String> {
+        JmsChannelConfig::from_value(config).ok().map(|c| c.destination)
+    }
 }
 
 /// What a JMS message looks like over `protocol`, for the AsyncAPI document.

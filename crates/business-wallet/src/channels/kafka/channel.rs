@@ -181,6 +181,10 @@ impl Channel for KafkaChannel {
     fn asyncapi(&self) -> Option<Transport> {
         Some(transport())
     }
+
+    fn destination(&self, config: &Value) -> Option<String> {
+        KafkaChannelConfig::from_value(config).ok().map(|c| c.topic)
+    }
 }
 
 /// What a Kafka record looks like, for the AsyncAPI document.

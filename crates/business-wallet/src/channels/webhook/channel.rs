@@ -396,6 +396,12 @@ impl Channel for WebhookChannel {
     fn deliver<'a>(&'a self, message: &'a OutboundMessage<'a>, channel: &'a ChannelConfig) -> BoxFuture<'a, Attempt> {
         Box::pin(self.send(message, channel))
     }
+
+    fn destination(&self, config: &Value) -> Option<String> {
+        WebhookChannelConfig::from_value(config, &self.settings)
+            .ok()
+            .map(|c| c.url)
+    }
 }
 
 /// The secret the AsyncAPI document's examples are signed with.

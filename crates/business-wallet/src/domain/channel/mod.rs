@@ -83,6 +83,26 @@ pub struct ChannelView {
     pub hmac_secret: Option<String>,
 }
 
+impl ChannelView {
+    /// The type block, whichever field holds it (exactly one does).
+    fn block(&self) -> Option<&Value> {
+        [&self.webhook, &self.kafka, &self.jms, &self.config]
+            .into_iter()
+            .find_map(Option::as_ref)
+    }
+}
+
+/// Where a channel sends, as the adapter of its type describes it (the URL, topic or queue);
+/// empty for a type that describes none or is switched off.
+pub fn destination(state: &AppState, view: &ChannelView) -> String {
+    state
+        .channels
+        .get(&view.channel_type)
+        .zip(view.block())
+        .and_then(|(channel, block)| channel.destination(block))
+        .unwrap_or_default()
+}
+
 /// The block field a type's settings live in.
 fn block_field(channel_type: &str) -> &'static str {
     ChannelKind::parse(channel_type).block_field()

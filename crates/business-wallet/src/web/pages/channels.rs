@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::{href, see_other, ChannelsTab, Ctx, InPage, NewChannelTab, Page, PageError, Post};
 use crate::channels::{ChannelKind, TestSendReport};
@@ -23,7 +22,8 @@ use crate::web::HtmlTemplate;
 #[template(path = "channels.html")]
 struct ChannelsPage {
     ctx: Ctx,
-    channels: Vec<ChannelView>,
+    /// Each channel with its destination.
+    channels: Vec<(ChannelView, String)>,
 }
 
 #[derive(Template)]
@@ -59,22 +59,6 @@ struct TestResultPage {
     channel_name: String,
     report: TestSendReport,
     request_headers: Vec<(String, String)>,
-}
-
-impl ChannelsPage {
-    fn destination(&self, c: &ChannelView) -> String {
-        let pick = |block: &Option<Value>, key: &str| {
-            block
-                .as_ref()
-                .and_then(|b| b.get(key))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        pick(&c.webhook, "url")
-            .or_else(|| pick(&c.kafka, "topic"))
-            .or_else(|| pick(&c.jms, "destination"))
-            .unwrap_or_default()
-    }
 }
 
 /// The freshly generated secret on its way to the page that shows it once.
@@ -126,7 +110,15 @@ pub async fn channels(
         principal, scope, ctx, ..
     }: Page<ChannelsTab>,
 ) -> Result<Response, PageError> {
-    let channels = channel::list(&state, &principal, &scope).await.in_page(&ctx)?;
+    let channels = channel::list(&state, &principal, &scope)
+        .await
+        .in_page(&ctx)?
+        .into_iter()
+        .map(|c| {
+            let destination = channel::destination(&state, &c);
+            (c, destination)
+        })
+        .collect();
     Ok(HtmlTemplate(ChannelsPage { ctx, channels }).into_response())
 }
 
