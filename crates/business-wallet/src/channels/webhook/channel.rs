@@ -111,11 +111,6 @@ impl WebhookChannel {
         })
     }
 
-    /// The SSRF policy in force (the channels API checks URLs with it).
-    pub fn policy(&self) -> &NetworkPolicy {
-        &self.policy
-    }
-
     async fn send(&self, message: &OutboundMessage<'_>, channel: &ChannelConfig) -> Attempt {
         let config = match WebhookChannelConfig::from_value(&channel.config, &self.settings) {
             Ok(config) => config,

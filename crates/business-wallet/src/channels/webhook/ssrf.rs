@@ -2,10 +2,11 @@
 //!
 //! A webhook URL comes from a customer, so without a gate it could point the server at its own
 //! loopback services, the cloud metadata endpoint or the internal network. The gate applies
-//! twice: [`check_url`] when a channel is saved (and again before every send, because literal
-//! IP addresses never reach a resolver), and [`GatedResolver`] on every DNS answer at send
-//! time, so a name that resolves to a forbidden address (DNS rebinding included) is refused
-//! too. On-premise installations may exempt networks (`integration.allowed_networks`).
+//! twice: [`check_url_on_save`] when a channel is saved (the URL, then the addresses its name
+//! resolves to then), [`check_url`] again before every send (literal IP addresses never reach a
+//! resolver), and [`GatedResolver`] on every DNS answer at send time, so a name that resolves
+//! to a forbidden address (DNS rebinding included) is refused too. On-premise installations may
+//! exempt networks (`integration.allowed_networks`; [`allowed_networks_hint`] says how).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -150,6 +151,84 @@ pub fn check_url(url: &str, policy: &NetworkPolicy) -> Result<url::Url, UrlRejec
         }
     }
     Ok(parsed)
+}
+
+/// Why the gate refuses a webhook URL when a channel is saved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SaveRefusal {
+    /// The URL itself: its form, its scheme or its literal address.
+    #[error("{0}")]
+    Url(UrlRejected),
+    /// An address that its host name resolves to now.
+    #[error("{host} resolves to {address}: {reason}")]
+    Resolved {
+        /// The host name of the URL.
+        host: String,
+        /// The forbidden address.
+        address: IpAddr,
+        /// Why it is forbidden.
+        reason: UrlRejected,
+    },
+}
+
+impl SaveRefusal {
+    /// The gate's reason.
+    pub fn reason(&self) -> &UrlRejected {
+        match self {
+            SaveRefusal::Url(reason) | SaveRefusal::Resolved { reason, .. } => reason,
+        }
+    }
+}
+
+/// The gate on save: the URL ([`check_url`]), then every address its host name resolves to now;
+/// one forbidden address is enough to refuse (at send time the [`GatedResolver`] checks the
+/// addresses again). A name that does not resolve yet is accepted: sending to it fails until it
+/// does.
+///
+/// # Errors
+/// The URL, or an address its name resolves to, is forbidden.
+pub async fn check_url_on_save(url: &str, policy: &NetworkPolicy) -> Result<url::Url, SaveRefusal> {
+    let parsed = check_url(url, policy).map_err(SaveRefusal::Url)?;
+    if let Some(url::Host::Domain(host)) = parsed.host() {
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        if let Ok(addresses) = tokio::net::lookup_host((host, port)).await {
+            for address in addresses {
+                policy.check_ip(address.ip()).map_err(|reason| SaveRefusal::Resolved {
+                    host: host.to_string(),
+                    address: address.ip(),
+                    reason,
+                })?;
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// For an address the gate refused on premise, how to allow it: the setting, and the network
+/// to put in it (all of 127.0.0.0/8 for an IPv4 loopback address, the address alone otherwise).
+/// Nothing in SaaS mode, where no network can be allowed.
+pub fn allowed_networks_hint(rejected: &UrlRejected, policy: &NetworkPolicy) -> String {
+    let UrlRejected::Address(address, _) = rejected else {
+        return String::new();
+    };
+    if policy.https_only {
+        return String::new();
+    }
+    let network = match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) if v4.is_loopback() => "127.0.0.0/8".to_string(),
+        Ok(std::net::IpAddr::V4(v4)) => format!("{v4}/32"),
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) if v4.is_loopback() => "127.0.0.0/8".to_string(),
+            Some(v4) => format!("{v4}/32"),
+            None => format!("{v6}/128"),
+        },
+        Err(_) => return String::new(),
+    };
+    format!(
+        " (to allow it, e.g. for a receiver on this machine, add its network to the setting \
+         `integration.allowed_networks`: BW_INTEGRATION__ALLOWED_NETWORKS='[\"{network}\"]', or \
+         allowed_networks = [\"{network}\"] under [integration] in business-wallet.toml)"
+    )
 }
 
 /// A DNS resolver for reqwest that resolves with the system resolver (through tokio) and drops

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::body::WebhookBody;
-use crate::channels::webhook::ssrf::{check_url, NetworkPolicy, UrlRejected};
+use crate::channels::webhook::ssrf::{allowed_networks_hint, check_url_on_save, NetworkPolicy};
 use crate::domain::error::DomainError;
 
 /// Checks a webhook block and returns the JSON to store (no secrets) with the API key value and
@@ -97,53 +97,16 @@ fn check_webhook_text(webhook: &WebhookBody) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// The SSRF gate on save: the URL itself, then every address its host name resolves to now
-/// (the dispatcher checks the resolved address again at send time). A name that does not
-/// resolve yet is accepted; sending to it will fail until it does.
+/// The SSRF gate on save ([`check_url_on_save`]), its refusal named by `field` and followed by
+/// how to allow the address when a setting can.
 async fn check_url_and_addresses(url: &str, policy: &NetworkPolicy, field: &str) -> Result<(), DomainError> {
-    let parsed = check_url(url.trim(), policy).map_err(|e| {
-        let hint = allowed_networks_hint(&e, policy);
-        DomainError::invalid_field(field, format!("{e}{hint}"))
-    })?;
-    if let Some(url::Host::Domain(host)) = parsed.host() {
-        let port = parsed.port_or_known_default().unwrap_or(443);
-        if let Ok(addresses) = tokio::net::lookup_host((host, port)).await {
-            for address in addresses {
-                policy.check_ip(address.ip()).map_err(|e| {
-                    let hint = allowed_networks_hint(&e, policy);
-                    DomainError::invalid_field(field, format!("{host} resolves to {}: {e}{hint}", address.ip()))
-                })?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// For an address the gate refused on premise, how to allow it: the setting, and the network
-/// to put in it (all of 127.0.0.0/8 for an IPv4 loopback address, the address alone otherwise).
-/// Nothing in SaaS mode, where no network can be allowed.
-fn allowed_networks_hint(rejected: &UrlRejected, policy: &NetworkPolicy) -> String {
-    let UrlRejected::Address(address, _) = rejected else {
-        return String::new();
-    };
-    if policy.https_only {
-        return String::new();
-    }
-    let network = match address.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(v4)) if v4.is_loopback() => "127.0.0.0/8".to_string(),
-        Ok(std::net::IpAddr::V4(v4)) => format!("{v4}/32"),
-        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) if v4.is_loopback() => "127.0.0.0/8".to_string(),
-            Some(v4) => format!("{v4}/32"),
-            None => format!("{v6}/128"),
-        },
-        Err(_) => return String::new(),
-    };
-    format!(
-        " (to allow it, e.g. for a receiver on this machine, add its network to the setting \
-         `integration.allowed_networks`: BW_INTEGRATION__ALLOWED_NETWORKS='[\"{network}\"]', or \
-         allowed_networks = [\"{network}\"] under [integration] in business-wallet.toml)"
-    )
+    check_url_on_save(url.trim(), policy)
+        .await
+        .map(|_| ())
+        .map_err(|refusal| {
+            let hint = allowed_networks_hint(refusal.reason(), policy);
+            DomainError::invalid_field(field, format!("{refusal}{hint}"))
+        })
 }
 
 #[cfg(test)]
