@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use crate::channels::webhook::request::InvalidField;
+
 /// Why a domain operation did not happen. Nothing was written when one is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
@@ -41,6 +43,12 @@ pub enum DomainError {
     /// Something that should not fail did; the cause is logged, never shown.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+impl From<InvalidField> for DomainError {
+    fn from(err: InvalidField) -> Self {
+        DomainError::invalid_field(err.field, err.message)
+    }
 }
 
 impl DomainError {

@@ -5,6 +5,8 @@
 //! - [`config`]: the channel's type block ([`WebhookChannelConfig`]).
 //! - [`channel`]: the [`WebhookChannel`] that builds, signs and sends the request.
 //! - [`classify`]: what the receiver's status or the transport error means for the delivery.
+//! - [`request`]: the webhook block of a create or replace request, checked and split from its
+//!   secrets.
 //! - [`ssrf`]: the gate deciding which addresses a webhook may reach.
 //! - [`body`]: reading a remote body with a size limit (token and key set responses).
 
@@ -12,6 +14,7 @@ pub mod body;
 pub mod channel;
 pub mod classify;
 pub mod config;
+pub mod request;
 pub mod ssrf;
 
 pub use channel::WebhookChannel;

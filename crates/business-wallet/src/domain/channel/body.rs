@@ -6,6 +6,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::super::validate::optional_object;
+use crate::channels::webhook::request::WebhookBody;
 use crate::channels::ChannelKind;
 use crate::events;
 
@@ -43,70 +44,6 @@ pub struct ChannelBody {
 
 fn default_true() -> bool {
     true
-}
-
-/// The webhook block of a request, secrets included.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct WebhookBody {
-    /// The receiver's URL (`https` in SaaS mode).
-    pub url: String,
-    /// Request timeout in milliseconds.
-    #[serde(default, deserialize_with = "optional_whole_number")]
-    pub timeout_ms: Option<u64>,
-    /// A static API key sent in a header.
-    #[serde(default, deserialize_with = "optional_object")]
-    pub api_key: Option<ApiKeyBody>,
-    /// OAuth2 client-credentials.
-    #[serde(default, deserialize_with = "optional_object")]
-    pub oauth2: Option<OAuth2Body>,
-}
-
-/// A whole number that JSON may write with a zero fraction (`1000.0`), as JSON Schema's
-/// `integer` allows.
-fn optional_whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    use serde::de::Error as _;
-    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
-        return Ok(None);
-    };
-    let whole = number.as_u64().or_else(|| {
-        number
-            .as_f64()
-            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
-            .map(|f| f as u64)
-    });
-    whole.map(Some).ok_or_else(|| {
-        D::Error::custom(format!(
-            "invalid value: `{number}`, expected a whole number of milliseconds"
-        ))
-    })
-}
-
-/// API key header. On replace, an omitted `value` keeps the stored one.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ApiKeyBody {
-    /// Header name, e.g. `X-Api-Key`.
-    pub header_name: String,
-    /// The key (a secret: never returned).
-    #[serde(default)]
-    pub value: Option<String>,
-}
-
-/// OAuth2 client. On replace, an omitted `clientSecret` keeps the stored one.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct OAuth2Body {
-    /// Token endpoint.
-    pub token_url: String,
-    /// Client id.
-    pub client_id: String,
-    /// Client secret (never returned).
-    #[serde(default)]
-    pub client_secret: Option<String>,
-    /// Scope.
-    #[serde(default)]
-    pub scope: Option<String>,
 }
 
 /// Which body a schema describes: create (and test of a draft), where a secret block comes with

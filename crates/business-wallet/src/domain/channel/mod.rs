@@ -5,20 +5,21 @@
 //! events of every wallet. Both are handled here with a [`Scope`].
 
 mod body;
-mod webhook;
 
 use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub use crate::channels::webhook::request::{ApiKeyBody, OAuth2Body, WebhookBody};
 pub(crate) use body::{body_schema, BodyUse};
-pub use body::{ApiKeyBody, ChannelBody, ChannelReplaceBody, OAuth2Body, WebhookBody};
+pub use body::{ChannelBody, ChannelReplaceBody};
 
 use super::history::HistoryAction;
 use super::ids::{ChannelKey, WalletKey};
 use super::validate::{optional_text, required_text};
 use crate::auth::{Authority, Principal};
+use crate::channels::webhook::request as webhook_request;
 use crate::channels::webhook::ssrf::NetworkPolicy;
 use crate::channels::{self, ChannelConfig, ChannelKind, ChannelSecrets, TestSendReport};
 use crate::config::DeploymentMode;
@@ -201,7 +202,8 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
             let webhook = body
                 .webhook
                 .ok_or_else(|| DomainError::invalid_field("webhook", "is required for a WEBHOOK channel"))?;
-            webhook::block(webhook, &NetworkPolicy::from_settings(settings)).await?
+            let prepared = webhook_request::prepare(webhook, &NetworkPolicy::from_settings(settings)).await?;
+            (prepared.config, prepared.api_key_value, prepared.oauth2_client_secret)
         }
         "kafka" => (body.kafka.unwrap_or(Value::Null), None, None),
         "jms" => (body.jms.unwrap_or(Value::Null), None, None),

@@ -1,12 +1,108 @@
-//! The webhook block of a request: its text checked for what cannot be sent, its URLs through
-//! the SSRF gate (and the addresses their names resolve to now), and the block to store split
-//! from the secrets it carried.
+//! The webhook block of a create or replace request, secrets included: its text checked for
+//! what cannot be sent, its URLs through the SSRF gate on save (and the addresses their names
+//! resolve to now), and the block to store split from the secrets it carried.
 
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::body::WebhookBody;
-use crate::channels::webhook::ssrf::{allowed_networks_hint, check_url_on_save, NetworkPolicy};
-use crate::domain::error::DomainError;
+use super::ssrf::{allowed_networks_hint, check_url_on_save, NetworkPolicy};
+use crate::domain::validate::optional_object;
+
+/// A value of the block that cannot be stored, named by its field (`webhook.url`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidField {
+    /// The field, as a path in the request body.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl InvalidField {
+    fn new(field: &'static str, message: impl Into<String>) -> InvalidField {
+        InvalidField {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// A checked block: the JSON to store (no secrets), and the secrets it carried, each `None`
+/// when its block is absent and `Some(None)` when the block leaves the secret out (keep the
+/// stored one).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The block as stored.
+    pub config: Value,
+    /// The API key's value.
+    pub api_key_value: Option<Option<String>>,
+    /// The OAuth2 client secret.
+    pub oauth2_client_secret: Option<Option<String>>,
+}
+
+/// The webhook block of a request, secrets included.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookBody {
+    /// The receiver's URL (`https` in SaaS mode).
+    pub url: String,
+    /// Request timeout in milliseconds.
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    pub timeout_ms: Option<u64>,
+    /// A static API key sent in a header.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub api_key: Option<ApiKeyBody>,
+    /// OAuth2 client-credentials.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub oauth2: Option<OAuth2Body>,
+}
+
+/// A whole number that JSON may write with a zero fraction (`1000.0`), as JSON Schema's
+/// `integer` allows.
+fn optional_whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error as _;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+            .map(|f| f as u64)
+    });
+    whole.map(Some).ok_or_else(|| {
+        D::Error::custom(format!(
+            "invalid value: `{number}`, expected a whole number of milliseconds"
+        ))
+    })
+}
+
+/// API key header. On replace, an omitted `value` keeps the stored one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiKeyBody {
+    /// Header name, e.g. `X-Api-Key`.
+    pub header_name: String,
+    /// The key (a secret: never returned).
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// OAuth2 client. On replace, an omitted `clientSecret` keeps the stored one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OAuth2Body {
+    /// Token endpoint.
+    pub token_url: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client secret (never returned).
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Scope.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
 
 /// Checks a webhook block and returns the JSON to store (no secrets) with the API key value and
 /// the OAuth2 client secret it carried: each `None` when its block is absent, `Some(None)` when
@@ -15,10 +111,7 @@ use crate::domain::error::DomainError;
 /// # Errors
 /// 400 naming the field: a control character, an invalid header name, a secret of the wrong
 /// length, or a URL or address the gate refuses.
-pub(super) async fn block(
-    webhook: WebhookBody,
-    policy: &NetworkPolicy,
-) -> Result<(Value, Option<Option<String>>, Option<Option<String>>), DomainError> {
+pub async fn prepare(webhook: WebhookBody, policy: &NetworkPolicy) -> Result<Prepared, InvalidField> {
     check_webhook_text(&webhook)?;
     check_url_and_addresses(&webhook.url, policy, "webhook.url").await?;
     let mut config = json!({ "url": webhook.url.trim() });
@@ -28,7 +121,7 @@ pub(super) async fn block(
     if let Some(api_key) = &webhook.api_key {
         config["apiKey"] = json!({ "headerName": api_key.header_name.trim() });
         if api_key.value.as_deref().is_some_and(|v| v.is_empty() || v.len() > 4096) {
-            return Err(DomainError::invalid_field(
+            return Err(InvalidField::new(
                 "webhook.apiKey.value",
                 "must be 1 to 4096 characters",
             ));
@@ -45,29 +138,29 @@ pub(super) async fn block(
             .as_deref()
             .is_some_and(|v| v.is_empty() || v.len() > 4096)
         {
-            return Err(DomainError::invalid_field(
+            return Err(InvalidField::new(
                 "webhook.oauth2.clientSecret",
                 "must be 1 to 4096 characters",
             ));
         }
     }
-    Ok((
+    Ok(Prepared {
+        api_key_value: webhook.api_key.map(|k| k.value),
+        oauth2_client_secret: webhook.oauth2.map(|o| o.client_secret),
         config,
-        webhook.api_key.map(|k| k.value),
-        webhook.oauth2.map(|o| o.client_secret),
-    ))
+    })
 }
 
 /// Refuses, naming the field, a webhook value that is sent in a request line, a header or the
 /// token request and that holds a control character (a line break would end the header early,
 /// a NUL cannot be sent at all), and an API key header name that is not a valid header name.
 /// Values are checked as they are stored: trimmed, except the secrets.
-fn check_webhook_text(webhook: &WebhookBody) -> Result<(), DomainError> {
+fn check_webhook_text(webhook: &WebhookBody) -> Result<(), InvalidField> {
     let mut values = vec![("webhook.url", webhook.url.trim())];
     if let Some(api_key) = &webhook.api_key {
         let name = api_key.header_name.trim();
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(DomainError::invalid_field(
+            return Err(InvalidField::new(
                 "webhook.apiKey.headerName",
                 format!("`{}` is not a valid header name", name.escape_default()),
             ));
@@ -88,7 +181,7 @@ fn check_webhook_text(webhook: &WebhookBody) -> Result<(), DomainError> {
     }
     for (field, value) in values {
         if let Some(c) = value.chars().find(|c| c.is_control()) {
-            return Err(DomainError::invalid_field(
+            return Err(InvalidField::new(
                 field,
                 format!("must not contain control characters (found U+{:04X})", u32::from(c)),
             ));
@@ -99,13 +192,13 @@ fn check_webhook_text(webhook: &WebhookBody) -> Result<(), DomainError> {
 
 /// The SSRF gate on save ([`check_url_on_save`]), its refusal named by `field` and followed by
 /// how to allow the address when a setting can.
-async fn check_url_and_addresses(url: &str, policy: &NetworkPolicy, field: &str) -> Result<(), DomainError> {
+async fn check_url_and_addresses(url: &str, policy: &NetworkPolicy, field: &'static str) -> Result<(), InvalidField> {
     check_url_on_save(url.trim(), policy)
         .await
         .map(|_| ())
         .map_err(|refusal| {
             let hint = allowed_networks_hint(refusal.reason(), policy);
-            DomainError::invalid_field(field, format!("{refusal}{hint}"))
+            InvalidField::new(field, format!("{refusal}{hint}"))
         })
 }
 
@@ -113,11 +206,8 @@ async fn check_url_and_addresses(url: &str, policy: &NetworkPolicy, field: &str)
 mod tests {
     use super::*;
 
-    fn message(result: Result<(), DomainError>) -> String {
-        match result.unwrap_err() {
-            DomainError::Invalid { message, .. } => message,
-            other => panic!("expected a 400, got {other:?}"),
-        }
+    fn message(result: Result<(), InvalidField>) -> String {
+        result.unwrap_err().to_string()
     }
 
     #[tokio::test]
