@@ -8,6 +8,18 @@ use serde_json::{json, Value};
 use crate::common::{spawn_app_with, Backend, TestApp};
 use crate::{both_backends, receiver};
 
+/// The stored row of a wallet's channel.
+async fn stored_channel(app: &TestApp, wallet: &str, channel: &str) -> business_wallet::store::channels::ChannelRow {
+    business_wallet::store::channels::find(
+        &app.state.db,
+        &Scope::Wallet(WalletKey::parse(wallet).unwrap()),
+        &ChannelKey::parse(channel).unwrap(),
+    )
+    .await
+    .unwrap()
+    .expect("the channel is stored")
+}
+
 const WALLET_CREATED: &str = "com.credenco.businesswallet.wallet.created.v1";
 const IDENTIFIER_CREATED: &str = "com.credenco.businesswallet.identifier.created.v1";
 
@@ -71,14 +83,7 @@ async fn channel_lifecycle(app: TestApp) {
     assert_eq!(read["eventTypeFilters"], json!([IDENTIFIER_CREATED]));
 
     // Secrets are stored encrypted.
-    let stored = business_wallet::store::channels::find(
-        &app.state.db,
-        &Scope::Wallet(WalletKey::parse(w).unwrap()),
-        &ChannelKey::parse(&key).unwrap(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let stored = stored_channel(&app, w, &key).await;
     let sealed = stored.secrets.clone().unwrap();
     assert!(!String::from_utf8_lossy(&sealed).contains("whsec_"));
     let secrets = business_wallet::channels::ChannelSecrets::open(&app.state.secrets, &sealed).unwrap();
@@ -105,14 +110,7 @@ async fn channel_lifecycle(app: TestApp) {
     assert_eq!(replaced["name"], "erp-renamed");
     assert_eq!(replaced["enabled"], false);
     assert!(replaced.get("hmacSecret").is_none());
-    let stored = business_wallet::store::channels::find(
-        &app.state.db,
-        &Scope::Wallet(WalletKey::parse(w).unwrap()),
-        &ChannelKey::parse(&key).unwrap(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let stored = stored_channel(&app, w, &key).await;
     let secrets =
         business_wallet::channels::ChannelSecrets::open(&app.state.secrets, stored.secrets.as_ref().unwrap()).unwrap();
     assert_eq!(secrets.hmac_secret, secret);
