@@ -44,6 +44,8 @@ pub enum HistoryAction {
     DeliveryDismissed,
     /// The FAILED deliveries matching a filter were replayed.
     DeliveriesReplayed,
+    /// The FAILED deliveries matching a filter were dismissed.
+    DeliveriesDismissed,
 }
 
 impl HistoryAction {
@@ -57,6 +59,7 @@ impl HistoryAction {
             HistoryAction::DeliveryReplayed => "DELIVERY_REPLAYED",
             HistoryAction::DeliveryDismissed => "DELIVERY_DISMISSED",
             HistoryAction::DeliveriesReplayed => "DELIVERIES_REPLAYED",
+            HistoryAction::DeliveriesDismissed => "DELIVERIES_DISMISSED",
         }
     }
 }
@@ -94,7 +97,7 @@ pub struct HistoryEntry {
     /// Category.
     pub event: String,
     /// What happened: CHANNEL_CREATED, CHANNEL_UPDATED, CHANNEL_DELETED, CHANNEL_SECRET_ROTATED,
-    /// DELIVERY_REPLAYED, DELIVERY_DISMISSED, DELIVERIES_REPLAYED.
+    /// DELIVERY_REPLAYED, DELIVERY_DISMISSED, DELIVERIES_REPLAYED, DELIVERIES_DISMISSED.
     pub action: String,
     /// `sub` of who did it.
     pub actor: String,

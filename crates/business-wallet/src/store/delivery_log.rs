@@ -239,20 +239,31 @@ async fn transition(
     Ok(updated == 1)
 }
 
-/// Replays every FAILED delivery of the scope that matches the filter (its state filter is
-/// ignored). Returns how many.
+/// Moves every FAILED delivery of the scope that matches the filter (its state filter is
+/// ignored) to PENDING (a replay: attempts reset, due now) or to DISMISSED. Returns how many.
 ///
 /// # Errors
 /// Database failure.
-pub async fn replay_matching(tx: &mut Tx, scope: &Scope, filter: &Filter, now: i64) -> Result<u64, sqlx::Error> {
+pub async fn transition_matching(
+    tx: &mut Tx,
+    scope: &Scope,
+    filter: &Filter,
+    to: DeliveryState,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
     let filter = Filter {
         states: vec![DeliveryState::Failed],
         ..filter.clone()
     };
-    let mut params = vec![Param::Int(now), Param::State(DeliveryState::Pending)];
+    let reset = if to == DeliveryState::Pending {
+        ", attempts = 0, due_at = $1, lease_token = NULL"
+    } else {
+        ""
+    };
+    let mut params = vec![Param::Int(now), Param::State(to)];
     let clause = conditions(&scope.clone(), &filter, &mut params);
     let sql = format!(
-        "UPDATE integration_delivery SET state = $2, attempts = 0, due_at = $1, lease_token = NULL, updated_at = $1 \
+        "UPDATE integration_delivery SET state = $2, updated_at = $1{reset} \
          WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
          JOIN integration_event e ON e.id = d.event_id WHERE {clause})"
     );

@@ -275,3 +275,148 @@ async fn the_log_lists_replays_and_dismisses(app: TestApp) {
 }
 
 both_backends!(the_log_lists_replays_and_dismisses);
+
+/// Creates a webhook channel named `name` of the wallet `w` pointing at `url`; its key.
+async fn webhook_channel(app: &TestApp, w: &str, name: &str, url: &str) -> String {
+    let response = app
+        .post(
+            &format!("/api/wallets/{w}/integration-channels"),
+            Some(&app.admin_token),
+            &json!({"name": name, "type": "WEBHOOK", "eventTypeFilters": [IDENTIFIER_CREATED], "webhook": {"url": url}}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let channel: Value = response.json().await.unwrap();
+    channel["channelExternalKey"].as_str().unwrap().to_string()
+}
+
+/// The states of a wallet's deliveries per channel key, every state listed.
+async fn states_by_channel(app: &TestApp, w: &str) -> Vec<(String, String)> {
+    let (_, page) = call(
+        app,
+        reqwest::Method::GET,
+        &format!("/api/wallets/{w}/integration-deliveries?state=all"),
+    )
+    .await;
+    let mut states: Vec<(String, String)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["channelExternalKey"].as_str().unwrap().to_string(),
+                d["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    states.sort();
+    states
+}
+
+async fn bulk_dismiss(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.integration.allowed_networks = vec!["127.0.0.0/8".into()];
+        s.server.dispatcher_enabled = false;
+    })
+    .await;
+    let hook = receiver(404).await;
+    let w = app.create_wallet("Dismiss").await["walletExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = app.create_wallet("Untouched").await["walletExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a = webhook_channel(&app, &w, "a", &hook.url).await;
+    let b = webhook_channel(&app, &w, "b", &hook.url).await;
+    let c = webhook_channel(&app, &other, "c", &hook.url).await;
+    for (wallet, name) in [(&w, "one"), (&w, "two"), (&other, "three")] {
+        let response = app
+            .post(
+                &format!("/api/v1/wallets/{wallet}/identifiers"),
+                Some(&app.admin_token),
+                &json!({"identifierType": "JWK", "displayName": name}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+    }
+    // The receiver answers 404: all five deliveries FAIL.
+    run_dispatcher(&app).await;
+    assert_eq!(hook.count(), 5);
+    let log = format!("/api/wallets/{w}/integration-deliveries");
+
+    // Only a token that may change deliveries dismisses, and a bad filter is a 400.
+    let reader = app.token("reader", &["WALLET_INTEGRATION_DELIVERY_READ"], Some(&w));
+    let refused = app
+        .client
+        .post(app.url(&format!("{log}/dismiss")))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let (status, error) = call(&app, reqwest::Method::POST, &format!("{log}/dismiss?channel=erp")).await;
+    assert_eq!(
+        (status, &error["details"]["field"]),
+        (400, &json!("channel")),
+        "{error}"
+    );
+
+    // By channel: only channel a's FAILED deliveries, in this wallet only.
+    let (status, bulk) = call(&app, reqwest::Method::POST, &format!("{log}/dismiss?channel={a}")).await;
+    assert_eq!(status, 200, "{bulk}");
+    assert_eq!(bulk, json!({"dismissed": 2}));
+    let mut expected = vec![
+        (a.clone(), "DISMISSED".to_string()),
+        (a.clone(), "DISMISSED".to_string()),
+        (b.clone(), "FAILED".to_string()),
+        (b.clone(), "FAILED".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(states_by_channel(&app, &w).await, expected);
+    assert_eq!(
+        states_by_channel(&app, &other).await,
+        [(c.clone(), "FAILED".to_string())]
+    );
+
+    // Without a filter: the rest of the wallet's FAILED ones; then nothing is left to dismiss.
+    let (_, bulk) = call(&app, reqwest::Method::POST, &format!("{log}/dismiss")).await;
+    assert_eq!(bulk, json!({"dismissed": 2}));
+    let (_, bulk) = call(&app, reqwest::Method::POST, &format!("{log}/dismiss")).await;
+    assert_eq!(bulk, json!({"dismissed": 0}));
+    assert!(states_by_channel(&app, &w).await.iter().all(|(_, s)| s == "DISMISSED"));
+    assert_eq!(states_by_channel(&app, &other).await, [(c, "FAILED".to_string())]);
+    // Dismissed deliveries are never attempted again.
+    run_dispatcher(&app).await;
+    assert_eq!(hook.count(), 5);
+
+    // Each bulk dismiss that changed something is one audit entry with its count and filter.
+    let (_, history) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/v1/wallets/{w}/history?event=INTEGRATION"),
+    )
+    .await;
+    let dismissals: Vec<&Value> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "DELIVERIES_DISMISSED")
+        .collect();
+    assert_eq!(dismissals.len(), 2, "{history}");
+    assert_eq!(dismissals[0]["details"]["count"], 2);
+    assert!(dismissals[0]["details"]["channelExternalKey"].is_null());
+    assert_eq!(dismissals[1]["details"]["channelExternalKey"], a.as_str());
+    assert_eq!(dismissals[1]["actor"], "admin");
+
+    // The platform route dismisses platform deliveries only: there are none here.
+    let (status, bulk) = call(&app, reqwest::Method::POST, "/api/integration-deliveries/dismiss").await;
+    assert_eq!((status, bulk), (200, json!({"dismissed": 0})));
+}
+
+async fn bulk_dismiss_takes_only_the_matching_failed_deliveries(app: TestApp) {
+    bulk_dismiss(app.backend).await;
+}
+
+both_backends!(bulk_dismiss_takes_only_the_matching_failed_deliveries);

@@ -12,7 +12,9 @@ use utoipa::IntoParams;
 use crate::api::doc;
 use crate::api::extract::ApiPath;
 use crate::auth::Principal;
-use crate::domain::delivery::{self, BulkReplay, Delivery, DeliveryDetail, DeliveryPage, DeliveryState, Transition};
+use crate::domain::delivery::{
+    self, BulkDismiss, BulkReplay, Delivery, DeliveryDetail, DeliveryPage, DeliveryState, Transition,
+};
 use crate::domain::{DeliveryKey, Scope, WalletKey};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -51,7 +53,7 @@ impl IntoParams for LogFilters {
     }
 }
 
-/// The filters that select the FAILED deliveries a bulk replay replays.
+/// The filters that select the FAILED deliveries a bulk replay replays or a bulk dismiss dismisses.
 pub enum ReplayFilters {}
 
 impl IntoParams for ReplayFilters {
@@ -233,6 +235,32 @@ pub async fn bulk_replay_wallet_deliveries(
     ))
 }
 
+/// Dismisses every FAILED delivery that matches the filters of the query string (the same
+/// filters as the bulk replay); one audit entry records the count.
+#[utoipa::path(
+    post,
+    path = "/api/wallets/{walletExternalKey}/integration-deliveries/dismiss",
+    tag = "deliveries",
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet"), ReplayFilters),
+    responses(
+        (status = 200, description = "How many were dismissed", body = BulkDismiss),
+        doc::SecuredLookup,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn bulk_dismiss_wallet_deliveries(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(wallet): ApiPath<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<BulkDismiss>, ApiError> {
+    let scope = wallet_scope(&wallet)?;
+    let query = delivery::parse_log_query(query.as_deref())?;
+    Ok(Json(
+        delivery::dismiss_matching(&state, &principal, &scope, &query.filter).await?,
+    ))
+}
+
 /// Lists the deliveries to platform channels (GLOBAL_WALLET_CRUD).
 #[utoipa::path(
     get,
@@ -347,6 +375,29 @@ pub async fn bulk_replay_platform_deliveries(
     let query = delivery::parse_log_query(query.as_deref())?;
     Ok(Json(
         delivery::replay_matching(&state, &principal, &Scope::Platform, &query.filter).await?,
+    ))
+}
+
+/// Dismisses every FAILED platform delivery matching the query's filters.
+#[utoipa::path(
+    post,
+    path = "/api/integration-deliveries/dismiss",
+    tag = "platform",
+    params(ReplayFilters),
+    responses(
+        (status = 200, description = "How many were dismissed", body = BulkDismiss),
+        doc::Secured,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn bulk_dismiss_platform_deliveries(
+    State(state): State<AppState>,
+    principal: Principal,
+    RawQuery(query): RawQuery,
+) -> Result<Json<BulkDismiss>, ApiError> {
+    let query = delivery::parse_log_query(query.as_deref())?;
+    Ok(Json(
+        delivery::dismiss_matching(&state, &principal, &Scope::Platform, &query.filter).await?,
     ))
 }
 

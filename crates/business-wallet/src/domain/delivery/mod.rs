@@ -234,6 +234,14 @@ pub struct BulkReplay {
     pub replayed: u64,
 }
 
+/// Result of a bulk dismiss.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkDismiss {
+    /// How many FAILED deliveries were moved to DISMISSED.
+    pub dismissed: u64,
+}
+
 /// One page of the log.
 ///
 /// # Errors
@@ -359,20 +367,52 @@ pub async fn replay_matching(
     scope: &Scope,
     filter: &Filter,
 ) -> Result<BulkReplay, DomainError> {
+    let replayed = transition_matching(state, principal, scope, filter, Transition::Replay).await?;
+    Ok(BulkReplay { replayed })
+}
+
+/// Dismisses every FAILED delivery matching the filter; one audit entry records the count.
+///
+/// # Errors
+/// 403/404; database failure.
+pub async fn dismiss_matching(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    filter: &Filter,
+) -> Result<BulkDismiss, DomainError> {
+    let dismissed = transition_matching(state, principal, scope, filter, Transition::Dismiss).await?;
+    Ok(BulkDismiss { dismissed })
+}
+
+/// Moves every FAILED delivery matching the filter as `transition` says and records the count
+/// in the audit log, in one transaction; nothing is recorded when none matched.
+async fn transition_matching(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    filter: &Filter,
+    transition: Transition,
+) -> Result<u64, DomainError> {
     authorize(state, principal, scope, Authority::WalletIntegrationDeliveryCrud).await?;
+    let (to, action) = match transition {
+        Transition::Replay => (DeliveryState::Pending, HistoryAction::DeliveriesReplayed),
+        Transition::Dismiss => (DeliveryState::Dismissed, HistoryAction::DeliveriesDismissed),
+    };
     let now = store::now_ms();
     let mut tx = state.db.begin().await?;
-    let replayed = delivery_log::replay_matching(&mut tx, scope, filter, now).await?;
-    if replayed > 0 {
+    let count = delivery_log::transition_matching(&mut tx, scope, filter, to, now).await?;
+    if count > 0 {
         history::record(
             &mut tx,
             scope,
-            HistoryAction::DeliveriesReplayed,
+            action,
             &principal.sub,
             &json!({
-                "count": replayed,
+                "count": count,
                 "channelExternalKey": filter.channel,
                 "eventType": filter.event_type,
+                "eventId": filter.event_id,
                 "from": filter.from.map(rfc3339_ms),
                 "to": filter.to.map(rfc3339_ms),
             }),
@@ -381,8 +421,8 @@ pub async fn replay_matching(
         .await?;
     }
     tx.commit().await?;
-    if replayed > 0 {
+    if count > 0 && transition == Transition::Replay {
         state.outbox.committed();
     }
-    Ok(BulkReplay { replayed })
+    Ok(count)
 }
