@@ -353,6 +353,13 @@ async fn errors_keep_the_page_and_links_keep_the_wallet(app: TestApp) {
         html.contains(&format!("/ui/integrations/deliveries?wallet={wallet}")),
         "{html}"
     );
+    // Its way back stays in the wallet too.
+    assert!(
+        html.contains(&format!(
+            "<a href=\"/ui/integrations/channels?wallet={wallet}\" data-testid=\"back\">"
+        )),
+        "{html}"
+    );
     // A wallet that is not a key has no scope, so no navigation.
     let (status, html) = page(&app, &cookie, "/ui/integrations/channels?wallet=nope").await;
     assert_eq!(status, 400);
