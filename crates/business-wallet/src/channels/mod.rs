@@ -28,6 +28,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::config::{DeploymentMode, Settings};
+use crate::domain::WalletKey;
 use crate::events::EventType;
 pub use kind::{ChannelKind, WEBHOOK};
 pub use prelude::{
@@ -130,7 +131,8 @@ pub struct TestSendReport {
 }
 
 /// Sends the canonical sample of `event_type` once through `channel`, signed with the
-/// channel's secrets: the `POST .../test` operation. Nothing is stored and nothing is retried.
+/// channel's secrets and about the channel's `wallet` (the sample's own wallet key for a
+/// platform channel): the `POST .../test` operation. Nothing is stored and nothing is retried.
 /// For an unsaved draft, pass a [`ChannelConfig`] whose secrets hold a throwaway
 /// [`generate_hmac_secret`].
 pub async fn test_send(
@@ -138,8 +140,9 @@ pub async fn test_send(
     config: &ChannelConfig,
     event_type: &EventType,
     public_base_url: &str,
+    wallet: Option<&WalletKey>,
 ) -> TestSendReport {
-    let envelope = event_type.sample_envelope(public_base_url);
+    let envelope = event_type.sample_envelope_for(public_base_url, wallet);
     let body = envelope.data.to_string().into_bytes();
     let now = crate::store::now_ms();
     let message = OutboundMessage {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
+use crate::domain::WalletKey;
 use crate::store::{events::EventRow, rfc3339_ms};
 
 /// The CloudEvents `source` of every event.
@@ -103,10 +104,25 @@ impl EventType {
         subject
     }
 
-    /// A complete envelope around the canonical sample (used by test sends).
+    /// A complete envelope around the canonical sample (the documents' examples).
     pub fn sample_envelope(&self, base_url: &str) -> CloudEvent {
-        let data = self.sample_data();
-        let wallet = data["walletExternalKey"].as_str().unwrap_or_default().to_string();
+        self.sample_envelope_for(base_url, None)
+    }
+
+    /// Like [`EventType::sample_envelope`], about `wallet` when one is given: its key in the
+    /// data, the subject and the `walletexternalkey` attribute (a test send to a wallet's
+    /// channel, so the receiver sees the wallet it will get events of).
+    pub fn sample_envelope_for(&self, base_url: &str, wallet: Option<&WalletKey>) -> CloudEvent {
+        let mut data = self.sample_data();
+        if let Some(wallet) = wallet {
+            if data.get(WalletKey::FIELD).is_some() {
+                data[WalletKey::FIELD] = Value::String(wallet.to_string());
+            }
+        }
+        let wallet = wallet.map_or_else(
+            || data["walletExternalKey"].as_str().unwrap_or_default().to_string(),
+            WalletKey::to_string,
+        );
         let identifier = data["identifierExternalKey"].as_str().unwrap_or_default().to_string();
         CloudEvent {
             specversion: SPEC_VERSION.into(),

@@ -337,6 +337,11 @@ async fn test_sends(backend: Backend) {
         let (headers, body) = &seen[0];
         assert_eq!(headers["ce-type"], WALLET_CREATED);
         assert_eq!(headers["x-api-key"], "api-key-value-123");
+        // About the channel's own wallet, not the catalog sample's.
+        assert_eq!(headers["ce-walletexternalkey"], w);
+        assert_eq!(headers["ce-subject"], format!("wallets/{w}").as_str());
+        let data: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(data["walletExternalKey"], w);
         let signature = headers["x-credenco-signature"].to_str().unwrap();
         webhook_verify::verify_now(
             signature,

@@ -726,7 +726,7 @@ async fn a_test_send_is_a_real_signed_request_without_a_delivery_row(app: TestAp
         secrets: ChannelSecrets::generate(),
     };
     let event_type = business_wallet::events::lookup(IDENTIFIER_CREATED).unwrap();
-    let report = test_send(webhook.as_ref(), &config, event_type, "http://wallet.example").await;
+    let report = test_send(webhook.as_ref(), &config, event_type, "http://wallet.example", None).await;
     assert_eq!(
         (report.outcome, report.status, report.error.as_deref()),
         ("DELIVERED", Some(204), None)
@@ -740,7 +740,7 @@ async fn a_test_send_is_a_real_signed_request_without_a_delivery_row(app: TestAp
     ));
     assert_eq!(app.count("SELECT COUNT(*) FROM integration_delivery").await, 0);
 
-    let report = test_send(webhook.as_ref(), &config, event_type, "http://wallet.example").await;
+    let report = test_send(webhook.as_ref(), &config, event_type, "http://wallet.example", None).await;
     assert_eq!((report.outcome, report.status), ("REJECTED", Some(410)));
     assert!(report.error.unwrap().contains("410"));
 }

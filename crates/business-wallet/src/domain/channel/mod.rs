@@ -542,7 +542,14 @@ pub async fn test_saved(
         config: serde_json::from_str(&row.config).map_err(DomainError::internal)?,
         secrets: open_secrets(state, &row)?,
     };
-    Ok(channels::test_send(channel.as_ref(), &config, event_type, state.outbox.base_url()).await)
+    Ok(channels::test_send(
+        channel.as_ref(),
+        &config,
+        event_type,
+        state.outbox.base_url(),
+        scope.wallet(),
+    )
+    .await)
 }
 
 /// The same for an unsaved draft, signed with a throwaway secret.
@@ -570,5 +577,12 @@ pub async fn test_draft(
         config: valid.config,
         secrets,
     };
-    Ok(channels::test_send(channel.as_ref(), &config, event_type, state.outbox.base_url()).await)
+    Ok(channels::test_send(
+        channel.as_ref(),
+        &config,
+        event_type,
+        state.outbox.base_url(),
+        scope.wallet(),
+    )
+    .await)
 }
