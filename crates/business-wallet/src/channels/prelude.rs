@@ -102,8 +102,7 @@ pub trait Channel: Send + Sync + 'static {
     /// Where a channel of this type sends, for people (the Destination column of the Web UI's
     /// channel list): the URL, topic or queue of its stored type block. `None` (the default)
     /// leaves the column empty.
-    fn destination(&self, config: &Value) -> Option<String> {
-        let _ = config;
+    fn destination(&self, _config: &Value) -> Option<String> {
         None
     }
 }

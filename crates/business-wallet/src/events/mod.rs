@@ -114,15 +114,15 @@ impl EventType {
     /// channel, so the receiver sees the wallet it will get events of).
     pub fn sample_envelope_for(&self, base_url: &str, wallet: Option<&WalletKey>) -> CloudEvent {
         let mut data = self.sample_data();
-        if let Some(wallet) = wallet {
-            if data.get(WalletKey::FIELD).is_some() {
-                data[WalletKey::FIELD] = Value::String(wallet.to_string());
+        let wallet = match wallet {
+            Some(wallet) => {
+                if let Some(slot) = data.get_mut(WalletKey::FIELD) {
+                    *slot = json!(wallet);
+                }
+                wallet.to_string()
             }
-        }
-        let wallet = wallet.map_or_else(
-            || data["walletExternalKey"].as_str().unwrap_or_default().to_string(),
-            WalletKey::to_string,
-        );
+            None => data[WalletKey::FIELD].as_str().unwrap_or_default().to_string(),
+        };
         let identifier = data["identifierExternalKey"].as_str().unwrap_or_default().to_string();
         CloudEvent {
             specversion: SPEC_VERSION.into(),

@@ -189,48 +189,41 @@ pub async fn event_of(db: &Db, event_id: &str) -> Result<Option<super::events::E
     with_reader!(db, p => sqlx::query_as::<_, super::events::EventRow>(SQL).bind(event_id).fetch_optional(p).await)
 }
 
-/// Moves one FAILED delivery of the scope back to PENDING, due now, with its attempts reset.
-/// Returns whether it was FAILED (and is now PENDING).
+/// The `SET` list that moves a delivery to `to`, with the time bound as `$1` and the state as
+/// `$2`: a replay (to PENDING) also resets the attempts and makes it due now; a dismissal only
+/// changes the state.
+fn move_to(to: DeliveryState) -> &'static str {
+    if to == DeliveryState::Pending {
+        "state = $2, updated_at = $1, attempts = 0, due_at = $1, lease_token = NULL"
+    } else {
+        "state = $2, updated_at = $1"
+    }
+}
+
+/// Moves one FAILED delivery of the scope to PENDING (a replay) or DISMISSED. Returns whether
+/// it was FAILED (and has moved).
 ///
 /// # Errors
 /// Database failure.
-pub async fn replay(tx: &mut Tx, scope: &Scope, key: &DeliveryKey, now: i64) -> Result<bool, sqlx::Error> {
-    transition(tx, scope, key, DeliveryState::Pending, now).await
-}
-
-/// Moves one FAILED delivery of the scope to DISMISSED. Returns whether it was FAILED.
-///
-/// # Errors
-/// Database failure.
-pub async fn dismiss(tx: &mut Tx, scope: &Scope, key: &DeliveryKey, now: i64) -> Result<bool, sqlx::Error> {
-    transition(tx, scope, key, DeliveryState::Dismissed, now).await
-}
-
-async fn transition(
+pub async fn transition(
     tx: &mut Tx,
     scope: &Scope,
     key: &DeliveryKey,
     to: DeliveryState,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    // Replay resets the attempts and makes the delivery due now; dismiss only changes the state.
-    let reset = if to == DeliveryState::Pending {
-        ", attempts = 0, due_at = $3, lease_token = NULL"
-    } else {
-        ""
-    };
     let (owner, wallet) = match scope.wallet() {
         Some(w) => ("wallet_external_key = $4", Some(w)),
         None => ("wallet_external_key IS NULL AND $4 IS NULL", None),
     };
     let sql = format!(
-        "UPDATE integration_delivery SET state = $1, updated_at = $3{reset} \
-         WHERE delivery_external_key = $2 AND state = $5 AND {owner}"
+        "UPDATE integration_delivery SET {} WHERE delivery_external_key = $3 AND state = $5 AND {owner}",
+        move_to(to)
     );
     let updated = with_tx!(tx, c => sqlx::query(&sql)
+        .bind(now)
         .bind(to)
         .bind(key)
-        .bind(now)
         .bind(wallet)
         .bind(DeliveryState::Failed)
         .execute(c)
@@ -240,7 +233,7 @@ async fn transition(
 }
 
 /// Moves every FAILED delivery of the scope that matches the filter (its state filter is
-/// ignored) to PENDING (a replay: attempts reset, due now) or to DISMISSED. Returns how many.
+/// ignored) as [`transition`] moves one. Returns how many.
 ///
 /// # Errors
 /// Database failure.
@@ -255,17 +248,13 @@ pub async fn transition_matching(
         states: vec![DeliveryState::Failed],
         ..filter.clone()
     };
-    let reset = if to == DeliveryState::Pending {
-        ", attempts = 0, due_at = $1, lease_token = NULL"
-    } else {
-        ""
-    };
     let mut params = vec![Param::Int(now), Param::State(to)];
     let clause = conditions(&scope.clone(), &filter, &mut params);
     let sql = format!(
-        "UPDATE integration_delivery SET state = $2, updated_at = $1{reset} \
+        "UPDATE integration_delivery SET {} \
          WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-         JOIN integration_event e ON e.id = d.event_id WHERE {clause})"
+         JOIN integration_event e ON e.id = d.event_id WHERE {clause})",
+        move_to(to)
     );
     with_tx!(tx, c => bind_params!(sqlx::query(&sql), &params)
         .execute(c)

@@ -9,12 +9,13 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::wallet_scope;
 use crate::api::doc;
 use crate::api::extract::{ApiPath, ApiQuery, AppJson};
 use crate::auth::Principal;
 use crate::channels::TestSendReport;
 use crate::domain::channel::{self, ChannelBody, ChannelReplaceBody, ChannelView};
-use crate::domain::{ChannelKey, Scope, WalletKey};
+use crate::domain::{ChannelKey, Scope};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -31,10 +32,6 @@ pub struct TestQuery {
 
 fn catalog_event_type() -> utoipa::openapi::schema::ObjectBuilder {
     doc::one_of_strings(crate::events::CATALOG.iter().map(|e| e.type_name))
-}
-
-fn wallet_scope(wallet: &str) -> Result<Scope, ApiError> {
-    Ok(Scope::Wallet(WalletKey::parse(wallet)?))
 }
 
 /// Lists the channels (never their secrets).

@@ -9,13 +9,14 @@ use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::{RefOr, Required};
 use utoipa::IntoParams;
 
+use super::wallet_scope;
 use crate::api::doc;
 use crate::api::extract::ApiPath;
 use crate::auth::Principal;
 use crate::domain::delivery::{
     self, BulkDismiss, BulkReplay, Delivery, DeliveryDetail, DeliveryPage, DeliveryState, Transition,
 };
-use crate::domain::{DeliveryKey, Scope, WalletKey};
+use crate::domain::{DeliveryKey, Scope};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -105,10 +106,6 @@ fn cursor_pattern() -> String {
         ws = doc::WS,
         number = doc::whole_number_up_to(i64::MAX as u64)
     )
-}
-
-fn wallet_scope(wallet: &str) -> Result<Scope, ApiError> {
-    Ok(Scope::Wallet(WalletKey::parse(wallet)?))
 }
 
 /// Lists a wallet's deliveries, newest first. Filters: `state` (repeatable or comma-separated;

@@ -301,6 +301,16 @@ pub enum Transition {
     Dismiss,
 }
 
+impl Transition {
+    /// The state it moves a FAILED delivery to.
+    fn target(self) -> DeliveryState {
+        match self {
+            Transition::Replay => DeliveryState::Pending,
+            Transition::Dismiss => DeliveryState::Dismissed,
+        }
+    }
+}
+
 /// Replays or dismisses one FAILED delivery and records it in the audit log, atomically.
 ///
 /// # Errors
@@ -315,10 +325,7 @@ pub async fn transition(
     authorize(state, principal, scope, Authority::WalletIntegrationDeliveryCrud).await?;
     let now = store::now_ms();
     let mut tx = state.db.begin().await?;
-    let changed = match transition {
-        Transition::Replay => delivery_log::replay(&mut tx, scope, key, now).await?,
-        Transition::Dismiss => delivery_log::dismiss(&mut tx, scope, key, now).await?,
-    };
+    let changed = delivery_log::transition(&mut tx, scope, key, transition.target(), now).await?;
     if !changed {
         drop(tx);
         let current = delivery_log::find(&state.db, scope, key)
@@ -395,13 +402,13 @@ async fn transition_matching(
     transition: Transition,
 ) -> Result<u64, DomainError> {
     authorize(state, principal, scope, Authority::WalletIntegrationDeliveryCrud).await?;
-    let (to, action) = match transition {
-        Transition::Replay => (DeliveryState::Pending, HistoryAction::DeliveriesReplayed),
-        Transition::Dismiss => (DeliveryState::Dismissed, HistoryAction::DeliveriesDismissed),
+    let action = match transition {
+        Transition::Replay => HistoryAction::DeliveriesReplayed,
+        Transition::Dismiss => HistoryAction::DeliveriesDismissed,
     };
     let now = store::now_ms();
     let mut tx = state.db.begin().await?;
-    let count = delivery_log::transition_matching(&mut tx, scope, filter, to, now).await?;
+    let count = delivery_log::transition_matching(&mut tx, scope, filter, transition.target(), now).await?;
     if count > 0 {
         history::record(
             &mut tx,

@@ -108,7 +108,7 @@ pub async fn deliveries(
         .unwrap_or_default()
         .into_iter()
         .map(|c| {
-            let chosen = c.channel_external_key == selected.as_str();
+            let chosen = c.channel_external_key.as_str() == selected;
             (c.channel_external_key.to_string(), c.name, chosen)
         })
         .collect();
