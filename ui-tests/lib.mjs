@@ -1,6 +1,7 @@
 // Helpers of the browser tests: the API, tokens, a switchable webhook receiver and Chromium.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -114,14 +115,18 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
+/** The two screens every page is checked at: a laptop and a phone. */
+export const WIDE = { width: 1366, height: 900 };
+export const PHONE = { width: 390, height: 844 };
+
 /** A browser of its own (fresh profile directory) for one user. */
-export async function browser() {
+export async function browser(viewport = WIDE) {
   const profile = mkdtempSync(path.join(tmpdir(), "bw-ui-profile-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: "/usr/bin/chromium",
     headless: true,
     args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 800 },
+    viewport,
   });
   const page = context.pages()[0] ?? (await context.newPage());
   return {
@@ -138,6 +143,33 @@ let shots = 0;
 export async function shot(page, name) {
   shots += 1;
   await page.screenshot({ path: path.join(screenshots, `${String(shots).padStart(2, "0")}-${name}.png`), fullPage: true });
+}
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/**
+ * Checks the page as it is now, at both screen sizes: a screenshot of each, no page wider than
+ * the screen (`scrollWidth <= clientWidth`), and no axe-core violation of impact serious or
+ * critical. Leaves the page at the laptop size.
+ */
+export async function inspect(page, name) {
+  for (const size of [WIDE, PHONE]) {
+    await page.setViewportSize(size);
+    await shot(page, `${name}-${size.width}`);
+    const overflow = await page.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
+    if (overflow > 0) throw new Error(`${name} is ${overflow} px wider than a ${size.width} px screen`);
+    // Evaluated through the browser's debugging protocol, so the page's CSP does not apply.
+    await page.evaluate(axeSource);
+    const { violations } = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+    const bad = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+    if (bad.length > 0) {
+      const text = bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+      throw new Error(`axe-core on ${name} at ${size.width} px: ${text.join("; ")}`);
+    }
+  }
+  await page.setViewportSize(WIDE);
 }
 
 export async function signIn(page, token) {
