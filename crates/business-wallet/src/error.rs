@@ -83,7 +83,8 @@ pub struct ErrorBody {
     pub error: String,
     /// What went wrong, for a person.
     pub message: String,
-    /// Structured detail, such as the JSON path of a bad field.
+    /// Structured detail, such as the JSON path of a bad field (`field`), and with several
+    /// field errors each of them (`errors: [{field, message}]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Value>,
 }

@@ -45,6 +45,57 @@ pub enum DomainError {
     Internal(#[source] anyhow::Error),
 }
 
+/// The errors of one input's fields, collected so that all are reported at once.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<DomainError>);
+
+impl FieldErrors {
+    /// The value, or `None` with the error kept.
+    pub fn take<T>(&mut self, result: Result<T, DomainError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(err) => {
+                self.0.push(err);
+                None
+            }
+        }
+    }
+
+    /// Keeps an error.
+    pub fn push(&mut self, err: DomainError) {
+        self.0.push(err);
+    }
+
+    /// The one error to answer with: a single error as it is; several as one [`DomainError::Invalid`]
+    /// whose message joins theirs and whose details name the first field (`field`) and list
+    /// every one (`errors: [{field, message}]`).
+    pub fn into_error(mut self) -> DomainError {
+        if self.0.len() <= 1 {
+            return self
+                .0
+                .pop()
+                .unwrap_or_else(|| DomainError::internal(anyhow::anyhow!("no field error was collected")));
+        }
+        let field_of = |err: &DomainError| match err {
+            DomainError::Invalid { details, .. } | DomainError::Unprocessable { details, .. } => details
+                .as_ref()
+                .and_then(|d| d.get("field"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            _ => None,
+        };
+        let errors: Vec<Value> = self
+            .0
+            .iter()
+            .map(|err| serde_json::json!({ "field": field_of(err), "message": err.to_string() }))
+            .collect();
+        DomainError::Invalid {
+            message: self.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+            details: Some(serde_json::json!({ "field": field_of(&self.0[0]), "errors": errors })),
+        }
+    }
+}
+
 impl From<InvalidField> for DomainError {
     fn from(err: InvalidField) -> Self {
         DomainError::invalid_field(err.field, err.message)

@@ -452,9 +452,49 @@ async fn the_ssrf_gate_applies_in_saas_mode(app: TestApp) {
     saas_refuses_unsafe_urls(app.backend).await;
 }
 
+/// A body with several field errors is answered with all of them at once: the message names
+/// each, `details.field` the first, `details.errors` every one; nothing is written.
+async fn every_field_error_is_reported_at_once(app: TestApp) {
+    let wallet = app.create_wallet("Errors").await;
+    let path = format!(
+        "/api/wallets/{}/integration-channels",
+        wallet["walletExternalKey"].as_str().unwrap()
+    );
+    let body = json!({"name": " ", "type": "WEBHOOK", "eventTypeFilters": [], "webhook": {"url": "not a url"}});
+    let (status, answer) = send(&app, reqwest::Method::POST, &path, &app.admin_token, Some(&body)).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["details"]["field"], "name", "{answer}");
+    let fields: Vec<&str> = answer["details"]["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a list of errors: {answer}"))
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "eventTypeFilters", "webhook.url"], "{answer}");
+    let message = answer["message"].as_str().unwrap();
+    for field in fields {
+        assert!(message.contains(field), "{message} names {field}");
+    }
+    // One error alone keeps the single-error shape.
+    let body =
+        json!({"name": "ok", "type": "WEBHOOK", "eventTypeFilters": [], "webhook": {"url": "https://a.example"}});
+    let (status, answer) = send(&app, reqwest::Method::POST, &path, &app.admin_token, Some(&body)).await;
+    assert_eq!(
+        (status, &answer["details"]),
+        (400, &json!({"field": "eventTypeFilters"})),
+        "{answer}"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM integration_channel").await,
+        0,
+        "nothing written"
+    );
+}
+
 both_backends!(
     channel_lifecycle,
     names_and_fields_are_validated,
+    every_field_error_is_reported_at_once,
     test_sends_reach_a_loopback_receiver_on_premise,
     the_ssrf_gate_applies_in_saas_mode
 );

@@ -23,7 +23,7 @@ use crate::channels::webhook::request as webhook_request;
 use crate::channels::webhook::ssrf::NetworkPolicy;
 use crate::channels::{self, ChannelConfig, ChannelKind, ChannelSecrets, TestSendReport};
 use crate::config::DeploymentMode;
-use crate::domain::error::DomainError;
+use crate::domain::error::{DomainError, FieldErrors};
 use crate::domain::Scope;
 use crate::events;
 use crate::state::AppState;
@@ -150,11 +150,14 @@ struct Validated {
 }
 
 async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated, DomainError> {
-    let name = required_text("name", &body.name, 100)?;
-    let description = optional_text("description", body.description.as_deref(), 2048)?;
+    // Every field rule is checked before answering, so that a form can show all that is wrong
+    // at once; the type's own block is checked as well when the type is known.
+    let mut errors = FieldErrors::default();
+    let name = errors.take(required_text("name", &body.name, 100));
+    let description = errors.take(optional_text("description", body.description.as_deref(), 2048));
     let channel_type = body.channel_type.trim().to_string();
     let settings = &state.settings;
-    let channel = state.channels.get(&channel_type).ok_or_else(|| {
+    let channel = errors.take(state.channels.get(&channel_type).ok_or_else(|| {
         let why = match (settings.mode, ChannelKind::parse(&channel_type).is_built_in()) {
             (DeploymentMode::Saas, _) => format!("only {} channels exist in SaaS mode", ChannelKind::Webhook),
             (_, true) => {
@@ -163,16 +166,45 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
             _ => format!("unknown channel type `{channel_type}`"),
         };
         DomainError::invalid_field("type", why)
+    }));
+    let event_types = errors.take(subscribed_types(&body.event_type_filters));
+    let enabled = body.enabled;
+    let (Some(name), Some(description), Some(channel), Some(event_types)) = (name, description, channel, event_types)
+    else {
+        if state.channels.get(&channel_type).is_some() {
+            if let Err(err) = validate_block(state, &channel_type, body).await {
+                errors.push(err);
+            }
+        }
+        return Err(errors.into_error());
+    };
+    let (config, api_key_value, oauth2_client_secret) = validate_block(state, &channel_type, body).await?;
+    channel.validate(&config).map_err(|e| DomainError::Invalid {
+        message: e.0,
+        details: Some(json!({ "field": block_field(&channel_type) })),
     })?;
+    Ok(Validated {
+        name,
+        description,
+        channel_type,
+        enabled,
+        event_types,
+        config,
+        api_key_value,
+        oauth2_client_secret,
+    })
+}
 
-    if body.event_type_filters.is_empty() {
+/// The subscribed event types, each known, duplicates dropped.
+fn subscribed_types(filters: &[String]) -> Result<Vec<String>, DomainError> {
+    if filters.is_empty() {
         return Err(DomainError::invalid_field(
             "eventTypeFilters",
             "must name at least one event type",
         ));
     }
     let mut event_types = Vec::new();
-    for event_type in &body.event_type_filters {
+    for event_type in filters {
         if events::lookup(event_type).is_none() {
             return Err(DomainError::invalid_field(
                 "eventTypeFilters",
@@ -183,8 +215,17 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
             event_types.push(event_type.clone());
         }
     }
+    Ok(event_types)
+}
 
-    let field = block_field(&channel_type);
+/// The block of the channel's type (`webhook`, `kafka`, `jms` or a custom type's `config`):
+/// present, alone, and for a webhook its request checked; with the secrets it carries.
+async fn validate_block(
+    state: &AppState,
+    channel_type: &str,
+    body: ChannelBody,
+) -> Result<(Value, Option<Option<String>>, Option<Option<String>>), DomainError> {
+    let field = block_field(channel_type);
     let present = [
         ("webhook", body.webhook.is_some()),
         ("kafka", body.kafka.is_some()),
@@ -202,7 +243,7 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
             let webhook = body
                 .webhook
                 .ok_or_else(|| DomainError::invalid_field("webhook", "is required for a WEBHOOK channel"))?;
-            let prepared = webhook_request::prepare(webhook, &NetworkPolicy::from_settings(settings)).await?;
+            let prepared = webhook_request::prepare(webhook, &NetworkPolicy::from_settings(&state.settings)).await?;
             (prepared.config, prepared.api_key_value, prepared.oauth2_client_secret)
         }
         "kafka" => (body.kafka.unwrap_or(Value::Null), None, None),
@@ -215,20 +256,22 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
             format!("is required for a {channel_type} channel"),
         ));
     }
-    channel.validate(&config).map_err(|e| DomainError::Invalid {
-        message: e.0,
-        details: Some(json!({ "field": field })),
-    })?;
-    Ok(Validated {
-        name,
-        description,
-        channel_type,
-        enabled: body.enabled,
-        event_types,
-        config,
-        api_key_value,
-        oauth2_client_secret,
-    })
+    Ok((config, api_key_value, oauth2_client_secret))
+}
+
+/// Checks a channel body as creating it would, writing nothing: every field error at once (the
+/// UI uses it to show them beside its own).
+///
+/// # Errors
+/// 403 without the authority; the body's errors.
+pub async fn check(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    body: ChannelBody,
+) -> Result<(), DomainError> {
+    super::scope::authorize(state, principal, scope, Authority::WalletIntegrationChannelCrud).await?;
+    validate_body(state, body).await.map(|_| ())
 }
 
 /// Merges the secrets of a body into stored ones: a block that is gone drops its secret, an
