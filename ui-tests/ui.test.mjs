@@ -128,6 +128,9 @@ test("a FAILED delivery is replayed to DELIVERED, another dismissed out of the d
       assert.equal(await page.locator(`tr[data-delivery="${dismissed.deliveryExternalKey}"]`).count(), 0, "DISMISSED leaves the default filter");
       assert.equal(await page.locator(`tr[data-delivery="${replayed.deliveryExternalKey}"]`).count(), 0, "DELIVERED leaves the default filter");
 
+      // The filters are folded away until one is set.
+      assert.equal(await page.getByLabel("DISMISSED").isVisible(), false);
+      await page.locator("details.filters > summary").click();
       await page.getByLabel("DISMISSED").check();
       await page.getByRole("button", { name: "Apply filters" }).click();
       assert.equal(await page.locator(`tr[data-delivery="${dismissed.deliveryExternalKey}"]`).getAttribute("data-state"), "DISMISSED");
@@ -135,8 +138,11 @@ test("a FAILED delivery is replayed to DELIVERED, another dismissed out of the d
       // Bulk replay of the FAILED deliveries that match the filters: the one left.
       await page.goto(`${BASE}/ui/integrations/deliveries`);
       assert.equal(await page.locator(`tr[data-delivery="${rest.deliveryExternalKey}"]`).getAttribute("data-state"), "FAILED");
-      await page.getByRole("button", { name: /Replay every FAILED delivery/ }).click();
-      assert.match(await page.getByRole("status").textContent(), /queued again: 1\./);
+      await page.getByRole("link", { name: /Replay the FAILED deliveries matching/ }).click();
+      assert.match(await page.getByTestId("bulk-count").textContent(), /1 FAILED delivery matches these filters/);
+      assert.equal((await deliveries(wallet, "FAILED")).length, 1, "nothing is replayed before the confirmation");
+      await page.getByRole("button", { name: "Replay 1 delivery" }).click();
+      assert.match(await page.getByTestId("notice").textContent(), /queued again: 1\./);
       await eventually("the bulk replay to be delivered", async () =>
         (await deliveries(wallet, "DELIVERED")).some((d) => d.deliveryExternalKey === rest.deliveryExternalKey));
       await shot(page, "deliveries-bulk-replayed");
@@ -176,7 +182,7 @@ test("a READ-only user sees no Replay, Dismiss, edit or secret, and a forged pos
       await noneOf("the channel");
       assert.ok(await page.getByLabel("Name", { exact: true }).isDisabled(), "the form is read-only");
       await page.goto(`${BASE}/ui/integrations/deliveries`);
-      assert.equal(await page.getByRole("button", { name: /Replay every/ }).count(), 0);
+      assert.equal(await page.getByRole("link", { name: /Replay the FAILED/ }).count(), 0);
       await page.locator(`tr[data-delivery="${failed.deliveryExternalKey}"] a`).click();
       await shot(page, "reader-delivery");
       await noneOf("the delivery");

@@ -21,6 +21,8 @@ pub struct Filter {
     pub event_type: Option<String>,
     /// Only this event id.
     pub event_id: Option<String>,
+    /// Only events of this wallet (on the platform scope, whose channels get every wallet's).
+    pub wallet: Option<WalletKey>,
     /// Created at or after, epoch ms.
     pub from: Option<i64>,
     /// Created before, epoch ms.
@@ -110,6 +112,12 @@ fn conditions(scope: &Scope, filter: &Filter, params: &mut Vec<Param>) -> String
     }
     if let Some(event_id) = &filter.event_id {
         clauses.push(format!("e.event_id = {}", next(Param::Text(event_id.clone()), params)));
+    }
+    if let Some(wallet) = &filter.wallet {
+        clauses.push(format!(
+            "e.wallet_external_key = {}",
+            next(Param::Text(wallet.to_string()), params)
+        ));
     }
     if let Some(from) = filter.from {
         clauses.push(format!("d.created_at >= {}", next(Param::Int(from), params)));
@@ -232,6 +240,30 @@ pub async fn transition(
     Ok(updated == 1)
 }
 
+/// The FAILED deliveries of the scope that match the filter (its state filter ignored): what a
+/// bulk replay or dismissal with that filter would move now.
+fn failed_only(filter: &Filter) -> Filter {
+    Filter {
+        states: vec![DeliveryState::Failed],
+        ..filter.clone()
+    }
+}
+
+/// How many FAILED deliveries of the scope match the filter (its state filter is ignored), as
+/// [`transition_matching`] would move them now.
+///
+/// # Errors
+/// Database failure.
+pub async fn count_failed_matching(db: &Db, scope: &Scope, filter: &Filter) -> Result<i64, sqlx::Error> {
+    let mut params = Vec::new();
+    let clause = conditions(scope, &failed_only(filter), &mut params);
+    let sql = format!(
+        "SELECT COUNT(*) FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
+         JOIN integration_event e ON e.id = d.event_id WHERE {clause}"
+    );
+    with_reader!(db, p => bind_params!(sqlx::query_scalar::<_, i64>(&sql), &params).fetch_one(p).await)
+}
+
 /// Moves every FAILED delivery of the scope that matches the filter (its state filter is
 /// ignored) as [`transition`] moves one. Returns how many.
 ///
@@ -244,12 +276,8 @@ pub async fn transition_matching(
     to: DeliveryState,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
-    let filter = Filter {
-        states: vec![DeliveryState::Failed],
-        ..filter.clone()
-    };
     let mut params = vec![Param::Int(now), Param::State(to)];
-    let clause = conditions(&scope.clone(), &filter, &mut params);
+    let clause = conditions(scope, &failed_only(filter), &mut params);
     let sql = format!(
         "UPDATE integration_delivery SET {} \
          WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \

@@ -67,8 +67,9 @@ pub struct ChannelForm {
     pub jms_destination: String,
     /// A custom adapter's settings, as JSON text (the body's `config`).
     pub config: String,
-    /// The field the last error is about (API naming, e.g. `webhook.url`), and its message.
-    pub error: Option<(String, String)>,
+    /// Every error of the last save: the field it is about (API naming, e.g. `webhook.url`;
+    /// empty when none) and its message.
+    pub errors: Vec<(String, String)>,
 }
 
 fn pretty_json(value: &Value) -> String {
@@ -113,7 +114,7 @@ impl ChannelForm {
             kafka_topic: get("kafka_topic"),
             jms_destination: get("jms_destination"),
             config: get("config"),
-            error: None,
+            errors: Vec::new(),
         }
     }
 
@@ -145,18 +146,35 @@ impl ChannelForm {
     ///
     /// # Errors
     /// 400 for a timeout that is not a number, or a custom type's configuration that is not
-    /// JSON.
+    /// JSON (the first of them).
     pub fn to_body(&self) -> Result<ChannelBody, ApiError> {
+        let (body, mut errors) = self.body_and_errors();
+        if errors.is_empty() {
+            Ok(body)
+        } else {
+            Err(errors.remove(0))
+        }
+    }
+
+    /// The create/replace body this form stands for, and the errors the form itself finds (a
+    /// timeout that is not a number, a custom type's configuration that is not JSON); a value in
+    /// error is left out of the body, so that the service can still report on the rest.
+    pub fn body_and_errors(&self) -> (ChannelBody, Vec<ApiError>) {
+        let mut errors = Vec::new();
         let some = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
         let channel_type = self.channel_type.trim().to_string();
         let kind = ChannelKind::parse(&channel_type);
         let webhook = if kind == ChannelKind::Webhook {
-            let timeout_ms = match some(&self.timeout_ms) {
-                None => None,
-                Some(t) => Some(t.parse::<u64>().map_err(|_| {
-                    ApiError::invalid_field("webhook.timeoutMs", "must be a whole number of milliseconds")
-                })?),
-            };
+            let timeout_ms = some(&self.timeout_ms).and_then(|t| match t.parse::<u64>() {
+                Ok(t) => Some(t),
+                Err(_) => {
+                    errors.push(ApiError::invalid_field(
+                        "webhook.timeoutMs",
+                        "must be a whole number of milliseconds",
+                    ));
+                    None
+                }
+            });
             Some(WebhookBody {
                 url: self.url.trim().to_string(),
                 timeout_ms,
@@ -174,7 +192,14 @@ impl ChannelForm {
         } else {
             None
         };
-        Ok(ChannelBody {
+        let config = match kind {
+            ChannelKind::Custom(_) => self.custom_config().unwrap_or_else(|err| {
+                errors.push(err);
+                None
+            }),
+            _ => None,
+        };
+        let body = ChannelBody {
             name: self.name.clone(),
             description: some(&self.description),
             channel_type: channel_type.clone(),
@@ -183,11 +208,9 @@ impl ChannelForm {
             webhook,
             kafka: (kind == ChannelKind::Kafka).then(|| json!({ "topic": self.kafka_topic.trim() })),
             jms: (kind == ChannelKind::Jms).then(|| json!({ "destination": self.jms_destination.trim() })),
-            config: match kind {
-                ChannelKind::Custom(_) => self.custom_config()?,
-                _ => None,
-            },
-        })
+            config,
+        };
+        (body, errors)
     }
 
     /// The custom adapter's block as typed: none when left empty (the service then names the
@@ -207,33 +230,69 @@ impl ChannelForm {
         self.events.iter().any(|e| e == *event_type)
     }
 
-    /// The message of the error about `field` (API naming), for display next to it.
-    pub fn error_for(&self, field: &str) -> Option<&str> {
-        match &self.error {
-            Some((f, message)) if f == field || f.starts_with(&format!("{field}.")) => Some(message.as_str()),
-            _ => None,
+    /// The messages of the errors about `field` (API naming) or a part of it, for display next
+    /// to it.
+    pub fn error_for(&self, field: &str) -> Option<String> {
+        let part = format!("{field}.");
+        self.messages_where(|f| f == field || f.starts_with(&part))
+    }
+
+    /// The messages of the errors about `field` itself (not its parts).
+    pub fn error_at(&self, field: &str) -> Option<String> {
+        self.messages_where(|f| f == field)
+    }
+
+    fn messages_where(&self, about: impl Fn(&str) -> bool) -> Option<String> {
+        let messages: Vec<&str> = self
+            .errors
+            .iter()
+            .filter(|(f, _)| about(f))
+            .map(|(_, m)| m.as_str())
+            .collect();
+        (!messages.is_empty()).then(|| messages.join("; "))
+    }
+
+    /// Records the errors of a save, each attributed to the field it names (an error that lists
+    /// several, as the service's does, gives each of them).
+    pub fn set_errors(&mut self, errs: &[ApiError]) {
+        for err in errs {
+            let body = err.body();
+            let listed: Vec<(String, String)> = body
+                .details
+                .as_ref()
+                .and_then(|d| d.get("errors"))
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .map(|item| {
+                            let text = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+                            (text("field"), text("message"))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if listed.is_empty() {
+                let field = body
+                    .details
+                    .as_ref()
+                    .and_then(|d| d.get("field"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| match err {
+                        ApiError::PreconditionFailed(_) => "name".to_string(),
+                        _ => String::new(),
+                    });
+                self.errors.push((field, body.message));
+            } else {
+                self.errors.extend(listed);
+            }
         }
     }
 
-    /// Records an error from the domain service, attributed to the field it names.
-    pub fn set_error(&mut self, err: &ApiError) {
-        let body = err.body();
-        let field = body
-            .details
-            .as_ref()
-            .and_then(|d| d.get("field"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| match err {
-                ApiError::PreconditionFailed(_) => "name".to_string(),
-                _ => String::new(),
-            });
-        self.error = Some((field, body.message));
-    }
-
-    /// The message of the error, for the summary at the top of the form.
-    pub fn error_message(&self) -> Option<&str> {
-        self.error.as_ref().map(|(_, m)| m.as_str())
+    /// Every error's message, for the summary at the top of the form.
+    pub fn error_messages(&self) -> Vec<&str> {
+        self.errors.iter().map(|(_, m)| m.as_str()).collect()
     }
 }
 
@@ -253,24 +312,37 @@ pub fn header_pairs(value: &Value) -> Vec<(String, String)> {
     }
 }
 
-/// A `datetime-local` value (UTC) as RFC 3339, or `None` when empty.
+/// A date and time typed in UTC, `YYYY-MM-DD HH:MM` with optional seconds (a `T` instead of the
+/// blank and a trailing `Z` are taken too), or a date alone (its midnight), as RFC 3339;
+/// `None` when empty.
 ///
 /// # Errors
-/// 400 naming the field for a value that is not a date and time.
-pub fn local_to_rfc3339(field_name: &str, value: &str) -> Result<Option<String>, ApiError> {
+/// 400 naming the field for a value that is not a date and time in that form.
+pub fn utc_to_rfc3339(field_name: &str, value: &str) -> Result<Option<String>, ApiError> {
     let value = value.trim();
     if value.is_empty() {
         return Ok(None);
     }
-    let full = if value.len() == 16 {
-        format!("{value}:00")
-    } else {
-        value.to_string()
-    };
-    let rfc = format!("{full}Z");
-    chrono::DateTime::parse_from_rfc3339(&rfc)
-        .map(|_| Some(rfc))
-        .map_err(|_| ApiError::invalid_field(field_name, format!("`{value}` is not a date and time")))
+    let bare = value
+        .strip_suffix(['Z', 'z'])
+        .unwrap_or(value)
+        .trim_end()
+        .replacen('T', " ", 1);
+    let parsed = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(&bare, f).ok())
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(&bare, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        });
+    match parsed {
+        Some(t) => Ok(Some(t.and_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string())),
+        None => Err(ApiError::invalid_field(
+            field_name,
+            format!("`{value}` is not a date and time in UTC such as 2026-05-01 09:42"),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -278,13 +350,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn datetime_local_becomes_utc_rfc3339() {
+    fn a_utc_date_and_time_becomes_rfc3339() {
+        for typed in [
+            "2026-05-01 09:42",
+            "2026-05-01T09:42",
+            "2026-05-01 09:42:00Z",
+            " 2026-05-01T09:42:00 ",
+        ] {
+            assert_eq!(
+                utc_to_rfc3339("from", typed).unwrap().as_deref(),
+                Some("2026-05-01T09:42:00Z"),
+                "{typed}"
+            );
+        }
         assert_eq!(
-            local_to_rfc3339("from", "2026-05-01T09:42").unwrap().as_deref(),
-            Some("2026-05-01T09:42:00Z")
+            utc_to_rfc3339("from", "2026-05-01").unwrap().as_deref(),
+            Some("2026-05-01T00:00:00Z")
         );
-        assert_eq!(local_to_rfc3339("from", "").unwrap(), None);
-        assert!(local_to_rfc3339("from", "yesterday").is_err());
+        assert_eq!(utc_to_rfc3339("from", "").unwrap(), None);
+        for bad in [
+            "yesterday",
+            "01/05/2026 09:42",
+            "2026-13-01 09:42",
+            "2026-05-01 09:42+02:00",
+        ] {
+            assert!(utc_to_rfc3339("from", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -302,9 +393,45 @@ mod tests {
     #[test]
     fn errors_attach_to_their_field() {
         let mut form = ChannelForm::new_webhook();
-        form.set_error(&ApiError::invalid_field("webhook.url", "is not allowed"));
+        form.set_errors(&[ApiError::invalid_field("webhook.url", "is not allowed")]);
         assert!(form.error_for("webhook.url").is_some());
         assert!(form.error_for("webhook").is_some());
         assert!(form.error_for("name").is_none());
+    }
+
+    #[test]
+    fn a_form_reports_its_own_errors_together_and_keeps_the_rest_of_the_body() {
+        let form = ChannelForm {
+            name: "Orders".into(),
+            timeout_ms: "soon".into(),
+            url: "https://example.com/hook".into(),
+            ..ChannelForm::new_webhook()
+        };
+        let (body, errors) = form.body_and_errors();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(body.name, "Orders");
+        assert_eq!(
+            body.webhook.as_ref().map(|w| w.url.as_str()),
+            Some("https://example.com/hook")
+        );
+        assert_eq!(body.webhook.and_then(|w| w.timeout_ms), None);
+        assert!(form.to_body().is_err());
+
+        let mut shown = ChannelForm::new_webhook();
+        let listed = ApiError::BadRequest {
+            message: "name: must not be empty; eventTypeFilters: must name at least one event type".into(),
+            details: Some(json!({
+                "field": "name",
+                "errors": [
+                    {"field": "name", "message": "name: must not be empty"},
+                    {"field": "eventTypeFilters", "message": "eventTypeFilters: must name at least one event type"},
+                ],
+            })),
+        };
+        shown.set_errors(&[errors.into_iter().next().unwrap(), listed]);
+        assert_eq!(shown.error_messages().len(), 3);
+        assert!(shown.error_for("name").is_some());
+        assert!(shown.error_for("eventTypeFilters").is_some());
+        assert!(shown.error_for("webhook.timeoutMs").is_some());
     }
 }

@@ -11,6 +11,7 @@
 pub mod forms;
 pub mod pages;
 pub mod session;
+pub mod time;
 
 use askama::Template;
 use axum::http::header;
@@ -59,7 +60,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/ui/integrations/channels/{key}/rotate", post(channels::rotate_secret))
         .route("/ui/integrations/channels/{key}/test", post(channels::test_channel))
         .route("/ui/integrations/deliveries", get(deliveries::deliveries))
-        .route("/ui/integrations/deliveries/replay", post(deliveries::bulk_replay))
+        .route(
+            "/ui/integrations/deliveries/replay",
+            get(deliveries::confirm_bulk_replay).post(deliveries::bulk_replay),
+        )
+        .route(
+            "/ui/integrations/deliveries/dismiss",
+            get(deliveries::confirm_bulk_dismiss).post(deliveries::bulk_dismiss),
+        )
         .route("/ui/integrations/deliveries/{key}", get(deliveries::delivery))
         .route("/ui/integrations/deliveries/{key}/replay", post(deliveries::replay))
         .route("/ui/integrations/deliveries/{key}/dismiss", post(deliveries::dismiss))

@@ -420,3 +420,87 @@ async fn bulk_dismiss_takes_only_the_matching_failed_deliveries(app: TestApp) {
 }
 
 both_backends!(bulk_dismiss_takes_only_the_matching_failed_deliveries);
+
+async fn platform_wallet_filter(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.integration.allowed_networks = vec!["127.0.0.0/8".into()];
+        s.server.dispatcher_enabled = false;
+    })
+    .await;
+    let hook = receiver(404).await;
+    let response = app
+        .post(
+            "/api/integration-channels",
+            Some(&app.admin_token),
+            &json!({"name": "platform", "type": "WEBHOOK", "eventTypeFilters": [IDENTIFIER_CREATED], "webhook": {"url": hook.url}}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let mut wallets = Vec::new();
+    for name in ["North", "South"] {
+        let w = app.create_wallet(name).await["walletExternalKey"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for _ in 0..(wallets.len() + 1) {
+            let response = app
+                .post(
+                    &format!("/api/v1/wallets/{w}/identifiers"),
+                    Some(&app.admin_token),
+                    &json!({"identifierType": "JWK", "displayName": "key"}),
+                )
+                .await;
+            assert_eq!(response.status(), 201);
+        }
+        wallets.push(w);
+    }
+    // North has one delivery on the platform channel, South two; all FAIL (404).
+    run_dispatcher(&app).await;
+    let wallets_listed = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["walletExternalKey"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, all) = call(&app, reqwest::Method::GET, "/api/integration-deliveries").await;
+    assert_eq!((status, wallets_listed(&all).len()), (200, 3), "{all}");
+    let (_, south) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/integration-deliveries?wallet={}", wallets[1]),
+    )
+    .await;
+    assert_eq!(wallets_listed(&south), [wallets[1].clone(), wallets[1].clone()]);
+    let (status, error) = call(&app, reqwest::Method::GET, "/api/integration-deliveries?wallet=north").await;
+    assert_eq!((status, &error["details"]["field"]), (400, &json!("wallet")), "{error}");
+
+    // A bulk dismissal by wallet takes that wallet's FAILED deliveries only, and says so in
+    // its audit entry.
+    let (status, bulk) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/integration-deliveries/dismiss?wallet={}", wallets[0]),
+    )
+    .await;
+    assert_eq!((status, bulk), (200, json!({"dismissed": 1})));
+    let (_, failed) = call(&app, reqwest::Method::GET, "/api/integration-deliveries?state=FAILED").await;
+    assert_eq!(wallets_listed(&failed), [wallets[1].clone(), wallets[1].clone()]);
+    let (status, history) = call(&app, reqwest::Method::GET, "/api/v1/history").await;
+    assert_eq!(status, 200, "{history}");
+    let entry = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "DELIVERIES_DISMISSED")
+        .unwrap_or_else(|| panic!("an audit entry of the dismissal: {history}"));
+    assert_eq!(entry["details"]["walletExternalKey"], wallets[0].as_str(), "{history}");
+    assert_eq!(entry["details"]["count"], 1);
+}
+
+async fn the_platform_log_filters_by_the_events_wallet(app: TestApp) {
+    platform_wallet_filter(app.backend).await;
+}
+
+both_backends!(the_platform_log_filters_by_the_events_wallet);

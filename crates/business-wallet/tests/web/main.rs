@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod console;
 
 use common::TestApp;
 use serde_json::json;
@@ -389,7 +390,7 @@ async fn errors_keep_the_page_and_links_keep_the_wallet(app: TestApp) {
     assert_eq!(done.status(), 303);
     assert_eq!(
         done.headers()["location"],
-        format!("/ui/integrations/channels?wallet={wallet}").as_str()
+        format!("/ui/integrations/channels?wallet={wallet}&done=disabled").as_str()
     );
     let replayed = post(
         &app,
@@ -401,7 +402,7 @@ async fn errors_keep_the_page_and_links_keep_the_wallet(app: TestApp) {
     assert_eq!(replayed.status(), 303);
     assert_eq!(
         replayed.headers()["location"],
-        format!("/ui/integrations/deliveries?replayed=0&channel={channel}&wallet={wallet}").as_str()
+        format!("/ui/integrations/deliveries?wallet={wallet}&channel={channel}&done=replayed&n=0").as_str()
     );
 }
 

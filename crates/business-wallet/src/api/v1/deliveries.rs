@@ -72,6 +72,12 @@ impl IntoParams for ReplayFilters {
                 doc::uuid().into(),
             ),
             query_param(
+                "wallet",
+                "Only deliveries of this wallet's events (on the platform routes, whose channels \
+                 get the events of every wallet).",
+                doc::uuid().into(),
+            ),
+            query_param(
                 "from",
                 "Created at or after this time (RFC 3339).",
                 doc::date_time().into(),
@@ -110,7 +116,7 @@ fn cursor_pattern() -> String {
 
 /// Lists a wallet's deliveries, newest first. Filters: `state` (repeatable or comma-separated;
 /// default `active` = PENDING, DELIVERING, FAILED; `all` for every state), `channel`,
-/// `eventType`, `eventId`, `from`, `to` (RFC 3339), `cursor`, `limit`.
+/// `eventType`, `eventId`, `wallet`, `from`, `to` (RFC 3339), `cursor`, `limit`.
 #[utoipa::path(
     get,
     path = "/api/wallets/{walletExternalKey}/integration-deliveries",

@@ -378,6 +378,22 @@ pub async fn replay_matching(
     Ok(BulkReplay { replayed })
 }
 
+/// How many FAILED deliveries match the filter now: what a bulk replay or dismissal with it
+/// would move (shown before one is confirmed). Needs the authority to move them.
+///
+/// # Errors
+/// 403/404; database failure.
+pub async fn count_failed_matching(
+    state: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    filter: &Filter,
+) -> Result<u64, DomainError> {
+    authorize(state, principal, scope, Authority::WalletIntegrationDeliveryCrud).await?;
+    let count = delivery_log::count_failed_matching(&state.db, scope, filter).await?;
+    Ok(u64::try_from(count).unwrap_or_default())
+}
+
 /// Dismisses every FAILED delivery matching the filter; one audit entry records the count.
 ///
 /// # Errors
@@ -420,6 +436,7 @@ async fn transition_matching(
                 "channelExternalKey": filter.channel,
                 "eventType": filter.event_type,
                 "eventId": filter.event_id,
+                "walletExternalKey": filter.wallet,
                 "from": filter.from.map(rfc3339_ms),
                 "to": filter.to.map(rfc3339_ms),
             }),

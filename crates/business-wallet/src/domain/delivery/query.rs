@@ -2,7 +2,7 @@
 
 use super::DeliveryState;
 use crate::domain::error::DomainError;
-use crate::domain::ids::{canonical_uuid, ChannelKey};
+use crate::domain::ids::{canonical_uuid, ChannelKey, WalletKey};
 use crate::events;
 use crate::store::delivery_log::Filter;
 
@@ -18,7 +18,8 @@ pub struct LogQuery {
 }
 
 /// Parses `state` (repeatable or comma-separated; `active` and `all` are shorthands), `channel`,
-/// `eventType`, `eventId`, `from`, `to` (RFC 3339), `cursor` and `limit` (1 to 200, default 50).
+/// `eventType`, `eventId`, `wallet` (the event's wallet), `from`, `to` (RFC 3339), `cursor` and
+/// `limit` (1 to 200, default 50).
 ///
 /// # Errors
 /// 400 naming the bad parameter.
@@ -56,6 +57,7 @@ pub fn parse_log_query(query: Option<&str>) -> Result<LogQuery, DomainError> {
                 parsed.filter.event_type = Some(value)
             }
             "eventId" => parsed.filter.event_id = Some(canonical_uuid("eventId", &value)?),
+            "wallet" => parsed.filter.wallet = Some(WalletKey::parse_as("wallet", &value)?),
             "from" => parsed.filter.from = Some(parse_time("from", &value)?),
             "to" => parsed.filter.to = Some(parse_time("to", &value)?),
             "cursor" => {

@@ -7,9 +7,9 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{href, see_other, ChannelsTab, Ctx, InPage, NewChannelTab, Page, PageError, Post};
+use super::{href, see_other, ChannelsTab, Ctx, Done, InPage, NewChannelTab, Page, PageError, Post};
 use crate::channels::{ChannelKind, TestSendReport};
-use crate::domain::channel::{self, ChannelView};
+use crate::domain::channel::{self, ChannelBody, ChannelView};
 use crate::domain::ChannelKey;
 use crate::error::ApiError;
 use crate::events;
@@ -35,6 +35,26 @@ struct ChannelFormPage {
     form: ChannelForm,
     catalog: Vec<&'static str>,
     types: Vec<String>,
+    /// The result of a test send of the unsaved form, shown above it.
+    test: Option<TestView>,
+}
+
+/// A test send's result as the pages show it.
+struct TestView {
+    channel_name: String,
+    report: TestSendReport,
+    request_headers: Vec<(String, String)>,
+}
+
+impl TestView {
+    fn new(channel_name: String, report: TestSendReport) -> TestView {
+        let request_headers = report.request.as_ref().map(|r| r.headers.clone()).unwrap_or_default();
+        TestView {
+            channel_name,
+            report,
+            request_headers,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -56,9 +76,7 @@ struct ConfirmDeletePage {
 #[template(path = "test_result.html")]
 struct TestResultPage {
     ctx: Ctx,
-    channel_name: String,
-    report: TestSendReport,
-    request_headers: Vec<(String, String)>,
+    test: TestView,
 }
 
 /// The freshly generated secret on its way to the page that shows it once.
@@ -76,9 +94,12 @@ fn channel_types(state: &AppState) -> Vec<String> {
     state.channels.offered().iter().map(ToString::to_string).collect()
 }
 
-/// The channels table of the page's scope.
-fn channels_href(ctx: &Ctx) -> String {
-    href("/ui/integrations/channels", ctx.wallet_param())
+/// The channels table of the page's scope, with the notice of what was just done.
+fn channels_href(ctx: &Ctx, done: Done) -> String {
+    href(
+        "/ui/integrations/channels",
+        ctx.wallet_param().into_iter().chain([("done", done.as_str())]),
+    )
 }
 
 /// Sends the new secret to its show-once page.
@@ -142,38 +163,62 @@ pub async fn new_channel(
         form: ChannelForm::new_webhook(),
         catalog: catalog(),
         types: channel_types(&state),
+        test: None,
     })
     .into_response())
 }
 
-/// The form again, with the error next to its field and the error's status; errors that are
-/// not about the form (authorization, an outage) get the error page.
-fn form_with_error(
+/// The form again, with every error next to its field and the first error's status; errors
+/// that are not about the form (authorization, an outage) get the error page.
+fn form_with_errors(
     state: &AppState,
     ctx: Ctx,
     channel: Option<ChannelView>,
     mut form: ChannelForm,
-    err: impl Into<ApiError>,
+    errors: Vec<ApiError>,
 ) -> Result<Response, PageError> {
-    let err = err.into();
-    if matches!(
-        err,
-        ApiError::Unauthorized(_) | ApiError::Forbidden(_) | ApiError::Internal(_) | ApiError::Unavailable(_)
-    ) {
-        return Err(PageError::new(Some(&ctx), err));
+    let not_about_the_form = |err: &ApiError| {
+        matches!(
+            err,
+            ApiError::Unauthorized(_) | ApiError::Forbidden(_) | ApiError::Internal(_) | ApiError::Unavailable(_)
+        )
+    };
+    let mut errors = errors;
+    if let Some(i) = errors.iter().position(not_about_the_form) {
+        return Err(PageError::new(Some(&ctx), errors.swap_remove(i)));
     }
-    let status = err.status_code();
-    form.set_error(&err);
+    let status = errors
+        .first()
+        .map_or(axum::http::StatusCode::BAD_REQUEST, ApiError::status_code);
+    form.set_errors(&errors);
     let mut response = HtmlTemplate(ChannelFormPage {
         ctx,
         channel,
         form,
         catalog: catalog(),
         types: channel_types(state),
+        test: None,
     })
     .into_response();
     *response.status_mut() = status;
     Ok(response)
+}
+
+/// The body of the posted form, or the form again with every error: the form's own (a
+/// timeout that is no number, say) together with the service's checks of the rest.
+async fn body_of_form(
+    state: &AppState,
+    post: &Post<ChannelsTab>,
+    current: Option<ChannelView>,
+    values: &ChannelForm,
+) -> Result<Result<(ChannelBody, Option<ChannelView>), Response>, PageError> {
+    let (body, own) = values.body_and_errors();
+    if own.is_empty() {
+        return Ok(Ok((body, current)));
+    }
+    let service = channel::check(state, &post.principal, &post.scope, body).await.err();
+    let errors = own.into_iter().chain(service.map(ApiError::from)).collect();
+    form_with_errors(state, post.ctx.clone(), current, values.clone(), errors).map(Err)
 }
 
 /// POST a new channel; on success its secret is shown once.
@@ -182,13 +227,13 @@ fn form_with_error(
 /// The error page for errors that are not about the form.
 pub async fn create_channel(State(state): State<AppState>, post: Post<ChannelsTab>) -> Result<Response, PageError> {
     let values = ChannelForm::from_pairs(&post.form);
-    let body = match values.to_body() {
-        Ok(body) => body,
-        Err(err) => return form_with_error(&state, post.ctx, None, values, err),
+    let body = match body_of_form(&state, &post, None, &values).await? {
+        Ok((body, _)) => body,
+        Err(form) => return Ok(form),
     };
     match channel::create(&state, &post.principal, &post.scope, body).await {
         Ok(view) => Ok(show_secret_once(&state, &post.ctx, &view)),
-        Err(err) => form_with_error(&state, post.ctx, None, values, err),
+        Err(err) => form_with_errors(&state, post.ctx, None, values, vec![err.into()]),
     }
 }
 
@@ -232,6 +277,7 @@ pub async fn channel(
         channel: Some(view),
         catalog: catalog(),
         types: channel_types(&state),
+        test: None,
     })
     .into_response())
 }
@@ -250,13 +296,13 @@ pub async fn replace_channel(
         .await
         .in_page(&post.ctx)?;
     let values = ChannelForm::from_pairs(&post.form);
-    let body = match values.to_body() {
-        Ok(body) => body,
-        Err(err) => return form_with_error(&state, post.ctx, Some(current), values, err),
+    let (body, current) = match body_of_form(&state, &post, Some(current), &values).await? {
+        Ok(checked) => checked,
+        Err(form) => return Ok(form),
     };
     match channel::replace(&state, &post.principal, &post.scope, &key, body).await {
-        Ok(_) => Ok(see_other(channels_href(&post.ctx))),
-        Err(err) => form_with_error(&state, post.ctx, Some(current), values, err),
+        Ok(_) => Ok(see_other(channels_href(&post.ctx, Done::Saved))),
+        Err(err) => form_with_errors(&state, post.ctx, current, values, vec![err.into()]),
     }
 }
 
@@ -279,7 +325,8 @@ pub async fn toggle_channel(
     channel::replace(&state, &post.principal, &post.scope, &key, body)
         .await
         .in_page(&post.ctx)?;
-    Ok(see_other(channels_href(&post.ctx)))
+    let done = if values.enabled { Done::Enabled } else { Done::Disabled };
+    Ok(see_other(channels_href(&post.ctx, done)))
 }
 
 /// GET the delete confirmation.
@@ -318,7 +365,7 @@ pub async fn delete_channel(
     channel::delete(&state, &post.principal, &post.scope, &key)
         .await
         .in_page(&post.ctx)?;
-    Ok(see_other(channels_href(&post.ctx)))
+    Ok(see_other(channels_href(&post.ctx, Done::Deleted)))
 }
 
 /// POST rotate the signing secret; the new one is shown once.
@@ -354,37 +401,35 @@ pub async fn test_channel(
     let view = channel::get(&state, &post.principal, &post.scope, &key)
         .await
         .in_page(&post.ctx)?;
-    let request_headers = report.request.as_ref().map(|r| r.headers.clone()).unwrap_or_default();
     Ok(HtmlTemplate(TestResultPage {
         ctx: post.ctx,
-        channel_name: view.name,
-        report,
-        request_headers,
+        test: TestView::new(view.name, report),
     })
     .into_response())
 }
 
-/// POST the new-channel form to send one test event through it without saving it.
+/// POST the new-channel form to send one test event through it without saving it. The result
+/// is shown above the form, which keeps what was typed (secrets excepted), whether the test
+/// succeeded or not.
 ///
 /// # Errors
 /// The error page for errors that are not about the form.
 pub async fn test_draft(State(state): State<AppState>, post: Post<ChannelsTab>) -> Result<Response, PageError> {
     let values = ChannelForm::from_pairs(&post.form);
-    let body = match values.to_body() {
-        Ok(body) => body,
-        Err(err) => return form_with_error(&state, post.ctx, None, values, err),
+    let body = match body_of_form(&state, &post, None, &values).await? {
+        Ok((body, _)) => body,
+        Err(form) => return Ok(form),
     };
     match channel::test_draft(&state, &post.principal, &post.scope, body, None).await {
-        Ok(report) => {
-            let request_headers = report.request.as_ref().map(|r| r.headers.clone()).unwrap_or_default();
-            Ok(HtmlTemplate(TestResultPage {
-                ctx: post.ctx,
-                channel_name: format!("{} (not saved)", values.name),
-                report,
-                request_headers,
-            })
-            .into_response())
-        }
-        Err(err) => form_with_error(&state, post.ctx, None, values, err),
+        Ok(report) => Ok(HtmlTemplate(ChannelFormPage {
+            test: Some(TestView::new(format!("{} (not saved)", values.name), report)),
+            ctx: post.ctx,
+            channel: None,
+            form: values,
+            catalog: catalog(),
+            types: channel_types(&state),
+        })
+        .into_response()),
+        Err(err) => form_with_errors(&state, post.ctx, None, values, vec![err.into()]),
     }
 }

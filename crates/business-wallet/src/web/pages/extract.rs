@@ -82,6 +82,8 @@ pub struct Ctx {
     pub can_manage_deliveries: bool,
     /// Holds GLOBAL_WALLET_CRUD (may switch wallets).
     pub is_global: bool,
+    /// What the action that led here did ([`super::notice`]), shown at the top of the page.
+    pub notice: Option<String>,
 }
 
 impl Ctx {
@@ -127,6 +129,7 @@ fn target(
         can_manage_channels: false,
         can_manage_deliveries: false,
         is_global: principal.is_global(),
+        notice: super::notice(query),
     };
     match scope {
         None if principal.is_global() => Ok(Target::Choose(Box::new(ctx))),

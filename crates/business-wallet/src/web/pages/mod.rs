@@ -18,6 +18,8 @@ pub use extract::{ChannelsTab, CsrfForm, Ctx, DeliveriesTab, HistoryTab, NewChan
 
 use axum::response::{IntoResponse, Redirect, Response};
 
+use crate::web::forms::field;
+
 /// `params` form-encoded as a query string (without the `?`). Every query string the pages
 /// build is built here, through [`href`] or for the API's own parser.
 pub fn query_string<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
@@ -37,6 +39,72 @@ pub fn href<'a>(path: &str, params: impl IntoIterator<Item = (&'a str, &'a str)>
     }
 }
 
+/// What an action did, for the `done` parameter of the redirect after it (with `n`, a count, for
+/// the bulk actions); the page it leads to shows the notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    /// Deliveries queued again.
+    Replayed,
+    /// Deliveries dismissed.
+    Dismissed,
+    /// A channel saved.
+    Saved,
+    /// A channel enabled.
+    Enabled,
+    /// A channel disabled.
+    Disabled,
+    /// A channel deleted.
+    Deleted,
+}
+
+impl Done {
+    const ALL: [Done; 6] = [
+        Done::Replayed,
+        Done::Dismissed,
+        Done::Saved,
+        Done::Enabled,
+        Done::Disabled,
+        Done::Deleted,
+    ];
+
+    /// The value of the `done` parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Done::Replayed => "replayed",
+            Done::Dismissed => "dismissed",
+            Done::Saved => "saved",
+            Done::Enabled => "enabled",
+            Done::Disabled => "disabled",
+            Done::Deleted => "deleted",
+        }
+    }
+
+    /// The notice, with the count of a bulk action.
+    fn text(self, count: Option<u64>) -> String {
+        match (self, count) {
+            (Done::Replayed, Some(n)) => format!("Failed deliveries queued again: {n}."),
+            (Done::Dismissed, Some(n)) => format!("Failed deliveries dismissed: {n}."),
+            (Done::Replayed, None) => "Delivery queued again: the dispatcher sends it with its next round.".into(),
+            (Done::Dismissed, None) => "Delivery dismissed: it is no longer retried or listed as active.".into(),
+            (Done::Saved, _) => "Channel saved.".into(),
+            (Done::Enabled, _) => "Channel enabled: it gets the events it subscribes to again.".into(),
+            (Done::Disabled, _) => "Channel disabled: it gets no new deliveries until it is enabled.".into(),
+            (Done::Deleted, _) => "Channel deleted.".into(),
+        }
+    }
+}
+
+/// The notice of the action named by `done` (and `n`) in a query. Only these fixed texts: a
+/// link cannot make a page say anything else.
+pub fn notice(query: &[(String, String)]) -> Option<String> {
+    let done = field(query, "done")?;
+    let count = field(query, "n").and_then(|n| n.parse::<u64>().ok());
+    Done::ALL
+        .into_iter()
+        .find(|d| d.as_str() == done)
+        .map(|d| d.text(count))
+}
+
 /// A 303 to `location`.
 fn see_other(location: String) -> Response {
     Redirect::to(&location).into_response()
@@ -44,7 +112,24 @@ fn see_other(location: String) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::href;
+    use super::{href, notice};
+
+    #[test]
+    fn a_notice_is_one_of_the_fixed_texts() {
+        let query = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        assert_eq!(
+            notice(&query(&[("done", "replayed"), ("n", "3")])).as_deref(),
+            Some("Failed deliveries queued again: 3.")
+        );
+        assert_eq!(
+            notice(&query(&[("done", "deleted")])).as_deref(),
+            Some("Channel deleted.")
+        );
+        assert_eq!(notice(&query(&[("done", "<script>")])), None);
+        assert_eq!(notice(&query(&[])), None);
+    }
 
     #[test]
     fn href_encodes_its_parameters_and_drops_an_empty_query() {
