@@ -305,3 +305,27 @@ pub async fn list(state: &AppState, principal: &Principal, query: &ListQuery) ->
 pub fn not_found(key: &WalletKey) -> DomainError {
     DomainError::NotFound(format!("wallet {key} does not exist"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ListQuery;
+
+    #[test]
+    fn a_list_query_takes_trimmed_names_and_only_cursors_of_the_list() {
+        let query = ListQuery::parse(Some("  Zürich "), Some("42"), 20).unwrap();
+        assert_eq!(
+            (query.name.as_deref(), query.after, query.limit),
+            (Some("Zürich"), Some(42), 20)
+        );
+        let blank = ListQuery::parse(Some(" \t"), None, 50).unwrap();
+        assert_eq!((blank.name, blank.after), (None, None));
+        for cursor in ["", "0", "042", "-1", "1 2", "abc", "9999999999999999999"] {
+            let err = ListQuery::parse(None, Some(cursor), 20).unwrap_err();
+            assert!(err.to_string().starts_with("cursor: "), "{cursor}: {err}");
+        }
+        assert!(
+            ListQuery::parse(None, Some("999999999999999999"), 20).is_ok(),
+            "18 digits fit"
+        );
+    }
+}
