@@ -249,6 +249,30 @@ pub struct ListQuery {
     pub limit: i64,
 }
 
+impl ListQuery {
+    /// The query of a page of at most `limit` wallets, from the list's text parameters as the
+    /// API and the UI's wallet picker receive them: `name` is trimmed (blank selects every
+    /// wallet), and `cursor` must be a `nextCursor` of this list, passed unchanged.
+    ///
+    /// # Errors
+    /// 400 naming `cursor` for any other cursor text.
+    pub fn parse(name: Option<&str>, cursor: Option<&str>, limit: i64) -> Result<ListQuery, DomainError> {
+        let after = cursor
+            .map(|cursor| {
+                // What `nextCursor` holds: a row id, at most 18 digits (so it always parses).
+                let digits = cursor.len() <= 18
+                    && cursor.bytes().all(|b| b.is_ascii_digit())
+                    && cursor.bytes().next().is_some_and(|b| b != b'0');
+                digits.then(|| cursor.parse::<i64>().ok()).flatten().ok_or_else(|| {
+                    DomainError::invalid_field("cursor", "is not a cursor of this list (pass a nextCursor unchanged)")
+                })
+            })
+            .transpose()?;
+        let name = name.map(str::trim).filter(|name| !name.is_empty()).map(str::to_string);
+        Ok(ListQuery { name, after, limit })
+    }
+}
+
 /// A page of the wallet list.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -280,4 +304,28 @@ pub async fn list(state: &AppState, principal: &Principal, query: &ListQuery) ->
 /// The 404 for an unknown wallet.
 pub fn not_found(key: &WalletKey) -> DomainError {
     DomainError::NotFound(format!("wallet {key} does not exist"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ListQuery;
+
+    #[test]
+    fn a_list_query_takes_trimmed_names_and_only_cursors_of_the_list() {
+        let query = ListQuery::parse(Some("  Zürich "), Some("42"), 20).unwrap();
+        assert_eq!(
+            (query.name.as_deref(), query.after, query.limit),
+            (Some("Zürich"), Some(42), 20)
+        );
+        let blank = ListQuery::parse(Some(" \t"), None, 50).unwrap();
+        assert_eq!((blank.name, blank.after), (None, None));
+        for cursor in ["", "0", "042", "-1", "1 2", "abc", "9999999999999999999"] {
+            let err = ListQuery::parse(None, Some(cursor), 20).unwrap_err();
+            assert!(err.to_string().starts_with("cursor: "), "{cursor}: {err}");
+        }
+        assert!(
+            ListQuery::parse(None, Some("999999999999999999"), 20).is_ok(),
+            "18 digits fit"
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! The server-rendered Web UI under `/ui`: sign-in with a bearer token, and Settings ->
-//! Integrations (channels, deliveries, history). Every page calls the same domain services as
+//! Integrations (channels, deliveries, history, and the catalog of event types). Every page calls the same domain services as
 //! the API, so the authorization is the API's; buttons a user cannot use are hidden, and a
 //! forged form post is still refused by the service. Every form carries the session's CSRF
 //! token, checked on every POST.
@@ -21,7 +21,7 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use pages::{channels, deliveries, history, sign_in};
+use pages::{channels, deliveries, events, history, sign_in};
 
 /// The routes of the Web UI. When the public base URL is `https`, cookies are marked Secure.
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -72,6 +72,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/ui/integrations/deliveries/{key}/replay", post(deliveries::replay))
         .route("/ui/integrations/deliveries/{key}/dismiss", post(deliveries::dismiss))
         .route("/ui/integrations/history", get(history::history))
+        .route("/ui/integrations/events", get(events::events))
         .layer(axum::middleware::map_response(page_headers));
     if secure {
         routes.layer(axum::middleware::map_response(secure_cookies))

@@ -1,9 +1,12 @@
 //! Web UI pages over HTTP: sign-in and its cookie, redirects without a session, CSRF checks,
-//! what a read-only user is shown, and escaping. The browser scenarios live in `ui-tests/`.
+//! what a read-only user is shown, and escaping; the console's actions and searches in
+//! [`console`]; the wallet picker and the event catalog in
+//! [`pages`]. The browser scenarios live in `ui-tests/`.
 
 #[path = "../common/mod.rs"]
 mod common;
 mod console;
+mod pages;
 
 use common::TestApp;
 use serde_json::json;

@@ -90,23 +90,7 @@ impl WalletListQuery {
                 .filter(|l| (1..=200).contains(l))
                 .ok_or_else(|| ApiError::invalid_field("limit", "must be a number from 1 to 200"))?,
         };
-        let after = self
-            .cursor
-            .map(|cursor| {
-                // What `nextCursor` holds: a row id, at most 18 digits (so it always parses).
-                let digits = cursor.len() <= 18
-                    && cursor.bytes().all(|b| b.is_ascii_digit())
-                    && cursor.bytes().next().is_some_and(|b| b != b'0');
-                digits.then(|| cursor.parse::<i64>().ok()).flatten().ok_or_else(|| {
-                    ApiError::invalid_field("cursor", "is not a cursor of this list (pass a nextCursor unchanged)")
-                })
-            })
-            .transpose()?;
-        let name = self
-            .name
-            .map(|name| name.trim().to_string())
-            .filter(|name| !name.is_empty());
-        Ok(ListQuery { name, after, limit })
+        Ok(ListQuery::parse(self.name.as_deref(), self.cursor.as_deref(), limit)?)
     }
 }
 

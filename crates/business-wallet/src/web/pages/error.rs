@@ -7,6 +7,7 @@ use axum::extract::rejection::FormRejection;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::extract::Ctx;
+use super::wallets::WalletPicker;
 use crate::error::{ApiError, InternalError};
 use crate::web::session::SignedOut;
 use crate::web::HtmlTemplate;
@@ -23,14 +24,6 @@ pub struct ErrorPage {
     pub title: String,
     /// What went wrong.
     pub message: String,
-}
-
-/// The wallet chooser of a GLOBAL holder.
-#[derive(Template)]
-#[template(path = "choose_wallet.html")]
-struct ChooseWalletPage {
-    ctx: Ctx,
-    action: &'static str,
 }
 
 /// A failed page request: the API's error, shown on the error page with the API's status code
@@ -110,13 +103,9 @@ pub enum Rejection {
     SignedOut(SignedOut),
     /// A form body that does not decode: axum's own answer.
     Form(FormRejection),
-    /// A GLOBAL holder who has not chosen a wallet: the chooser, which comes back to `action`.
-    ChooseWallet {
-        /// The context of the chooser page.
-        ctx: Box<Ctx>,
-        /// The page the chooser opens with the chosen wallet.
-        action: &'static str,
-    },
+    /// A GLOBAL holder who has not chosen a wallet: the wallet picker, whose choices come back
+    /// to the page it was shown for.
+    ChooseWallet(Box<WalletPicker>),
     /// The request cannot be served (a bad wallet, a wrong CSRF token).
     Failed(PageError),
 }
@@ -126,9 +115,7 @@ impl IntoResponse for Rejection {
         match self {
             Rejection::SignedOut(signed_out) => signed_out.into_response(),
             Rejection::Form(rejection) => rejection.into_response(),
-            Rejection::ChooseWallet { ctx, action } => {
-                HtmlTemplate(ChooseWalletPage { ctx: *ctx, action }).into_response()
-            }
+            Rejection::ChooseWallet(picker) => HtmlTemplate(*picker).into_response(),
             Rejection::Failed(err) => err.into_response(),
         }
     }

@@ -4,7 +4,8 @@
 //!
 //! Each does its checks in the order the UI has always answered them: the session first (none:
 //! back to sign-in), then, for a post, the CSRF token (wrong: 403), then the scope (a GLOBAL
-//! holder who has chosen no wallet gets the chooser, or a 400 for a post).
+//! holder who has chosen no wallet gets the wallet picker, or a 400 for a post). A page that
+//! is the same for every scope ([`Viewer`], the event catalog) needs no chosen wallet.
 
 use std::marker::PhantomData;
 
@@ -13,7 +14,7 @@ use axum::http::request::Parts;
 use axum::Form;
 
 use super::error::{PageError, Rejection};
-use super::href;
+use super::{href, wallets};
 use crate::auth::{Authority, Principal};
 use crate::domain::{Scope, WalletKey};
 use crate::error::ApiError;
@@ -24,7 +25,7 @@ use crate::web::session::Session;
 /// A tab of the integrations pages: the one highlighted in the navigation, and where the
 /// wallet chooser sends a GLOBAL holder who has not chosen a wallet yet.
 pub trait Tab: Send + Sync + 'static {
-    /// `channels`, `deliveries` or `history`.
+    /// `channels`, `deliveries`, `history` or `events`.
     const NAME: &'static str;
     /// The page the chooser's form opens with `?wallet=...`.
     const CHOOSER: &'static str;
@@ -59,6 +60,15 @@ impl Tab for HistoryTab {
     const CHOOSER: &'static str = "/ui/integrations/history";
 }
 
+/// The event catalog. It is the same for every wallet, so it never shows the picker; its
+/// "Change wallet" goes to the channels' picker.
+pub struct EventsTab;
+
+impl Tab for EventsTab {
+    const NAME: &'static str = "events";
+    const CHOOSER: &'static str = "/ui/integrations/channels";
+}
+
 /// What every page of a signed-in user needs: who, which wallet, the CSRF token and what the
 /// user may do there.
 #[derive(Debug, Clone)]
@@ -74,7 +84,7 @@ pub struct Ctx {
     pub wallet: Option<String>,
     /// What the pages are about: a wallet key, or "Platform".
     pub wallet_label: String,
-    /// The current tab: channels, deliveries or history.
+    /// The current tab: channels, deliveries, history or events.
     pub tab: &'static str,
     /// May create, edit, rotate, test and delete channels here.
     pub can_manage_channels: bool,
@@ -90,6 +100,17 @@ impl Ctx {
     /// The `wallet` query parameter to carry on, if any, for [`href`].
     pub fn wallet_param(&self) -> Option<(&'static str, &str)> {
         self.wallet.as_deref().map(|w| ("wallet", w))
+    }
+
+    /// Where "Change wallet" leads: the picker, whose choice comes back to this tab (to the
+    /// channels from the event catalog, which is the same for every wallet).
+    pub fn change_wallet_href(&self) -> String {
+        let tab = if self.tab == EventsTab::NAME {
+            ChannelsTab::NAME
+        } else {
+            self.tab
+        };
+        format!("/ui/integrations/{tab}?wallet=")
     }
 }
 
@@ -181,9 +202,33 @@ impl<T: Tab> FromRequestParts<AppState> for Page<T> {
                 query,
                 tab: PhantomData,
             }),
-            Ok(Target::Choose(ctx)) => Err(Rejection::ChooseWallet {
-                ctx,
-                action: T::CHOOSER,
+            Ok(Target::Choose(ctx)) => {
+                let picker = wallets::picker(state, &session.principal, *ctx, &query, T::CHOOSER).await?;
+                Err(Rejection::ChooseWallet(Box::new(picker)))
+            }
+            Err(err) => Err(PageError::new(None, err).into()),
+        }
+    }
+}
+
+/// A page of a signed-in user that is the same for every scope, on tab `T`: the page context,
+/// with the chosen wallet (if any) in its navigation and links. It never shows the picker.
+pub struct Viewer<T> {
+    /// What the templates need.
+    pub ctx: Ctx,
+    tab: PhantomData<T>,
+}
+
+impl<T: Tab> FromRequestParts<AppState> for Viewer<T> {
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state).await?;
+        let query = forms::pairs(parts.uri.query());
+        match target(&session.principal, &session.csrf, &query, T::NAME) {
+            Ok(Target::Scope(_, ctx) | Target::Choose(ctx)) => Ok(Viewer {
+                ctx: *ctx,
+                tab: PhantomData,
             }),
             Err(err) => Err(PageError::new(None, err).into()),
         }

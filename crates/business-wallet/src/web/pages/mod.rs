@@ -1,5 +1,6 @@
 //! The pages and form handlers of the Web UI, one file per part of it: [`sign_in`],
-//! [`channels`], [`deliveries`] and [`history`].
+//! [`channels`], [`deliveries`], [`history`], the event catalog ([`events`]) and the wallet
+//! picker ([`wallets`]).
 //!
 //! What they share lives beside them: the extractors that give a handler its signed-in user,
 //! scope and page context ([`extract`]), the error that every handler returns with `?` and that
@@ -9,12 +10,16 @@
 pub mod channels;
 pub mod deliveries;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod history;
 pub mod sign_in;
+pub mod wallets;
 
 pub use error::{ErrorPage, InPage, PageError, Rejection};
-pub use extract::{ChannelsTab, CsrfForm, Ctx, DeliveriesTab, HistoryTab, NewChannelTab, Page, Post, Tab};
+pub use extract::{
+    ChannelsTab, CsrfForm, Ctx, DeliveriesTab, EventsTab, HistoryTab, NewChannelTab, Page, Post, Tab, Viewer,
+};
 
 use axum::response::{IntoResponse, Redirect, Response};
 
