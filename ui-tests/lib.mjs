@@ -174,7 +174,7 @@ export async function inspect(page, name) {
 
 export async function signIn(page, token) {
   await page.goto(BASE + "/ui/sign-in");
-  await shot(page, "sign-in");
+  await inspect(page, "sign-in");
   await page.getByLabel("Bearer token").fill(token);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.waitForURL(/\/ui\/integrations\/channels/);

@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  BASE, IDENTIFIER_CREATED, browser, createChannel, createIdentifier, createWallet, csrfOf, deliveries,
-  eventually, mint, postFrom, receiver, shot, signIn,
+  BASE, IDENTIFIER_CREATED, browser, createChannel, createIdentifier, createWallet, csrfOf, deliveries, inspect,
+  eventually, mint, postFrom, receiver, signIn,
 } from "./lib.mjs";
 
 const OPERATOR = [
@@ -25,7 +25,7 @@ test("create a webhook channel, see its secret once, and a DELIVERED delivery wi
   const { page, close } = await browser();
   try {
     await signIn(page, token);
-    await shot(page, "channels-empty");
+    await inspect(page, "channels-empty");
     assert.ok(await page.getByTestId("empty").isVisible());
 
     await page.getByRole("link", { name: "New channel" }).click();
@@ -34,21 +34,21 @@ test("create a webhook channel, see its secret once, and a DELIVERED delivery wi
     await page.getByLabel(IDENTIFIER_CREATED).check();
     await page.getByLabel("URL", { exact: true }).fill(hook.url);
     await page.getByLabel("Timeout (milliseconds)").fill("5000");
-    await shot(page, "channel-new");
+    await inspect(page, "channel-new");
     await page.getByRole("button", { name: "Create channel" }).click();
 
     const secret = (await page.getByTestId("secret").textContent()).trim();
     assert.ok(secret.length >= 16, `a secret is shown: ${secret}`);
     await page.getByRole("button", { name: "Copy" }).waitFor();
-    await shot(page, "channel-secret");
+    await inspect(page, "channel-secret");
     await page.reload();
     assert.ok(await page.getByTestId("secret-gone").isVisible(), "the secret page says it is gone");
     assert.ok(!(await page.content()).includes(secret), "the secret is not shown again");
-    await shot(page, "channel-secret-gone");
+    await inspect(page, "channel-secret-gone");
 
     await page.goto(`${BASE}/ui/integrations/channels`);
     await assert.doesNotReject(page.getByRole("cell", { name: hook.url }).waitFor());
-    await shot(page, "channels");
+    await inspect(page, "channels");
 
     // The wallet exists before its channel, so its identifier.created event is the one to see.
     const before = hook.seen.length;
@@ -57,7 +57,7 @@ test("create a webhook channel, see its secret once, and a DELIVERED delivery wi
     const delivered = await eventually("a DELIVERED delivery", async () => (await deliveries(wallet, "DELIVERED"))[0]);
 
     await page.goto(`${BASE}/ui/integrations/deliveries?state=DELIVERED`);
-    await shot(page, "deliveries-delivered");
+    await inspect(page, "deliveries-delivered");
     await page.locator(`tr[data-delivery="${delivered.deliveryExternalKey}"] a`).click();
     assert.equal(await page.getByTestId("state").textContent(), "DELIVERED");
     assert.match(await page.getByTestId("envelope").textContent(), /identifier\.created\.v1/);
@@ -66,7 +66,7 @@ test("create a webhook channel, see its secret once, and a DELIVERED delivery wi
     assert.match(await attempt.textContent(), /\[redacted\]/, "the signature is redacted");
     assert.equal(await attempt.getByTestId("response-status").textContent(), "Status 200");
     assert.match(await attempt.textContent(), /thanks/, "the response body excerpt is shown");
-    await shot(page, "delivery-detail");
+    await inspect(page, "delivery-detail");
 
     // The same pages at phone width.
     await page.setViewportSize({ width: 390, height: 844 });
@@ -74,7 +74,7 @@ test("create a webhook channel, see its secret once, and a DELIVERED delivery wi
       await page.goto(`${BASE}/ui/integrations/${tab}`);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 1, `${tab} fits 390 px (overflow ${overflow})`);
-      await shot(page, `${tab}-390`);
+      await inspect(page, `${tab}-390`);
     }
     await page.goto(`${BASE}/ui/integrations/history`);
     assert.match(await page.getByTestId("history").textContent(), /CHANNEL_CREATED/);
@@ -99,7 +99,7 @@ test("a FAILED delivery is replayed to DELIVERED, another dismissed out of the d
     try {
       await signIn(page, mint("operator", OPERATOR, wallet));
       await page.goto(`${BASE}/ui/integrations/deliveries`);
-      await shot(page, "deliveries-failed");
+      await inspect(page, "deliveries-failed");
       for (const d of failed) {
         assert.equal(await page.locator(`tr[data-delivery="${d.deliveryExternalKey}"]`).getAttribute("data-state"), "FAILED");
       }
@@ -107,7 +107,7 @@ test("a FAILED delivery is replayed to DELIVERED, another dismissed out of the d
       failing.setStatus(200);
       const [replayed, dismissed, rest] = failed;
       await page.locator(`tr[data-delivery="${replayed.deliveryExternalKey}"] a`).click();
-      await shot(page, "delivery-failed");
+      await inspect(page, "delivery-failed");
       await page.getByRole("button", { name: "Replay" }).click();
       // The form posts and comes back to this page: wait for the new page (no longer FAILED)
       // before reloading, so that a reload never races the redirect.
@@ -116,7 +116,7 @@ test("a FAILED delivery is replayed to DELIVERED, another dismissed out of the d
         await page.reload();
         return (await page.getByTestId("state").textContent()) === "DELIVERED";
       });
-      await shot(page, "delivery-replayed");
+      await inspect(page, "delivery-replayed");
 
       await page.goto(`${BASE}/ui/integrations/deliveries/${dismissed.deliveryExternalKey}`);
       await page.getByRole("button", { name: "Dismiss" }).click();
@@ -124,11 +124,11 @@ test("a FAILED delivery is replayed to DELIVERED, another dismissed out of the d
       assert.equal(await page.getByRole("button", { name: "Replay" }).count(), 0, "no Replay on a DISMISSED delivery");
 
       await page.goto(`${BASE}/ui/integrations/deliveries`);
-      await shot(page, "deliveries-after");
+      await inspect(page, "deliveries-after");
       assert.equal(await page.locator(`tr[data-delivery="${dismissed.deliveryExternalKey}"]`).count(), 0, "DISMISSED leaves the default filter");
       assert.equal(await page.locator(`tr[data-delivery="${replayed.deliveryExternalKey}"]`).count(), 0, "DELIVERED leaves the default filter");
 
-      // The filters are folded away until one is set.
+      // The filters are folded away; their summary says which are set.
       assert.equal(await page.getByLabel("DISMISSED").isVisible(), false);
       await page.locator("details.filters > summary").click();
       await page.getByLabel("DISMISSED").check();
@@ -145,7 +145,7 @@ test("a FAILED delivery is replayed to DELIVERED, another dismissed out of the d
       assert.match(await page.getByTestId("notice").textContent(), /queued again: 1\./);
       await eventually("the bulk replay to be delivered", async () =>
         (await deliveries(wallet, "DELIVERED")).some((d) => d.deliveryExternalKey === rest.deliveryExternalKey));
-      await shot(page, "deliveries-bulk-replayed");
+      await inspect(page, "deliveries-bulk-replayed");
     } finally {
       await close();
     }
@@ -168,7 +168,7 @@ test("a READ-only user sees no Replay, Dismiss, edit or secret, and a forged pos
     const { page, close } = await browser();
     try {
       await signIn(page, reader);
-      await shot(page, "reader-channels");
+      await inspect(page, "reader-channels");
       const forbidden = ["New channel", "Disable", "Send test event", "Delete", "Rotate secret", "Save changes", "Replay", "Dismiss"];
       const noneOf = async (where) => {
         for (const name of forbidden) {
@@ -178,13 +178,13 @@ test("a READ-only user sees no Replay, Dismiss, edit or secret, and a forged pos
       };
       await noneOf("channels");
       await page.getByRole("link", { name: "Watched" }).click();
-      await shot(page, "reader-channel");
+      await inspect(page, "reader-channel");
       await noneOf("the channel");
       assert.ok(await page.getByLabel("Name", { exact: true }).isDisabled(), "the form is read-only");
       await page.goto(`${BASE}/ui/integrations/deliveries`);
       assert.equal(await page.getByRole("link", { name: /Replay the FAILED/ }).count(), 0);
       await page.locator(`tr[data-delivery="${failed.deliveryExternalKey}"] a`).click();
-      await shot(page, "reader-delivery");
+      await inspect(page, "reader-delivery");
       await noneOf("the delivery");
       await page.goto(`${BASE}/ui/integrations/channels/${channel.channelExternalKey}/secret`);
       assert.ok(await page.getByTestId("secret-gone").isVisible());
@@ -216,7 +216,7 @@ test("a form post without the CSRF token is refused", async () => {
     assert.equal(await postFrom(page, `/ui/integrations/channels/${channel.channelExternalKey}/delete`, {}), 403);
     assert.equal(await postFrom(page, "/ui/sign-out", {}), 403);
     await page.goto(`${BASE}${rotate}`.replace("/rotate", ""));
-    await shot(page, "operator-channel");
+    await inspect(page, "operator-channel");
     // With the token it works: the new secret is shown once.
     await page.getByRole("button", { name: "Rotate secret" }).click();
     assert.ok((await page.getByTestId("secret").textContent()).trim().length >= 16);
@@ -236,14 +236,14 @@ test("a form post without the CSRF token is refused", async () => {
     assert.match(saved, /DELIVERED/);
     assert.match(saved, /200/);
     assert.match(saved, /\d+ ms/);
-    await shot(page, "test-send");
+    await inspect(page, "test-send");
     await page.goto(`${BASE}/ui/integrations/channels/new`);
     await page.getByLabel("Name", { exact: true }).fill("Draft");
     await page.getByLabel(IDENTIFIER_CREATED).check();
     await page.getByLabel("URL", { exact: true }).fill(hook.url);
     await page.getByRole("button", { name: /Send test event/ }).click();
     assert.match(await page.getByTestId("test-result").textContent(), /DELIVERED/);
-    await shot(page, "test-send-draft");
+    await inspect(page, "test-send-draft");
   } finally {
     await close();
   }

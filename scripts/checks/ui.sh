@@ -48,6 +48,8 @@ export UI_BIN="$BIN"
 export UI_ADMIN_TOKEN=$(cd "$DATA_DIR" && "$BIN" token --sub ui-admin --authority GLOBAL_WALLET_CRUD)
 
 status=0
+# Each run keeps the screenshots of the pages it visited, and only those.
+rm -rf ui-tests/screenshots
 node --test --test-concurrency=1 ui-tests/ || status=$?
 if [ "$status" != 0 ]; then
   echo "--- server log ---" >&2

@@ -304,10 +304,11 @@ async fn the_log_searches_by_event_id_type_and_utc_time(app: TestApp) {
     )
     .await;
     assert_eq!(rows(&html), 1);
-    assert!(
-        html.contains("<details class=\"filters card\" open>"),
-        "set filters show open"
+    let summary = format!(
+        "data-testid=\"filter-summary\">active deliveries · event id {}<",
+        events[0]
     );
+    assert!(html.contains(&summary), "the folded filters say which are set: {html}");
     let (_, html) = page(
         &app,
         &cookie,

@@ -34,8 +34,8 @@ struct DeliveriesPage {
     /// The platform view: every wallet's events, so the wallet can be filtered on.
     platform: bool,
     filters: Filters,
-    /// Whether a filter other than the default states is set (the filters then show open).
-    filtered: bool,
+    /// The filters that are set, in words, for the folded filter form's summary.
+    summary: String,
     /// The confirmation pages of the bulk actions, with the page's filters.
     replay_href: String,
     dismiss_href: String,
@@ -65,19 +65,25 @@ impl Filters {
             to: get("to"),
         }
     }
+}
 
-    fn any(&self) -> bool {
-        [
-            &self.channel,
-            &self.event_type,
-            &self.event_id,
-            &self.event_wallet,
-            &self.from,
-            &self.to,
-        ]
-        .iter()
-        .any(|v| !v.is_empty())
-    }
+/// The filters that are set, in words: the states checked (or the default, the active ones),
+/// then each other filter.
+fn summary(states: &[String], filters: &Filters, channels: &[(String, String, bool)]) -> String {
+    let mut parts = vec![if states.is_empty() {
+        "active deliveries".to_string()
+    } else {
+        states.join(", ")
+    }];
+    parts.extend(describe(filters, channels).into_iter().map(|(name, value)| {
+        let value = if name == "Event type" {
+            value.trim_start_matches("com.credenco.businesswallet.").to_string()
+        } else {
+            value
+        };
+        format!("{} {value}", name.to_lowercase())
+    }));
+    parts.join(" · ")
 }
 
 /// The page's parameter names and the API's, for the filters that are not states or times.
@@ -148,7 +154,7 @@ pub async fn deliveries(
         .in_page(&ctx)?;
     let filters = Filters::of(&query);
     // The channel filter lists the channels when the user may see them.
-    let channels = channel::list(&state, &principal, &scope)
+    let channels: Vec<(String, String, bool)> = channel::list(&state, &principal, &scope)
         .await
         .unwrap_or_default()
         .into_iter()
@@ -157,6 +163,7 @@ pub async fn deliveries(
             (c.channel_external_key.to_string(), c.name, chosen)
         })
         .collect();
+    let channels_named = channels.clone();
     let states = DeliveryState::ALL
         .iter()
         .map(|&s| {
@@ -198,7 +205,7 @@ pub async fn deliveries(
         channels,
         event_types,
         platform: scope == Scope::Platform,
-        filtered: filters.any() || !checked.is_empty(),
+        summary: summary(&checked, &filters, &channels_named),
         filters,
         replay_href: bulk_href("replay"),
         dismiss_href: bulk_href("dismiss"),
@@ -241,6 +248,8 @@ struct DeliveryPage {
     ctx: Ctx,
     delivery: Delivery,
     created: Stamp,
+    next_attempt: Option<Stamp>,
+    delivered: Option<Stamp>,
     envelope: String,
     attempts: Vec<AttemptPage>,
 }
@@ -267,6 +276,8 @@ pub async fn delivery(
     Ok(HtmlTemplate(DeliveryPage {
         ctx,
         created: Stamp::of(&detail.delivery.created_at),
+        next_attempt: detail.delivery.next_attempt_at.as_deref().map(Stamp::of),
+        delivered: detail.delivery.delivered_at.as_deref().map(Stamp::of),
         delivery: detail.delivery,
         envelope,
         attempts,

@@ -8,10 +8,11 @@ use super::{href, Ctx, HistoryTab, InPage, Page, PageError};
 use crate::domain::history::{self, HistoryEvent};
 use crate::state::AppState;
 use crate::web::forms::field;
+use crate::web::time::Stamp;
 use crate::web::HtmlTemplate;
 
 struct HistoryItem {
-    created_at: String,
+    created: Stamp,
     action: String,
     actor: String,
     details: String,
@@ -53,11 +54,12 @@ pub async fn history(
             [("cursor", cursor.as_str())].into_iter().chain(ctx.wallet_param()),
         )
     });
+    let now = chrono::Utc::now();
     let items = page
         .items
         .into_iter()
         .map(|entry| HistoryItem {
-            created_at: entry.created_at,
+            created: Stamp::at(&entry.created_at, now),
             action: entry.action,
             actor: entry.actor,
             details: if entry.details.is_null() {

@@ -1,0 +1,167 @@
+// Browser scenarios of the operator console: searching and reading the deliveries log, attempts
+// across a replay, bulk dismiss behind its confirmation, notices, the channel form's errors and a
+// draft test send, at laptop and phone size (scripts/checks/ui.sh).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  BASE, IDENTIFIER_CREATED, PHONE, WIDE, browser, createChannel, createIdentifier, createWallet, deliveries,
+  eventually, inspect, mint, receiver, signIn,
+} from "./lib.mjs";
+
+const OPERATOR = [
+  "WALLET_INTEGRATION_CHANNEL_CRUD",
+  "WALLET_INTEGRATION_DELIVERY_CRUD",
+  "WALLET_IDENTIFIER_CRUD",
+];
+
+test("search the log, read a delivery's attempts across a replay, and bulk dismiss after confirming", async () => {
+  const wallet = await createWallet("Console");
+  const failing = await receiver(404);
+  try {
+    await createChannel(wallet, "Refusing", failing.url);
+    await createIdentifier(wallet);
+    await createIdentifier(wallet);
+    const failed = await eventually("two FAILED deliveries", async () => {
+      const items = await deliveries(wallet, "FAILED");
+      return items.length === 2 && items;
+    });
+    const { page, close } = await browser();
+    try {
+      await signIn(page, mint("operator", OPERATOR, wallet));
+      await page.goto(`${BASE}/ui/integrations/deliveries`);
+      await inspect(page, "console-deliveries");
+
+      // Times read in UTC, on one line, with their age.
+      const stamp = page.locator("time.stamp").first();
+      assert.match(await stamp.textContent(), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+      assert.equal(await stamp.evaluate((el) => getComputedStyle(el).whiteSpace), "nowrap");
+
+      // Search by event id: the one delivery of that event.
+      const [target, other] = failed;
+      await page.locator("details.filters > summary").click();
+      await page.getByLabel("Event id").fill(target.eventId);
+      await page.getByLabel("Event type").selectOption(IDENTIFIER_CREATED);
+      await page.getByRole("button", { name: "Apply filters" }).click();
+      assert.equal(await page.locator("tr[data-delivery]").count(), 1);
+      assert.equal(await page.locator(`tr[data-delivery="${target.deliveryExternalKey}"]`).count(), 1);
+      assert.match(await page.getByTestId("filter-summary").textContent(), new RegExp(`event id ${target.eventId}`));
+      await inspect(page, "console-search-by-event-id");
+
+      // On a phone the row is a card: its state and last error are on screen, not to the side.
+      await page.setViewportSize(PHONE);
+      for (const cell of ["State", "Last error"]) {
+        const box = await page.locator(`tr[data-delivery="${target.deliveryExternalKey}"] td[data-label="${cell}"]`).boundingBox();
+        assert.ok(box && box.x >= 0 && box.x + box.width <= PHONE.width, `${cell} is within the 390 px screen: ${JSON.stringify(box)}`);
+      }
+      assert.match(
+        await page.locator(`tr[data-delivery="${target.deliveryExternalKey}"] td[data-label="Last error"]`).textContent(),
+        /404/,
+      );
+      await page.setViewportSize(WIDE);
+
+      // Replay it while the receiver still refuses: a second round of attempts.
+      await page.locator(`tr[data-delivery="${target.deliveryExternalKey}"] a`).click();
+      await page.getByRole("button", { name: "Replay" }).click();
+      assert.match(await page.getByTestId("notice").textContent(), /Delivery queued again/);
+      await eventually("the replay to fail again", async () => {
+        await page.reload();
+        return (await page.getByTestId("state").textContent()) === "FAILED";
+      });
+      await page.goto(`${BASE}/ui/integrations/deliveries/${target.deliveryExternalKey}`);
+      // Newest first, numbered on across the replay, the boundary marked; only the newest open.
+      const attempts = page.getByTestId("attempt");
+      assert.equal(await attempts.count(), 2);
+      assert.deepEqual(await attempts.evaluateAll((els) => els.map((e) => [e.dataset.number, e.open])), [["2", true], ["1", false]]);
+      assert.match(await attempts.first().locator("> summary").textContent(), /Attempt 2.*attempt 1 after replay 1/s);
+      assert.match(await page.getByTestId("replay-boundary").textContent(), /after replay 1/);
+      // The request body is indented JSON; it and the request as curl can be copied.
+      const body = await attempts.first().locator("pre").first().textContent();
+      assert.match(body, /^\{\n {2}"/, "the body is pretty-printed");
+      await attempts.first().getByText("As a curl command").click();
+      const curl = await attempts.first().getByTestId("curl").textContent();
+      assert.match(curl, /^curl -X POST '?http:\/\/127\.0\.0\.1:\d+\/hook'? /);
+      assert.match(curl, /x-credenco-signature: t=\d+,v1=\[redacted\]/i, "the signature stays redacted");
+      await attempts.first().getByRole("button", { name: "Copy curl" }).click();
+      assert.match(await attempts.first().getByRole("button", { name: /Copied|Selected/ }).textContent(), /Copied|Selected/);
+      await inspect(page, "console-delivery-after-replay");
+      await attempts.nth(1).locator("> summary").click();
+      await inspect(page, "console-delivery-both-attempts-open");
+
+      // Bulk dismiss: the count first, nothing done until confirmed, then a notice and history.
+      await page.goto(`${BASE}/ui/integrations/deliveries`);
+      await page.getByRole("link", { name: /Dismiss the FAILED deliveries matching/ }).click();
+      assert.match(await page.getByTestId("bulk-count").textContent(), /2 FAILED deliveries match these filters/);
+      await inspect(page, "console-confirm-bulk-dismiss");
+      assert.equal((await deliveries(wallet, "FAILED")).length, 2, "nothing dismissed before the confirmation");
+      await page.getByRole("button", { name: "Dismiss 2 deliveries" }).click();
+      assert.match(await page.getByTestId("notice").textContent(), /Failed deliveries dismissed: 2\./);
+      await inspect(page, "console-bulk-dismissed");
+      assert.equal((await deliveries(wallet, "DISMISSED")).length, 2);
+      assert.ok((await deliveries(wallet, "DISMISSED")).some((d) => d.deliveryExternalKey === other.deliveryExternalKey));
+      await page.getByRole("link", { name: "History" }).click();
+      assert.match(await page.getByTestId("history").textContent(), /DELIVERIES_DISMISSED/);
+      await inspect(page, "console-history");
+    } finally {
+      await close();
+    }
+  } finally {
+    await failing.close();
+  }
+});
+
+test("the channel form shows every error at once, and a failed draft test keeps what was typed", async () => {
+  const wallet = await createWallet("Form");
+  const refusing = await receiver(404);
+  try {
+    const { page, close } = await browser();
+    try {
+      await signIn(page, mint("operator", OPERATOR, wallet));
+      await page.goto(`${BASE}/ui/integrations/channels/new`);
+      await page.getByLabel("URL", { exact: true }).fill("not a url");
+      await page.getByLabel("Timeout (milliseconds)").fill("soon");
+      await page.getByRole("button", { name: "Create channel" }).click();
+      const summary = page.getByTestId("form-error");
+      assert.match(await summary.textContent(), /4 things need fixing/);
+      assert.equal(await summary.locator("li").count(), 4);
+      for (const [label, message] of [
+        ["Name", /must not be empty/],
+        ["URL", /webhook\.url/],
+        ["Timeout (milliseconds)", /whole number of milliseconds/],
+      ]) {
+        // Each error sits right after its field.
+        const next = await page.getByLabel(label, { exact: true }).evaluate((el) => el.nextElementSibling?.textContent ?? "");
+        assert.match(next, message, `${label}: ${next}`);
+      }
+      assert.equal(await page.getByLabel("URL", { exact: true }).inputValue(), "not a url", "what was typed is kept");
+      await inspect(page, "console-form-errors");
+
+      // A draft test send to a receiver that refuses: the result, and the form as it was typed.
+      await page.getByLabel("Name", { exact: true }).fill("Draft to a refusing receiver");
+      await page.getByLabel("Description").fill("kept after the test");
+      await page.getByLabel(IDENTIFIER_CREATED).check();
+      await page.getByLabel("URL", { exact: true }).fill(refusing.url);
+      await page.getByLabel("Timeout (milliseconds)").fill("3000");
+      await page.getByRole("button", { name: /Send test event/ }).click();
+      const result = await page.getByTestId("test-result").textContent();
+      assert.match(result, /REJECTED|FAILED|RETRYABLE/);
+      assert.match(result, /404/);
+      assert.equal(await page.getByLabel("Name", { exact: true }).inputValue(), "Draft to a refusing receiver");
+      assert.equal(await page.getByLabel("Description").inputValue(), "kept after the test");
+      assert.equal(await page.getByLabel("URL", { exact: true }).inputValue(), refusing.url);
+      assert.ok(await page.getByLabel(IDENTIFIER_CREATED).isChecked());
+      await inspect(page, "console-draft-test-failed");
+      // Saved from there, it is a channel, with a notice on the list after an edit.
+      await page.getByRole("button", { name: "Create channel" }).click();
+      await page.getByTestId("secret").waitFor();
+      await page.goto(`${BASE}/ui/integrations/channels`);
+      await page.getByRole("link", { name: "Draft to a refusing receiver" }).click();
+      await page.getByRole("button", { name: "Save changes" }).click();
+      assert.match(await page.getByTestId("notice").textContent(), /Channel saved/);
+      await inspect(page, "console-channel-saved");
+    } finally {
+      await close();
+    }
+  } finally {
+    await refusing.close();
+  }
+});
