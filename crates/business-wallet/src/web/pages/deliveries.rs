@@ -7,10 +7,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::{href, query_string, see_other, Ctx, DeliveriesTab, InPage, Page, PageError, Post};
+use crate::domain::channel::health;
 use crate::domain::delivery::{self, AttemptOutcome, Delivery, DeliveryState, LogQuery, Transition};
 use crate::domain::{channel, DeliveryKey};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::web::chart::{self, Chart};
 use crate::web::forms::{self, field, fields, header_pairs};
 use crate::web::HtmlTemplate;
 
@@ -26,6 +28,8 @@ struct DeliveriesPage {
     channel: String,
     next_href: Option<String>,
     notice: Option<String>,
+    /// Attempts per hour over the last day, of the page's scope and channel filter.
+    chart: Chart,
 }
 
 struct AttemptPage {
@@ -129,6 +133,10 @@ pub async fn deliveries(
             page_filters(&query).chain([("cursor", cursor)]),
         )
     });
+    let activity = health::activity(&state, &principal, &scope, parsed.filter.channel.as_ref())
+        .await
+        .in_page(&ctx)?;
+    let chart = chart::build("deliveries-chart", "Deliveries over the last 24 hours", &activity);
     let notice = field(&query, "replayed")
         .and_then(|n| n.parse::<u64>().ok())
         .map(|n| format!("Failed deliveries queued again: {n}."));
@@ -142,6 +150,7 @@ pub async fn deliveries(
         channel: selected,
         next_href,
         notice,
+        chart,
     })
     .into_response())
 }
