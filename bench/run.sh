@@ -4,6 +4,7 @@
 #
 #   bench/run.sh                                   # everything (about 12 minutes after the release build)
 #   BENCH_BACKENDS=sqlite BENCH_SCENARIOS=e2e bench/run.sh    # a part
+#   cargo run --locked -p business-wallet-bench -- health     # the channel health queries (docs/benchmarks.md)
 #
 # Sizes (defaults are the target scenarios' figures): BENCH_DURATION_S (10 s per point), BENCH_CLIENTS
 # (16), BENCH_RATES (100,500,1000), BENCH_BACKLOG (100000), BENCH_CLAIM_SIZES (10000,1000000),

@@ -165,3 +165,58 @@ test("the channel form shows every error at once, and a failed draft test keeps 
     await refusing.close();
   }
 });
+
+test("a channel whose receiver answers 500 shows as failing, with its failures in a row, last error and chart", async () => {
+  const wallet = await createWallet("Health");
+  const broken = await receiver(500);
+  const fine = await receiver(200);
+  try {
+    const failing = await createChannel(wallet, "Broken receiver", broken.url);
+    await createChannel(wallet, "Working receiver", fine.url);
+    await createIdentifier(wallet);
+    await eventually("the broken receiver to be tried", () => broken.seen.length > 0);
+    await eventually("the working receiver to get the event", () => fine.seen.length > 0);
+    const { page, close } = await browser();
+    try {
+      await signIn(page, mint("operator", OPERATOR, wallet));
+      const row = page.locator(`tr[data-channel="${failing.channelExternalKey}"]`);
+      await eventually("the channel list to show it failing", async () => {
+        await page.goto(`${BASE}/ui/integrations/channels`);
+        return (await row.locator("[data-health]").getAttribute("data-health")) === "failing";
+      });
+      assert.match(await row.getByTestId("consecutive-failures").textContent(), /^\d+ failed in a row$/);
+      assert.match(await row.getByTestId("last-error").textContent({ timeout: 1000 }), /500/);
+      const healthy = page.locator("tr[data-channel]").filter({ hasText: "Working receiver" });
+      assert.equal(await healthy.locator("[data-health]").getAttribute("data-health"), "healthy");
+      assert.match(await healthy.textContent(), /1 h: 1 attempts, 100% ok/);
+      await inspect(page, "health-channels");
+
+      // At phone size the list is cards: the badge is on screen.
+      await page.setViewportSize(PHONE);
+      const badge = await row.locator("[data-health]").boundingBox();
+      assert.ok(badge && badge.x + badge.width <= PHONE.width, `the badge is within the screen: ${JSON.stringify(badge)}`);
+      await page.setViewportSize(WIDE);
+
+      // The channel's page: its health and its chart of the last day.
+      await row.getByRole("link", { name: "Broken receiver" }).click();
+      const health = page.getByTestId("health");
+      assert.equal(await health.locator("[data-health]").getAttribute("data-health"), "failing");
+      assert.match(await health.getByTestId("last-error").textContent(), /500/);
+      assert.ok(Number(await health.getByTestId("consecutive-failures").textContent()) >= 1);
+      assert.equal(await page.locator("figure.chart svg").count(), 1, "an inline SVG chart");
+      await inspect(page, "health-channel-page");
+
+      // The deliveries page's chart covers the whole wallet.
+      await page.getByRole("link", { name: "Deliveries" }).click();
+      const chart = page.locator("figure.chart svg");
+      assert.equal(await chart.count(), 1);
+      assert.match(await page.locator("figure.chart svg > title").textContent(), /\d/, "the chart says its totals");
+      await inspect(page, "health-deliveries-chart");
+    } finally {
+      await close();
+    }
+  } finally {
+    await broken.close();
+    await fine.close();
+  }
+});

@@ -62,7 +62,7 @@ pub async fn drop_pg_database(admin_url: &str, name: &str) -> anyhow::Result<()>
 }
 
 /// The product's own pools over `url`, migrated.
-async fn open_product_db(url: &str, data_dir: &Path) -> anyhow::Result<Db> {
+pub(crate) async fn open_product_db(url: &str, data_dir: &Path) -> anyhow::Result<Db> {
     let mut settings = Settings {
         data_dir: data_dir.to_path_buf(),
         ..Settings::default()

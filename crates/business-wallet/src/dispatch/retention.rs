@@ -1,6 +1,7 @@
 //! The retention job: removes DELIVERED and FAILED deliveries (and their attempts) once they
 //! are older than configured, then events that no delivery refers to any more. DISMISSED
-//! deliveries are kept. Runs in batches so that no statement holds locks for long.
+//! deliveries are kept. Runs in batches so that no statement holds locks for long. It also
+//! drops the channel health intervals older than two days (the pages read one).
 
 use std::time::Duration;
 
@@ -54,6 +55,7 @@ pub async fn run_once(db: &Db, settings: &RetentionSettings, now: i64) -> Result
             break;
         }
     }
+    store::health::purge_activity(db, now - 2 * DAY_MS).await?;
     Ok(purged)
 }
 

@@ -19,6 +19,7 @@ use std::time::Duration;
 use sqlx::FromRow;
 
 use super::events::EventRow;
+use super::health;
 use super::{with_reader, with_tx, Db};
 use crate::domain::delivery::{AttemptOutcome, DeliveryState, Resolution};
 use crate::domain::{ChannelKey, DeliveryKey};
@@ -270,6 +271,10 @@ pub async fn record_outcome(
 /// and are sent again, which at-least-once delivery allows. The publishing transaction keeps
 /// full durability.
 ///
+/// The outcomes that were applied are also added to the channel health rollup
+/// ([`super::health`]): in the same transaction on SQLite, in two statements right after on
+/// PostgreSQL.
+///
 /// # Errors
 /// Database failure; nothing is stored then, and the leases run out.
 pub async fn record_outcomes(db: &Db, records: &[OutcomeRecord]) -> Result<Vec<bool>, sqlx::Error> {
@@ -290,11 +295,13 @@ pub async fn record_outcomes(db: &Db, records: &[OutcomeRecord]) -> Result<Vec<b
     if let Db::Postgres(pool) = db {
         return record_outcomes_pg(pool, records).await;
     }
-    let delivered = expand(db, DELIVERED);
-    let retry = expand(db, RETRY);
-    let failed = expand(db, FAILED);
+    // Each update returns the delivery's channel, for the health rollup.
+    let delivered = format!("{} RETURNING channel_id", expand(db, DELIVERED));
+    let retry = format!("{} RETURNING channel_id", expand(db, RETRY));
+    let failed = format!("{} RETURNING channel_id", expand(db, FAILED));
     let mut tx = db.begin().await?;
     let mut applied = Vec::with_capacity(records.len());
+    let mut rollup = Vec::with_capacity(records.len());
     for record in records {
         let update = match record.resolution {
             Resolution::Delivered => &delivered,
@@ -302,8 +309,8 @@ pub async fn record_outcomes(db: &Db, records: &[OutcomeRecord]) -> Result<Vec<b
             Resolution::Failed => &failed,
         };
         let attempt = &record.attempt;
-        let updated = with_tx!(&mut tx, c => {
-            let mut query = sqlx::query(update)
+        let channel: Option<i64> = with_tx!(&mut tx, c => {
+            let mut query = sqlx::query_scalar(update)
                 .bind(record.id)
                 .bind(&record.lease_token)
                 .bind(attempt.response_status);
@@ -313,12 +320,18 @@ pub async fn record_outcomes(db: &Db, records: &[OutcomeRecord]) -> Result<Vec<b
             if let Resolution::Retry { delay } = record.resolution {
                 query = query.bind(millis(delay));
             }
-            query.execute(c).await.map(|done| done.rows_affected())
+            query.fetch_optional(c).await
         })?;
-        applied.push(updated > 0);
-        if updated == 0 {
+        applied.push(channel.is_some());
+        let Some(channel_id) = channel else {
             continue;
-        }
+        };
+        rollup.push(health::Recorded {
+            channel_id,
+            resolution: record.resolution,
+            started_at: attempt.started_at,
+            error: attempt.error.as_deref(),
+        });
         with_tx!(&mut tx, c => sqlx::query(INSERT_ATTEMPT)
             .bind(record.id)
             .bind(attempt.attempt)
@@ -335,6 +348,7 @@ pub async fn record_outcomes(db: &Db, records: &[OutcomeRecord]) -> Result<Vec<b
             .map(|done| done.rows_affected()))?;
     }
     if applied.iter().any(|a| *a) {
+        health::record_in(&mut tx, &rollup).await?;
         tx.commit().await?;
     }
     Ok(applied)
@@ -351,13 +365,15 @@ async fn record_outcomes_pg(pool: &sqlx::PgPool, records: &[OutcomeRecord]) -> R
         due_at = CASE WHEN i.next_state = {pending} THEN {now} + i.delay_ms ELSE d.due_at END, \
         last_status = i.status, last_error = CASE WHEN i.next_state = {delivered} THEN NULL ELSE i.error END, \
         lease_token = NULL, lease_owner = NULL, updated_at = {now} \
-        FROM input i WHERE d.id = i.id AND d.lease_token = i.lease_token AND d.state = {delivering} RETURNING d.id) \
-        INSERT INTO integration_delivery_attempt (delivery_id, attempt, started_at, duration_ms, outcome, request, \
+        FROM input i WHERE d.id = i.id AND d.lease_token = i.lease_token AND d.state = {delivering} \
+        RETURNING d.id, d.channel_id), \
+        inserted AS (INSERT INTO integration_delivery_attempt (delivery_id, attempt, started_at, duration_ms, outcome, request, \
         response_status, response_headers, response_body, error) \
         SELECT a.id, a.attempt, a.started_at, a.duration_ms, a.outcome, a.request, a.status, a.headers, a.body, a.error \
         FROM unnest($1::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $5::bigint[], $12::text[], \
         $13::text[], $6::text[]) AS a(id, attempt, started_at, duration_ms, outcome, request, status, headers, body, error) \
-        JOIN updated u ON u.id = a.id RETURNING delivery_id";
+        JOIN updated u ON u.id = a.id) \
+        SELECT id, channel_id FROM updated";
     let state = |r: &OutcomeRecord| r.resolution.state().as_str();
     let delay = |r: &OutcomeRecord| match r.resolution {
         Resolution::Retry { delay } => millis(delay),
@@ -365,7 +381,7 @@ async fn record_outcomes_pg(pool: &sqlx::PgPool, records: &[OutcomeRecord]) -> R
     };
     let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
     // One statement is one transaction: no BEGIN and COMMIT round trips around it.
-    let applied: Vec<i64> = sqlx::query_scalar(&expand_with(SQL, PG_NOW))
+    let applied: Vec<(i64, i64)> = sqlx::query_as(&expand_with(SQL, PG_NOW))
         .bind(&ids)
         .bind(records.iter().map(|r| r.lease_token.as_str()).collect::<Vec<_>>())
         .bind(records.iter().map(state).collect::<Vec<_>>())
@@ -391,7 +407,23 @@ async fn record_outcomes_pg(pool: &sqlx::PgPool, records: &[OutcomeRecord]) -> R
         )
         .fetch_all(pool)
         .await?;
-    Ok(ids.iter().map(|id| applied.contains(id)).collect())
+    let channel_of: std::collections::HashMap<i64, i64> = applied.into_iter().collect();
+    let rollup: Vec<health::Recorded<'_>> = records
+        .iter()
+        .filter_map(|r| {
+            channel_of.get(&r.id).map(|&channel_id| health::Recorded {
+                channel_id,
+                resolution: r.resolution,
+                started_at: r.attempt.started_at,
+                error: r.attempt.error.as_deref(),
+            })
+        })
+        .collect();
+    // After the outcomes committed, in statements of their own: see `store::health`.
+    if let Err(err) = health::record_pg(pool, &rollup).await {
+        tracing::warn!(error = %err, outcomes = rollup.len(), "the channel health rollup missed a batch of outcomes");
+    }
+    Ok(ids.iter().map(|id| channel_of.contains_key(id)).collect())
 }
 
 /// Gives a claimed delivery back without an attempt: PENDING, the attempt uncounted, due after

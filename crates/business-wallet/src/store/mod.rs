@@ -15,6 +15,7 @@ pub mod channels;
 pub mod deliveries;
 pub mod delivery_log;
 pub mod events;
+pub mod health;
 pub mod history;
 pub mod identifiers;
 pub mod instances;

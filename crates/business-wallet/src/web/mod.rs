@@ -6,8 +6,10 @@
 //!
 //! Layout: this file has the routes, the headers every page gets and [`HtmlTemplate`];
 //! [`session`] the sealed session cookie; [`forms`] the decoding of forms and queries and the
-//! channel form; [`pages`] the handlers, their extractors and their error page.
+//! channel form; [`pages`] the handlers, their extractors and their error page; [`chart`] the
+//! deliveries chart.
 
+pub mod chart;
 pub mod forms;
 pub mod pages;
 pub mod session;

@@ -7,8 +7,12 @@
 mod common;
 mod console;
 mod pages;
+#[allow(dead_code)]
+#[path = "../dispatch/receiver.rs"]
+mod receiver;
 
-use common::TestApp;
+use business_wallet::dispatch::Dispatcher;
+use common::{Backend, TestApp};
 use serde_json::json;
 
 const IDENTIFIER_CREATED: &str = "com.credenco.businesswallet.identifier.created.v1";
@@ -433,3 +437,159 @@ async fn the_session_ends_with_the_token() {
     let (status, _) = page(&app, &cookie, "/ui/integrations/channels").await;
     assert_eq!(status, 303, "an expired token sends the user back to sign-in");
 }
+
+/// Creates a webhook channel of `wallet` sending identifier.created to `url`; returns its key.
+async fn webhook_channel(app: &TestApp, wallet: &str, name: &str, url: &str, enabled: bool) -> String {
+    let response = app
+        .post(
+            &format!("/api/wallets/{wallet}/integration-channels"),
+            Some(&app.admin_token),
+            &json!({
+                "name": name,
+                "type": "WEBHOOK",
+                "enabled": enabled,
+                "eventTypeFilters": [IDENTIFIER_CREATED],
+                "webhook": {"url": url}
+            }),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "creating channel {name}");
+    let channel: serde_json::Value = response.json().await.unwrap();
+    channel["channelExternalKey"].as_str().unwrap().to_string()
+}
+
+/// The table row of a channel on the Channels list.
+fn row_of<'a>(html: &'a str, channel: &str) -> &'a str {
+    let start = html
+        .find(&format!("data-channel=\"{channel}\""))
+        .unwrap_or_else(|| panic!("no row for {channel}: {html}"));
+    let rest = &html[start..];
+    &rest[..rest.find("</tr>").unwrap()]
+}
+
+/// A channel whose receiver answers 500 to everything is failing after one dispatcher round,
+/// with its failures in a row and its last error, on the list and on its page; a channel whose
+/// receiver accepts is healthy with its success rate; a disabled one is disabled; the charts of
+/// the Deliveries page (whole wallet and one channel) and of the channel page count the attempts.
+async fn channel_health_and_the_deliveries_chart(backend: Backend) {
+    let app = common::spawn_app_with(backend, |s| {
+        s.integration.allowed_networks = vec!["127.0.0.0/8".into()];
+        s.integration.webhook.default_timeout_ms = 2_000;
+    })
+    .await;
+    let broken = receiver::Receiver::start().await;
+    broken.script((0..20).map(|_| receiver::status(500)));
+    let fine = receiver::Receiver::start().await;
+    let flaky = receiver::Receiver::start().await;
+    flaky.script([receiver::status(503), receiver::status(503)]);
+    let wallet = app.create_wallet("Health").await["walletExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let failing = webhook_channel(&app, &wallet, "Broken", &broken.url(), true).await;
+    let healthy = webhook_channel(&app, &wallet, "Fine", &fine.url(), true).await;
+    let disabled = webhook_channel(&app, &wallet, "Off", &fine.url(), false).await;
+    let recovering = webhook_channel(&app, &wallet, "Flaky", &flaky.url(), true).await;
+    for name in ["one", "two"] {
+        let response = app
+            .post(
+                &format!("/api/v1/wallets/{wallet}/identifiers"),
+                Some(&app.admin_token),
+                &json!({"identifierType": "JWK", "displayName": name}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+    }
+
+    let token = app.token(
+        "viewer",
+        &["WALLET_INTEGRATION_CHANNEL_READ", "WALLET_INTEGRATION_DELIVERY_READ"],
+        Some(&wallet),
+    );
+    let cookie = sign_in(&app, &token).await;
+    let (status, before) = page(&app, &cookie, "/ui/integrations/channels").await;
+    assert_eq!(status, 200);
+    assert!(
+        row_of(&before, &failing).contains("data-health=\"healthy\""),
+        "nothing failed yet"
+    );
+    assert!(row_of(&before, &failing).contains("1 h: 0 attempts<br>"), "{before}");
+
+    // One dispatcher round: two attempts per enabled channel.
+    Dispatcher::new(&app.state).run_once().await.unwrap();
+    let error = app
+        .texts("SELECT DISTINCT last_error FROM integration_delivery WHERE last_error LIKE '%500%'")
+        .await;
+    assert_eq!(error.len(), 1, "{error:?}");
+    let error = error[0].clone().unwrap();
+    assert!(error.contains("500"), "{error}");
+
+    let (_, list) = page(&app, &cookie, "/ui/integrations/channels").await;
+    let row = row_of(&list, &failing);
+    assert!(row.contains("data-health=\"failing\""), "{row}");
+    assert!(row.contains("2 failed in a row"), "{row}");
+    assert!(row.contains(&error), "{row}");
+    assert!(row.contains("1 h: 2 attempts, 0% ok"), "{row}");
+    let row = row_of(&list, &healthy);
+    assert!(row.contains("data-health=\"healthy\""), "{row}");
+    assert!(row.contains("1 h: 2 attempts, 100% ok"), "{row}");
+    assert!(row.contains("24 h: 2 attempts, 100% ok"), "{row}");
+    assert!(!row.contains("in a row"), "{row}");
+    assert!(row_of(&list, &disabled).contains("data-health=\"disabled\""), "{list}");
+
+    let (status, channel_page) = page(&app, &cookie, &format!("/ui/integrations/channels/{failing}")).await;
+    assert_eq!(status, 200);
+    assert!(channel_page.contains("data-health=\"failing\""), "{channel_page}");
+    assert!(
+        channel_page.contains("data-testid=\"consecutive-failures\">2<"),
+        "{channel_page}"
+    );
+    assert!(
+        channel_page.contains(&format!("data-testid=\"last-error\">{error}<")),
+        "{channel_page}"
+    );
+    assert!(
+        channel_page.contains("over the last 24 hours (UTC): 0 delivered, 2 retrying, 0 failed</title>"),
+        "{channel_page}"
+    );
+    let (_, fine_page) = page(&app, &cookie, &format!("/ui/integrations/channels/{healthy}")).await;
+    assert!(fine_page.contains("data-health=\"healthy\""), "{fine_page}");
+    assert!(fine_page.contains("2 attempts, 100% delivered"), "{fine_page}");
+
+    let (status, deliveries) = page(&app, &cookie, "/ui/integrations/deliveries").await;
+    assert_eq!(status, 200);
+    assert!(deliveries.contains("data-testid=\"chart\""), "{deliveries}");
+    assert!(deliveries.contains("role=\"img\""));
+    assert!(
+        deliveries.contains("over the last 24 hours (UTC): 2 delivered, 4 retrying, 0 failed</title>"),
+        "{deliveries}"
+    );
+    assert!(!deliveries.contains("style="), "no inline style under the CSP");
+    let (_, filtered) = page(&app, &cookie, &format!("/ui/integrations/deliveries?channel={healthy}")).await;
+    assert!(
+        filtered.contains("over the last 24 hours (UTC): 2 delivered, 0 retrying, 0 failed</title>"),
+        "{filtered}"
+    );
+
+    assert!(row_of(&list, &recovering).contains("2 failed in a row"), "{list}");
+
+    // Another round: the failures in a row go on counting; the receiver that recovered makes
+    // its channel healthy again.
+    app.make_deliveries_due().await;
+    Dispatcher::new(&app.state).run_once().await.unwrap();
+    let (_, list) = page(&app, &cookie, "/ui/integrations/channels").await;
+    assert!(row_of(&list, &failing).contains("4 failed in a row"), "{list}");
+    let row = row_of(&list, &recovering);
+    assert!(row.contains("data-health=\"healthy\""), "{row}");
+    assert!(row.contains("24 h: 4 attempts, 50% ok"), "{row}");
+    assert!(!row.contains("in a row"), "{row}");
+
+    // A user who may read channels but not deliveries sees the health and no chart.
+    let channels_only = app.token("channels", &["WALLET_INTEGRATION_CHANNEL_READ"], Some(&wallet));
+    let cookie = sign_in(&app, &channels_only).await;
+    let (status, html) = page(&app, &cookie, &format!("/ui/integrations/channels/{failing}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-health=\"failing\""), "{html}");
+    assert!(!html.contains("data-testid=\"chart\""), "{html}");
+}
+both_backend_kinds!(channel_health_and_the_deliveries_chart);

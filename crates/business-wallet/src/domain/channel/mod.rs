@@ -5,6 +5,7 @@
 //! events of every wallet. Both are handled here with a [`Scope`].
 
 mod body;
+pub mod health;
 
 use serde::Serialize;
 use serde_json::{json, Value};

@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{href, see_other, ChannelsTab, Ctx, Done, InPage, NewChannelTab, Page, PageError, Post};
 use crate::channels::{ChannelKind, TestSendReport};
+use crate::domain::channel::health::{self, ChannelHealth};
 use crate::domain::channel::{self, ChannelBody, ChannelView};
-use crate::domain::ChannelKey;
+use crate::domain::{ChannelKey, DomainError};
 use crate::error::ApiError;
 use crate::events;
 use crate::state::AppState;
+use crate::web::chart::{self, Chart};
 use crate::web::forms::{field, ChannelForm};
 use crate::web::session;
 use crate::web::HtmlTemplate;
@@ -22,8 +24,8 @@ use crate::web::HtmlTemplate;
 #[template(path = "channels.html")]
 struct ChannelsPage {
     ctx: Ctx,
-    /// Each channel with its destination.
-    channels: Vec<(ChannelView, String)>,
+    /// Each channel with its destination and its health.
+    channels: Vec<(ChannelView, String, Option<ChannelHealth>)>,
 }
 
 #[derive(Template)]
@@ -35,6 +37,10 @@ struct ChannelFormPage {
     form: ChannelForm,
     catalog: Vec<&'static str>,
     types: Vec<String>,
+    /// An existing channel's health (not on the form shown again with an error).
+    health: Option<ChannelHealth>,
+    /// An existing channel's deliveries chart, for a user who may read its deliveries.
+    chart: Option<Chart>,
     /// The result of a test send of the unsaved form, shown above it.
     test: Option<TestView>,
 }
@@ -131,13 +137,15 @@ pub async fn channels(
         principal, scope, ctx, ..
     }: Page<ChannelsTab>,
 ) -> Result<Response, PageError> {
+    let mut health = health::of_channels(&state, &principal, &scope).await.in_page(&ctx)?;
     let channels = channel::list(&state, &principal, &scope)
         .await
         .in_page(&ctx)?
         .into_iter()
         .map(|c| {
             let destination = channel::destination(&state, &c);
-            (c, destination)
+            let health = health.remove(&c.channel_external_key);
+            (c, destination, health)
         })
         .collect();
     Ok(HtmlTemplate(ChannelsPage { ctx, channels }).into_response())
@@ -164,6 +172,8 @@ pub async fn new_channel(
         catalog: catalog(),
         types: channel_types(&state),
         test: None,
+        health: None,
+        chart: None,
     })
     .into_response())
 }
@@ -198,6 +208,8 @@ fn form_with_errors(
         catalog: catalog(),
         types: channel_types(state),
         test: None,
+        health: None,
+        chart: None,
     })
     .into_response();
     *response.status_mut() = status;
@@ -271,6 +283,19 @@ pub async fn channel(
 ) -> Result<Response, PageError> {
     let key = ChannelKey::parse(&key).in_page(&ctx)?;
     let view = channel::get(&state, &principal, &scope, &key).await.in_page(&ctx)?;
+    let health = health::of_channel(&state, &principal, &scope, &key)
+        .await
+        .in_page(&ctx)?;
+    // The chart is the deliveries log's figures: left out for a user who may not read it.
+    let chart = match health::activity(&state, &principal, &scope, Some(&key)).await {
+        Ok(activity) => Some(chart::build(
+            "channel-chart",
+            "Delivery attempts over the last 24 hours",
+            &activity,
+        )),
+        Err(DomainError::Forbidden(_)) => None,
+        Err(err) => return Err(PageError::new(Some(&ctx), err.into())),
+    };
     Ok(HtmlTemplate(ChannelFormPage {
         ctx,
         form: ChannelForm::from_view(&view),
@@ -278,6 +303,8 @@ pub async fn channel(
         catalog: catalog(),
         types: channel_types(&state),
         test: None,
+        health: Some(health),
+        chart,
     })
     .into_response())
 }
@@ -428,6 +455,8 @@ pub async fn test_draft(State(state): State<AppState>, post: Post<ChannelsTab>) 
             form: values,
             catalog: catalog(),
             types: channel_types(&state),
+            health: None,
+            chart: None,
         })
         .into_response()),
         Err(err) => form_with_errors(&state, post.ctx, None, values, vec![err.into()]),

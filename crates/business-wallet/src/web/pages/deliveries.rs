@@ -7,11 +7,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::{href, query_string, see_other, Ctx, DeliveriesTab, Done, InPage, Page, PageError, Post};
+use crate::domain::channel::health;
 use crate::domain::delivery::{self, AttemptOutcome, AttemptView, Delivery, DeliveryState, LogQuery, Transition};
 use crate::domain::{channel, DeliveryKey, Scope};
 use crate::error::ApiError;
 use crate::events;
 use crate::state::AppState;
+use crate::web::chart::{self, Chart};
 use crate::web::forms::{self, field, fields, header_pairs};
 use crate::web::time::Stamp;
 use crate::web::HtmlTemplate;
@@ -40,6 +42,8 @@ struct DeliveriesPage {
     replay_href: String,
     dismiss_href: String,
     next_href: Option<String>,
+    /// Attempts per hour over the last day, of the page's scope and channel filter.
+    chart: Chart,
 }
 
 /// The filters of the page as typed, re-shown in their inputs.
@@ -192,6 +196,14 @@ pub async fn deliveries(
         )
     };
     let now = chrono::Utc::now();
+    let activity = health::activity(&state, &principal, &scope, parsed.filter.channel.as_ref())
+        .await
+        .in_page(&ctx)?;
+    let chart = chart::build(
+        "deliveries-chart",
+        "Delivery attempts over the last 24 hours",
+        &activity,
+    );
     Ok(HtmlTemplate(DeliveriesPage {
         items: page
             .items
@@ -210,6 +222,7 @@ pub async fn deliveries(
         replay_href: bulk_href("replay"),
         dismiss_href: bulk_href("dismiss"),
         next_href,
+        chart,
         ctx,
     })
     .into_response())
