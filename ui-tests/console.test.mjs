@@ -158,6 +158,17 @@ test("the channel form shows every error at once, and a failed draft test keeps 
       await page.getByRole("button", { name: "Save changes" }).click();
       assert.match(await page.getByTestId("notice").textContent(), /Channel saved/);
       await inspect(page, "console-channel-saved");
+      // Deleting asks first, then says it is done.
+      await page.getByRole("link", { name: "Delete" }).click();
+      await inspect(page, "console-confirm-delete");
+      await page.getByRole("button", { name: "Delete channel" }).click();
+      assert.match(await page.getByTestId("notice").textContent(), /Channel deleted/);
+      assert.equal(await page.getByRole("link", { name: "Draft to a refusing receiver" }).count(), 0);
+      await inspect(page, "console-channel-deleted");
+      // A filter that is no filter: the error page, with the way back.
+      await page.goto(`${BASE}/ui/integrations/deliveries?event_id=nope`);
+      assert.match(await page.getByTestId("error-message").textContent(), /eventId/);
+      await inspect(page, "console-error-page");
     } finally {
       await close();
     }

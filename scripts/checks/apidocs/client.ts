@@ -34,6 +34,7 @@ const filters: ListQuery = {
   channel: env('APIDOCS_CHANNEL'),
   eventType: 'com.credenco.businesswallet.identifier.created.v1',
   eventId: env('APIDOCS_EVENT_ID'),
+  wallet: env('APIDOCS_WALLET'),
   from: new Date(Date.now() - 3_600_000).toISOString(),
   to: new Date(Date.now() + 3_600_000).toISOString(),
   limit: 1,
@@ -68,7 +69,9 @@ const paged = await client.GET('/api/wallets/{walletExternalKey}/integration-del
 check('the wallet deliveries list, every filter', paged.response.status, paged.data ?? paged.error);
 
 const platform = await client.GET('/api/integration-deliveries', {
-  params: { query: { state: ['all'], eventType: filters.eventType, from: filters.from, to: filters.to, limit: 200 } },
+  params: {
+    query: { state: ['all'], eventType: filters.eventType, wallet: walletExternalKey, from: filters.from, to: filters.to, limit: 200 },
+  },
 });
 check('the platform deliveries list', platform.response.status, platform.data ?? platform.error);
 
@@ -79,6 +82,7 @@ const replay = await client.POST('/api/wallets/{walletExternalKey}/integration-d
       channel: filters.channel,
       eventType: filters.eventType,
       eventId: filters.eventId,
+      wallet: walletExternalKey,
       from: filters.from,
       to: filters.to,
     },
