@@ -348,13 +348,66 @@ fn attempt_pages(attempts: Vec<AttemptView>, now: chrono::DateTime<chrono::Utc>)
     pages
 }
 
-/// `text` indented when it is a JSON object or array, as it is otherwise.
+/// `text` indented when it is a JSON object or array, as it is otherwise. The members keep the
+/// order they were sent in (the text is re-indented, not rebuilt).
 fn pretty_json(text: &str) -> String {
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .filter(|v| v.is_object() || v.is_array())
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| text.to_string())
+    let trimmed = text.trim();
+    let is_container = trimmed.starts_with('{') || trimmed.starts_with('[');
+    if !is_container || serde_json::from_str::<serde::de::IgnoredAny>(trimmed).is_err() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(trimmed.len() * 2);
+    let mut depth = 0usize;
+    let (mut in_string, mut escaped) = (false, false);
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    let mut chars = trimmed.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                // An empty object or array stays on one line.
+                while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                    chars.next();
+                }
+                if chars.peek().is_some_and(|n| *n == '}' || *n == ']') {
+                    out.extend(chars.next());
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The recorded HTTP request as a curl command line, every part quoted for a POSIX shell, the
@@ -621,6 +674,21 @@ mod tests {
             ]
         );
         assert_eq!(pages[0].request_body, "{\n  \"a\": 1\n}", "JSON bodies are indented");
+    }
+
+    #[test]
+    fn pretty_json_keeps_the_order_and_the_strings_as_sent() {
+        let sent = r#"{"z":1,"a":{"s":"x, y: {z}","e":"q\"}"},"l":[1,[],{}],"n":null}"#;
+        let shown = pretty_json(sent);
+        assert_eq!(
+            shown,
+            "{\n  \"z\": 1,\n  \"a\": {\n    \"s\": \"x, y: {z}\",\n    \"e\": \"q\\\"}\"\n  },\n  \"l\": [\n    1,\n    [],\n    {}\n  ],\n  \"n\": null\n}"
+        );
+        let again: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(again, serde_json::from_str::<serde_json::Value>(sent).unwrap());
+        assert_eq!(pretty_json("thanks"), "thanks");
+        assert_eq!(pretty_json("{broken"), "{broken");
+        assert_eq!(pretty_json("42"), "42");
     }
 
     #[test]
