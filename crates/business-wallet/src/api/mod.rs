@@ -55,6 +55,7 @@ use extract::CorrelationId;
         (name = "channels", description = "A wallet's integration channels"),
         (name = "deliveries", description = "The deliveries log of a wallet's channels"),
         (name = "platform", description = "Platform channels and their deliveries (every wallet's events)"),
+        (name = "erasure", description = "Erasure of a wallet's integration data on request"),
         (name = "history", description = "The audit log"),
         (name = "operations", description = "Health probes"),
     )
@@ -162,6 +163,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(v1::deliveries::dismiss_platform_delivery))
         .routes(routes!(v1::deliveries::bulk_replay_platform_deliveries))
         .routes(routes!(v1::deliveries::bulk_dismiss_platform_deliveries))
+        .routes(routes!(v1::erasure::erase_wallet_integration_data))
         .routes(routes!(v1::history::wallet_history))
         .routes(routes!(v1::history::platform_history))
         .routes(routes!(public::list_event_types))

@@ -14,7 +14,8 @@ use crate::store::{self, history, rfc3339_ms};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HistoryEvent {
-    /// Channel changes, secret rotations, delivery replays and dismissals.
+    /// Channel changes, secret rotations, delivery replays and dismissals, erasures of a
+    /// wallet's integration data.
     Integration,
 }
 
@@ -46,6 +47,9 @@ pub enum HistoryAction {
     DeliveriesReplayed,
     /// The FAILED deliveries matching a filter were dismissed.
     DeliveriesDismissed,
+    /// A wallet's integration data (event data, stored requests and responses) was erased on
+    /// request, and its deliveries still to go out were dismissed.
+    IntegrationDataErased,
 }
 
 impl HistoryAction {
@@ -60,6 +64,7 @@ impl HistoryAction {
             HistoryAction::DeliveryDismissed => "DELIVERY_DISMISSED",
             HistoryAction::DeliveriesReplayed => "DELIVERIES_REPLAYED",
             HistoryAction::DeliveriesDismissed => "DELIVERIES_DISMISSED",
+            HistoryAction::IntegrationDataErased => "INTEGRATION_DATA_ERASED",
         }
     }
 }
@@ -97,7 +102,8 @@ pub struct HistoryEntry {
     /// Category.
     pub event: String,
     /// What happened: CHANNEL_CREATED, CHANNEL_UPDATED, CHANNEL_DELETED, CHANNEL_SECRET_ROTATED,
-    /// DELIVERY_REPLAYED, DELIVERY_DISMISSED, DELIVERIES_REPLAYED, DELIVERIES_DISMISSED.
+    /// DELIVERY_REPLAYED, DELIVERY_DISMISSED, DELIVERIES_REPLAYED, DELIVERIES_DISMISSED,
+    /// INTEGRATION_DATA_ERASED.
     pub action: String,
     /// `sub` of who did it.
     pub actor: String,

@@ -8,6 +8,7 @@
 
 pub(crate) mod channel;
 pub(crate) mod delivery;
+pub(crate) mod erasure;
 pub mod error;
 pub(crate) mod history;
 pub(crate) mod identifier;

@@ -66,11 +66,13 @@ pub struct DeliveryRow {
     pub event_type: String,
     /// The event's wallet.
     pub event_wallet_external_key: WalletKey,
+    /// When the event's integration data was erased, epoch ms (see [`super::erasure`]).
+    pub event_erased_at: Option<i64>,
 }
 
 const SELECT: &str = "SELECT d.id, d.delivery_external_key, d.state, d.attempts, d.max_attempts, d.due_at, d.last_status, \
     d.last_error, d.created_at, d.updated_at, d.delivered_at, c.channel_external_key, c.name AS channel_name, \
-    c.channel_type, e.event_id, e.event_type, e.wallet_external_key AS event_wallet_external_key \
+    c.channel_type, e.event_id, e.event_type, e.wallet_external_key AS event_wallet_external_key, e.erased_at AS event_erased_at \
     FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id JOIN integration_event e ON e.id = d.event_id";
 
 /// Parameters collected while building a filtered statement.

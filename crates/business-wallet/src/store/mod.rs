@@ -14,6 +14,7 @@
 pub mod channels;
 pub mod deliveries;
 pub mod delivery_log;
+pub mod erasure;
 pub mod events;
 pub mod health;
 pub mod history;

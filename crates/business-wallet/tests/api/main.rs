@@ -8,6 +8,7 @@ mod access;
 mod asyncapi;
 mod channels;
 mod deliveries;
+mod erasure;
 mod identifiers;
 mod logs;
 mod openapi;

@@ -3,7 +3,7 @@
 //! form's links into it.
 
 use business_wallet::events::CATALOG;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::{common::TestApp, page, sign_in, wallet_with_channel};
 use crate::both_backends;
@@ -267,3 +267,42 @@ both_backends!(
     catalog_page_shows_every_event_type,
     channel_form_links_to_the_catalog,
 );
+
+/// A delivery whose wallet's integration data was erased still has its page, which says so and
+/// shows the envelope without data.
+async fn an_erased_delivery_has_its_page(app: TestApp) {
+    let (wallet, _) = wallet_with_channel(&app, "erp").await;
+    let response = app
+        .post(
+            &format!("/api/v1/wallets/{wallet}/identifiers"),
+            Some(&app.admin_token),
+            &json!({"identifierType": "JWK", "displayName": "Erased Person Hn36"}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let (status, erased) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/wallets/{wallet}/integration-data/erase"),
+            None,
+        )
+        .await;
+    assert_eq!((status, erased["dismissed"].as_u64()), (200, Some(1)));
+    let (_, log) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/wallets/{wallet}/integration-deliveries?state=all"),
+            None,
+        )
+        .await;
+    let key = log["items"][0]["deliveryExternalKey"].as_str().unwrap().to_string();
+    let token = app.token("reader", &["WALLET_INTEGRATION_DELIVERY_READ"], Some(&wallet));
+    let cookie = sign_in(&app, &token).await;
+    let (status, html) = page(&app, &cookie, &format!("/ui/integrations/deliveries/{key}")).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("data-testid=\"data-erased\""), "{html}");
+    assert!(html.contains("DISMISSED"));
+    assert!(!html.contains("Erased Person Hn36"));
+}
+
+both_backends!(an_erased_delivery_has_its_page);

@@ -44,7 +44,8 @@ async fn page(
     Ok(history::list(state, principal, scope, query).await?)
 }
 
-/// The audit log of a wallet (channel changes, secret rotations, replays and dismissals).
+/// The audit log of a wallet (channel changes, secret rotations, replays and dismissals,
+/// erasures of its integration data).
 /// Readable with WALLET_INTEGRATION_CHANNEL_READ or WALLET_INTEGRATION_DELIVERY_READ.
 #[utoipa::path(
     get,

@@ -2,6 +2,7 @@
 
 pub mod channels;
 pub mod deliveries;
+pub mod erasure;
 pub mod history;
 pub mod identifiers;
 pub mod wallets;

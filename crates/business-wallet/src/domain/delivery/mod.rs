@@ -68,6 +68,9 @@ pub struct Delivery {
     pub last_status: Option<i64>,
     /// Error of the last attempt.
     pub last_error: Option<String>,
+    /// When the integration data of the event was erased on request (its `data` is then
+    /// `null`, and its attempts keep no request or response); `null` when it was not.
+    pub data_erased_at: Option<String>,
 }
 
 impl From<&DeliveryRow> for Delivery {
@@ -89,6 +92,7 @@ impl From<&DeliveryRow> for Delivery {
             delivered_at: row.delivered_at.map(rfc3339_ms),
             last_status: row.last_status,
             last_error: row.last_error.clone(),
+            data_erased_at: row.event_erased_at.map(rfc3339_ms),
         }
     }
 }
