@@ -16,6 +16,7 @@ mod outbox;
 mod permissions;
 mod public;
 mod robustness;
+mod trace;
 mod validation;
 
 mod wallets;
