@@ -497,6 +497,8 @@ async fn hand_off_and_deliver(db: &Db, n: u64) -> anyhow::Result<()> {
                 time: now_ms(),
                 dataschema: "http://127.0.0.1:8080/api/public/schemas/integration/wallet-created/v1.json".into(),
                 correlation_id: uuid::Uuid::new_v4().to_string(),
+                traceparent: Some(business_wallet::events::TraceContext::fresh().traceparent().to_string()),
+                tracestate: None,
                 data: format!("{{\"walletExternalKey\":\"{key}\",\"displayName\":\"Bench wallet\"}}"),
             };
             let fan_out = FanOut::Leased {

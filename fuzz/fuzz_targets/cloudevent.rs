@@ -174,10 +174,16 @@ fn structured(data: &[u8]) {
         time: Some(event.time.clone()),
         dataschema: Some(event.dataschema.clone()),
         datacontenttype: Some("application/json".into()),
-        extensions: BTreeMap::from([
-            ("walletexternalkey".to_string(), event.walletexternalkey.clone()),
-            ("correlationid".to_string(), event.correlationid.clone()),
-        ]),
+        extensions: BTreeMap::from_iter(
+            [
+                ("walletexternalkey", Some(&event.walletexternalkey)),
+                ("correlationid", Some(&event.correlationid)),
+                ("traceparent", event.traceparent.as_ref()),
+                ("tracestate", event.tracestate.as_ref()),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| Some((name.to_string(), value?.clone()))),
+        ),
     };
     assert_eq!(received, Ok(expected));
 }

@@ -50,7 +50,7 @@ use crate::config::Settings;
 use crate::crypto::SecretBox;
 use crate::dispatch::Dispatcher;
 use crate::domain::WalletKey;
-use crate::events::{self, EventType};
+use crate::events::{self, EventType, TraceContext};
 use crate::outbox::{NewEvent, Outbox, Published};
 use crate::state::AppState;
 use crate::store::{Db, Tx};
@@ -346,6 +346,21 @@ impl Publisher {
     /// An unknown type, an unfilled subject placeholder or data that does not match the
     /// schema (nothing is written), or a database failure (drop the transaction then).
     pub async fn publish(&self, tx: &mut Tx, event: EventToPublish<'_>) -> Result<Published, PublishError> {
+        self.publish_traced(tx, event, &TraceContext::fresh()).await
+    }
+
+    /// [`Publisher::publish`] as part of the operation traced by `trace` (the application's
+    /// own W3C trace context, made with [`TraceContext::parse`]): the event carries it as the
+    /// distributed-tracing extension. `publish` starts a new trace instead.
+    ///
+    /// # Errors
+    /// As [`Publisher::publish`].
+    pub async fn publish_traced(
+        &self,
+        tx: &mut Tx,
+        event: EventToPublish<'_>,
+        trace: &TraceContext,
+    ) -> Result<Published, PublishError> {
         let entry: &'static EventType =
             events::lookup(event.event_type).ok_or_else(|| PublishError::UnknownEventType(event.event_type.into()))?;
         let wallet = WalletKey::parse(event.wallet_external_key)?;
@@ -379,6 +394,7 @@ impl Publisher {
                     subject_values: event.subject_values,
                     data: event.data,
                     correlation_id: event.correlation_id,
+                    trace,
                     time: crate::store::now_ms(),
                 },
             )

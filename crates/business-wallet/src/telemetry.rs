@@ -2,10 +2,10 @@
 //!
 //! A JSON line is one flat object: `timestamp`, `level`, `target`, the event's fields
 //! (`message` among them) and the fields of every span the event happened in, all at the top
-//! level. The request span carries `correlation_id` (with `method` and `route`), so a line
-//! logged while serving a request has `correlation_id` in the same place as a delivery
-//! attempt's line, which names its event's correlation id as a field of its own: one query
-//! finds both. tracing-subscriber's own JSON format can flatten the event's fields but nests the
+//! level. The request span carries `correlation_id` and `traceparent` (with `method` and
+//! `route`), so a line logged while serving a request has them in the same place as a delivery
+//! attempt's line, which names its event's correlation id and traceparent as fields of its own:
+//! one query finds both. tracing-subscriber's own JSON format can flatten the event's fields but nests the
 //! span's under `span`, with no option to lift them; hence [`FlatJson`].
 
 use std::fmt;

@@ -9,6 +9,7 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::events::TraceContext;
 
 /// A JSON body, parsed with the path of the first problem reported (`address.city: invalid
 /// type ...`). Malformed JSON, wrong types, unknown fields and unknown enum values are a 400,
@@ -242,6 +243,19 @@ impl CorrelationId {
         }
         // Visible ASCII only, checked above.
         Ok(CorrelationId(String::from_utf8_lossy(bytes).into_owned()))
+    }
+}
+
+/// The trace context of the current request (see [`TraceContext::from_headers`]): the one the
+/// request middleware gave the request, else the headers read the same way. Never rejects.
+impl<S: Send + Sync> FromRequestParts<S> for TraceContext {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(match parts.extensions.get::<TraceContext>() {
+            Some(trace) => trace.clone(),
+            None => TraceContext::from_headers(&parts.headers),
+        })
     }
 }
 

@@ -27,12 +27,19 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody, InternalError};
+use crate::events::TraceContext;
 use crate::state::AppState;
 use extract::CorrelationId;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "business-wallet", description = "Wallets, identifiers and the integration of their events with your systems."),
+    info(title = "business-wallet", description = "Wallets, identifiers and the integration of their events with your systems.\n\n\
+        Every request may carry `X-Correlation-Id` (see the 400 response for its rule) and a W3C trace context: \
+        `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`, lowercase, neither id all zeros) with an optional `tracestate`. \
+        Both travel with the events the request emits (the `correlationid` extension, and the CloudEvents \
+        distributed-tracing extension `traceparent`/`tracestate`) and appear in the log lines of the request \
+        and of each delivery attempt. A missing or invalid `traceparent` never fails a request: it is ignored \
+        (with its `tracestate`) and the request gets a new one, with random ids and the sampled flag `01`."),
     modifiers(&BearerAuth),
     components(
         schemas(crate::error::ErrorBody),
@@ -384,9 +391,10 @@ fn nul_in_pairs(whole: &str, raw: &[u8], message: &str) -> ApiError {
     }
 }
 
-/// Gives each request its correlation id (echoed in the response), a tracing span that carries
-/// it into every log line, one access log line, and the log line of a 500's hidden cause. A
-/// request whose `X-Correlation-Id` breaks the rule ([`CorrelationId::from_headers`]) goes no
+/// Gives each request its correlation id (echoed in the response) and its trace context (the
+/// caller's valid `traceparent`, else a new one: [`TraceContext::from_headers`]; never a
+/// refusal), a tracing span that carries both into every log line, one access log line, and
+/// the log line of a 500's hidden cause. A request whose `X-Correlation-Id` breaks the rule ([`CorrelationId::from_headers`]) goes no
 /// further: it is answered 400, logged and echoed with a new id.
 async fn request_context(mut req: Request, next: Next) -> Response {
     let (correlation, refused) = match CorrelationId::from_headers(req.headers()) {
@@ -394,12 +402,14 @@ async fn request_context(mut req: Request, next: Next) -> Response {
         Err(err) => (CorrelationId::fresh(), Some(err)),
     };
     req.extensions_mut().insert(correlation.clone());
+    let trace = TraceContext::from_headers(req.headers());
+    req.extensions_mut().insert(trace.clone());
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| req.uri().path().to_string());
-    let span = tracing::info_span!("request", correlation_id = %correlation.0, method = %req.method(), route = %route);
+    let span = tracing::info_span!("request", correlation_id = %correlation.0, traceparent = %trace.traceparent(), method = %req.method(), route = %route);
     let started = Instant::now();
     let mut response = match refused {
         Some(err) => err.into_response(),

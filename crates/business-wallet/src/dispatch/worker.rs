@@ -191,6 +191,7 @@ pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery, attempt
         event_id = %delivery.event.event_id,
         event_type = %delivery.event.event_type,
         correlation_id = %delivery.event.correlation_id,
+        traceparent = delivery.event.traceparent.as_deref().unwrap_or(""),
         attempt = attempt_number,
         outcome,
         status = response_status,

@@ -10,7 +10,7 @@ use super::validate::{optional_email, optional_phone, optional_text, optional_we
 use crate::api::doc;
 use crate::auth::Principal;
 use crate::domain::error::DomainError;
-use crate::events::WALLET_CREATED_V1;
+use crate::events::{TraceContext, WALLET_CREATED_V1};
 use crate::outbox::NewEvent;
 use crate::state::AppState;
 use crate::store::{self, rfc3339_ms, wallets::WalletRow};
@@ -184,6 +184,7 @@ pub async fn create(
     state: &AppState,
     principal: &Principal,
     correlation_id: &str,
+    trace: &TraceContext,
     body: CreateWallet,
 ) -> Result<Wallet, DomainError> {
     principal.require_global()?;
@@ -217,6 +218,7 @@ pub async fn create(
                 subject_values: &[(WalletKey::FIELD, wallet.wallet_external_key.as_str())],
                 data,
                 correlation_id,
+                trace,
                 time: now,
             },
         )

@@ -147,7 +147,7 @@ integration channels. Each event type of the catalog (`GET /api/public/event-typ
 message in each channel below; its data is described by the JSON Schema at its `dataschema` URL, \
 which the payload schemas here repeat. Every event carries the attributes `specversion`, `type`, \
 `source`, `id`, `time`, `subject`, `dataschema`, `datacontenttype` and the extensions \
-`walletexternalkey` and `correlationid`. Only the channel types this instance offers are listed.";
+`walletexternalkey` and `correlationid`, and the CloudEvents distributed-tracing extension: `traceparent` (the W3C trace context of the API request that caused the event, or a new one when the request had no valid one) and, when the request sent one with it, `tracestate`. Receivers that do not trace can ignore both. Only the channel types this instance offers are listed.";
 
 const DELIVERY: &str = "The application sends every event of a subscribed type to every \
 enabled channel of its wallet and to every enabled platform channel. Delivery is at least once: \
@@ -167,11 +167,18 @@ fn operation_id(transport: &Transport) -> String {
     format!("send{}", first.chain(name).collect::<String>())
 }
 
+/// The `traceparent` of the example envelope (the W3C specification's own example).
+pub const EXAMPLE_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// The `tracestate` of the example envelope.
+pub const EXAMPLE_TRACESTATE: &str = "congo=t61rcWkgMzE";
+
 /// The catalog sample in a fixed envelope, so that the document is the same on every call.
 pub fn example_envelope(event: &EventType, base_url: &str) -> CloudEvent {
     let mut envelope = event.sample_envelope(base_url);
     envelope.id = "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d".into();
     envelope.correlationid = "0e8f3c1a-6a8e-4a2e-9a53-2f1c4f6d7b90".into();
+    envelope.traceparent = Some(EXAMPLE_TRACEPARENT.into());
+    envelope.tracestate = Some(EXAMPLE_TRACESTATE.into());
     if let Some(created) = envelope.data["createdAt"].as_str() {
         envelope.time = created.to_string();
     }
@@ -182,13 +189,14 @@ fn message(transport: &Transport, event: &EventType, base_url: &str) -> Value {
     let example = example_envelope(event, base_url);
     let mut headers = Vec::new();
     if transport.mode == ContentMode::Binary {
-        for (attribute, schema) in attributes(event, base_url) {
-            let value = attribute_value(&example, attribute);
-            headers.push(Header::required(
-                format!("ce-{attribute}"),
+        for (attribute, schema, required) in attributes(event, base_url) {
+            headers.push(Header {
+                name: format!("ce-{attribute}"),
                 schema,
-                webhook_verify::percent_encode_header_value(&value),
-            ));
+                required,
+                example: attribute_value(&example, attribute)
+                    .map(|value| webhook_verify::percent_encode_header_value(&value)),
+            });
         }
     }
     headers.extend((transport.headers)(&example));
@@ -261,8 +269,10 @@ pub fn data_schema(event: &EventType, base_url: &str) -> Value {
 fn envelope_schema(event: &EventType, base_url: &str) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
-    for (attribute, schema) in attributes(event, base_url) {
-        required.push(Value::String(attribute.into()));
+    for (attribute, schema, always) in attributes(event, base_url) {
+        if always {
+            required.push(Value::String(attribute.into()));
+        }
         properties.insert(attribute.into(), schema);
     }
     properties.insert("data".into(), data_schema(event, base_url));
@@ -275,9 +285,10 @@ fn envelope_schema(event: &EventType, base_url: &str) -> Value {
     })
 }
 
-/// The CloudEvents attributes of `event` with the schema of each value.
-fn attributes(event: &EventType, base_url: &str) -> Vec<(&'static str, Value)> {
-    vec![
+/// The CloudEvents attributes of `event` with the schema of each value and whether every
+/// event has it.
+fn attributes(event: &EventType, base_url: &str) -> Vec<(&'static str, Value, bool)> {
+    let always = [
         (
             "specversion",
             json!({ "type": "string", "const": SPEC_VERSION, "description": "The CloudEvents version." }),
@@ -342,11 +353,34 @@ fn attributes(event: &EventType, base_url: &str) -> Vec<(&'static str, Value)> {
                 "description": "Extension: the `X-Correlation-Id` of the API request that caused the event, else a UUID shared by the events of that request.",
             }),
         ),
-    ]
+    ];
+    let tracing = [
+        (
+            "traceparent",
+            json!({
+                "type": "string",
+                "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+                "description": "Distributed-tracing extension: the W3C `traceparent` of the API request that caused the event, exactly as sent when valid (version 00, trace id and parent id not all zeros), else a new one (random ids, sampled flag `01`) for that request. Every event published since trace context is recorded has one; events stored before lack it.",
+            }),
+        ),
+        (
+            "tracestate",
+            json!({
+                "type": "string",
+                "maxLength": 512,
+                "description": "Distributed-tracing extension: the W3C `tracestate` sent with a valid `traceparent` (several headers joined by `,`); absent otherwise.",
+            }),
+        ),
+    ];
+    always
+        .into_iter()
+        .map(|(name, schema)| (name, schema, true))
+        .chain(tracing.into_iter().map(|(name, schema)| (name, schema, false)))
+        .collect()
 }
 
-fn attribute_value(envelope: &CloudEvent, attribute: &str) -> String {
-    match attribute {
+fn attribute_value(envelope: &CloudEvent, attribute: &str) -> Option<String> {
+    let value = match attribute {
         "specversion" => &envelope.specversion,
         "type" => &envelope.event_type,
         "source" => &envelope.source,
@@ -357,9 +391,11 @@ fn attribute_value(envelope: &CloudEvent, attribute: &str) -> String {
         "datacontenttype" => &envelope.datacontenttype,
         "walletexternalkey" => &envelope.walletexternalkey,
         "correlationid" => &envelope.correlationid,
+        "traceparent" => return envelope.traceparent.clone(),
+        "tracestate" => return envelope.tracestate.clone(),
         _ => unreachable!("attributes() names only the envelope's attributes"),
-    }
-    .clone()
+    };
+    Some(value.clone())
 }
 
 /// A regular expression for the subjects a catalog pattern makes: each `{placeholder}` is one
@@ -497,6 +533,18 @@ mod tests {
             event.schema_url(base)
         );
         assert_eq!(binary["correlationId"]["location"], "$message.header#/ce-correlationid");
+        // The distributed-tracing extension: described, shown on the example, not required
+        // (events stored before it was recorded lack it).
+        let headers = &binary["headers"];
+        for name in ["ce-traceparent", "ce-tracestate"] {
+            assert!(headers["properties"][name].is_object(), "{name}");
+            assert!(
+                !headers["required"].as_array().unwrap().contains(&json!(name)),
+                "{name}"
+            );
+        }
+        assert_eq!(binary["examples"][0]["headers"]["ce-traceparent"], EXAMPLE_TRACEPARENT);
+        assert_eq!(binary["examples"][0]["headers"]["ce-tracestate"], EXAMPLE_TRACESTATE);
         // Structured mode: a real envelope of the event validates, and one of another type does not.
         let structured = &doc["channels"]["structured"]["messages"][message_id(event)];
         assert_eq!(
@@ -505,6 +553,13 @@ mod tests {
         );
         let envelope = serde_json::to_value(event.sample_envelope(base)).unwrap();
         valid(&structured["payload"], &envelope).unwrap();
+        assert!(structured["payload"]["properties"]["traceparent"].is_object());
+        assert_eq!(structured["examples"][0]["payload"]["traceparent"], EXAMPLE_TRACEPARENT);
+        let mut untraced = envelope.clone();
+        untraced.as_object_mut().unwrap().remove("traceparent");
+        valid(&structured["payload"], &untraced).unwrap();
+        untraced["traceparent"] = json!("01-not-a-traceparent");
+        assert!(valid(&structured["payload"], &untraced).is_err());
         let other = serde_json::to_value(super::super::WALLET_CREATED_V1.sample_envelope(base)).unwrap();
         assert!(valid(&structured["payload"], &other).is_err());
     }

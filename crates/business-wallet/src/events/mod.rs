@@ -5,9 +5,11 @@
 //! canonical sample. Everything that needs an event type (subscriptions, the schema routes,
 //! the test send) looks it up here, so adding an event or a new major version is one entry.
 //!
-//! [`asyncapi`] describes the catalog as the channels send it (AsyncAPI 3.0).
+//! [`asyncapi`] describes the catalog as the channels send it (AsyncAPI 3.0); [`trace`] is the
+//! W3C trace context that every event carries as the distributed-tracing extension.
 
 pub mod asyncapi;
+pub mod trace;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -15,6 +17,7 @@ use utoipa::ToSchema;
 
 use crate::domain::WalletKey;
 use crate::store::{events::EventRow, rfc3339_ms};
+pub use trace::TraceContext;
 
 /// The CloudEvents `source` of every event.
 pub const SOURCE: &str = "/credenco/wallets";
@@ -135,6 +138,8 @@ impl EventType {
             datacontenttype: DATA_CONTENT_TYPE.into(),
             walletexternalkey: wallet,
             correlationid: uuid::Uuid::new_v4().to_string(),
+            traceparent: Some(TraceContext::fresh().traceparent().to_string()),
+            tracestate: None,
             data,
         }
     }
@@ -191,6 +196,13 @@ pub struct CloudEvent {
     pub walletexternalkey: String,
     /// Extension: shared by the events of one API request.
     pub correlationid: String,
+    /// Distributed-tracing extension: the W3C `traceparent` of the request that caused the
+    /// event (see [`trace`]). Absent only on events stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    /// Distributed-tracing extension: the W3C `tracestate` that came with the traceparent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
     /// The event data.
     pub data: Value,
 }
@@ -201,6 +213,11 @@ impl CloudEvent {
     /// # Errors
     /// The stored data is not JSON (it always is when written by the outbox).
     pub fn from_row(row: &EventRow) -> Result<CloudEvent, serde_json::Error> {
+        // An event stored before trace context was recorded has none, and is sent as before.
+        let trace = row
+            .traceparent
+            .as_deref()
+            .and_then(|parent| TraceContext::parse(parent, row.tracestate.as_deref()));
         Ok(CloudEvent {
             specversion: SPEC_VERSION.into(),
             event_type: row.event_type.clone(),
@@ -212,14 +229,17 @@ impl CloudEvent {
             datacontenttype: DATA_CONTENT_TYPE.into(),
             walletexternalkey: row.wallet_external_key.to_string(),
             correlationid: row.correlation_id.clone(),
+            traceparent: trace.as_ref().map(|t| t.traceparent().to_string()),
+            tracestate: trace.as_ref().and_then(|t| t.tracestate()).map(str::to_string),
             data: serde_json::from_str(&row.data)?,
         })
     }
 
     /// The attributes as CloudEvents HTTP binary-mode headers (`ce-` names, values not yet
-    /// percent-encoded), in the order of the catalog's sample requests.
-    pub fn binary_mode_headers(&self) -> [(&'static str, &str); 10] {
-        [
+    /// percent-encoded), in the order of the catalog's sample requests; `ce-traceparent` and
+    /// `ce-tracestate` last, each when the event has it.
+    pub fn binary_mode_headers(&self) -> Vec<(&'static str, &str)> {
+        let mut headers: Vec<(&'static str, &str)> = vec![
             ("ce-specversion", &self.specversion),
             ("ce-type", &self.event_type),
             ("ce-source", &self.source),
@@ -230,7 +250,14 @@ impl CloudEvent {
             ("ce-datacontenttype", &self.datacontenttype),
             ("ce-walletexternalkey", &self.walletexternalkey),
             ("ce-correlationid", &self.correlationid),
-        ]
+        ];
+        if let Some(traceparent) = &self.traceparent {
+            headers.push(("ce-traceparent", traceparent));
+        }
+        if let Some(tracestate) = &self.tracestate {
+            headers.push(("ce-tracestate", tracestate));
+        }
+        headers
     }
 }
 
@@ -257,6 +284,61 @@ mod tests {
             );
         }
         assert!(lookup("com.credenco.businesswallet.wallet.deleted.v1").is_none());
+    }
+
+    fn row(traceparent: Option<&str>, tracestate: Option<&str>) -> EventRow {
+        EventRow {
+            event_id: "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d".into(),
+            event_type: WALLET_CREATED_V1.type_name.into(),
+            source: SOURCE.into(),
+            subject: "wallets/3f2504e0-4f89-41d3-9a0c-0305e82c3301".into(),
+            wallet_external_key: WalletKey::parse("3f2504e0-4f89-41d3-9a0c-0305e82c3301").unwrap(),
+            time: 0,
+            dataschema: WALLET_CREATED_V1.schema_url("http://x"),
+            correlation_id: "c-1".into(),
+            traceparent: traceparent.map(str::to_string),
+            tracestate: tracestate.map(str::to_string),
+            data: "{}".into(),
+        }
+    }
+
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    /// The structured envelope (what the Kafka and JMS channels send, `serde_json` of the
+    /// envelope) carries the trace context as top-level attributes, and survives its JSON form.
+    #[test]
+    fn the_structured_envelope_carries_the_trace_context() {
+        let envelope = CloudEvent::from_row(&row(Some(TRACEPARENT), Some("congo=t61rcWkgMzE"))).unwrap();
+        let json = serde_json::to_value(&envelope).unwrap();
+        assert_eq!(json["traceparent"], TRACEPARENT);
+        assert_eq!(json["tracestate"], "congo=t61rcWkgMzE");
+        assert_eq!(json["correlationid"], "c-1");
+        assert_eq!(serde_json::from_value::<CloudEvent>(json).unwrap(), envelope);
+        let headers = envelope.binary_mode_headers();
+        assert!(headers.contains(&("ce-traceparent", TRACEPARENT)), "{headers:?}");
+        assert!(headers.contains(&("ce-tracestate", "congo=t61rcWkgMzE")), "{headers:?}");
+    }
+
+    /// An event stored before trace context was recorded (or with a stored value that is not
+    /// valid) is sent as before: no attribute, no header; and an envelope without them reads.
+    #[test]
+    fn an_untraced_event_has_neither_attribute_nor_header() {
+        for stored in [row(None, None), row(None, Some("a=b")), row(Some("garbage"), None)] {
+            let envelope = CloudEvent::from_row(&stored).unwrap();
+            let json = serde_json::to_value(&envelope).unwrap();
+            assert!(
+                json.get("traceparent").is_none() && json.get("tracestate").is_none(),
+                "{json}"
+            );
+            assert_eq!(envelope.binary_mode_headers().len(), 10);
+            assert_eq!(serde_json::from_value::<CloudEvent>(json).unwrap(), envelope);
+        }
+        let traced = CloudEvent::from_row(&row(Some(TRACEPARENT), None)).unwrap();
+        assert_eq!(
+            traced.binary_mode_headers().last(),
+            Some(&("ce-traceparent", TRACEPARENT))
+        );
+        assert!(serde_json::to_value(&traced).unwrap().get("tracestate").is_none());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::domain::WalletKey;
-use crate::events::{EventType, SOURCE};
+use crate::events::{EventType, TraceContext, SOURCE};
 use crate::store::events::{EventRow, FanOut};
 use crate::store::{self, HandoffSender, Tx};
 
@@ -76,6 +76,8 @@ pub struct NewEvent<'a> {
     pub data: Value,
     /// Correlation id of the request that caused the event.
     pub correlation_id: &'a str,
+    /// Trace context of the request that caused the event (the distributed-tracing extension).
+    pub trace: &'a TraceContext,
     /// Event time, epoch milliseconds.
     pub time: i64,
 }
@@ -116,6 +118,8 @@ impl Outbox {
             time: event.time,
             dataschema: event.event_type.schema_url(&self.base_url),
             correlation_id: event.correlation_id.to_string(),
+            traceparent: Some(event.trace.traceparent().to_string()),
+            tracestate: event.trace.tracestate().map(str::to_string),
             data: event.data.to_string(),
         };
         let taker = self

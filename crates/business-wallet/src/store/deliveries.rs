@@ -149,7 +149,7 @@ pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDel
     const COLUMNS: &str = "d.id, d.delivery_external_key, d.lease_token, d.attempts, d.max_attempts, d.created_at, d.channel_id, \
                            c.channel_external_key, c.channel_type, c.config AS channel_config, c.secrets AS channel_secrets, \
                            e.event_id, e.event_type, e.source, e.subject, e.wallet_external_key, e.time, e.dataschema, \
-                           e.correlation_id, e.data";
+                           e.correlation_id, e.traceparent, e.tracestate, e.data";
     match db {
         // One round trip: the update returns the rows it took and the same statement joins
         // their channels and events.

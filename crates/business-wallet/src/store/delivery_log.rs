@@ -194,7 +194,7 @@ pub async fn attempts(db: &Db, delivery_id: i64) -> Result<Vec<AttemptRow>, sqlx
 /// Database failure.
 pub async fn event_of(db: &Db, event_id: &str) -> Result<Option<super::events::EventRow>, sqlx::Error> {
     const SQL: &str =
-        "SELECT event_id, event_type, source, subject, wallet_external_key, time, dataschema, correlation_id, data \
+        "SELECT event_id, event_type, source, subject, wallet_external_key, time, dataschema, correlation_id, traceparent, tracestate, data \
                        FROM integration_event WHERE event_id = $1";
     with_reader!(db, p => sqlx::query_as::<_, super::events::EventRow>(SQL).bind(event_id).fetch_optional(p).await)
 }

@@ -26,11 +26,17 @@ pub struct EventRow {
     pub dataschema: String,
     /// The `correlationid` extension.
     pub correlation_id: String,
+    /// The `traceparent` extension (distributed tracing); `None` on events stored before it
+    /// was recorded.
+    pub traceparent: Option<String>,
+    /// The `tracestate` extension, when the request had one.
+    pub tracestate: Option<String>,
     /// The data, as JSON text.
     pub data: String,
 }
 
-/// Binds `$1` to `$10` of an event insert: the event's columns, then `created_at`.
+/// Binds `$1` to `$12` of an event insert: the event's columns, `created_at`, then the trace
+/// context (added after `created_at` by a later migration).
 macro_rules! bind_event {
     ($query:expr, $event:expr, $now:expr) => {
         $query
@@ -44,6 +50,8 @@ macro_rules! bind_event {
             .bind(&$event.correlation_id)
             .bind(&$event.data)
             .bind($now)
+            .bind(&$event.traceparent)
+            .bind(&$event.tracestate)
     };
 }
 
@@ -105,12 +113,12 @@ pub async fn insert_with_deliveries(
         // claims and leases.
         TxInner::Postgres(tx) => {
             const INSERT: &str = "WITH e AS (INSERT INTO integration_event (event_id, event_type, source, subject, \
-                wallet_external_key, time, dataschema, correlation_id, data, created_at) \
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id), \
+                wallet_external_key, time, dataschema, correlation_id, data, created_at, traceparent, tracestate) \
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id), \
                 d AS (INSERT INTO integration_delivery (delivery_external_key, event_id, channel_id, wallet_external_key, \
                 state, attempts, max_attempts, due_at, lease_token, lease_owner, created_at, updated_at) \
-                SELECT gen_random_uuid()::text, e.id, c.id, c.wallet_external_key, $11, $12, $13, \
-                (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT + $14, $15, $16, $10, $10 \
+                SELECT gen_random_uuid()::text, e.id, c.id, c.wallet_external_key, $13, $14, $15, \
+                (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT + $16, $17, $18, $10, $10 \
                 FROM e, integration_channel c JOIN integration_channel_subscription s ON s.channel_id = c.id \
                 WHERE s.event_type = $2 AND c.enabled AND (c.wallet_external_key = $5 OR c.wallet_external_key IS NULL) \
                 RETURNING id, delivery_external_key, channel_id) \
@@ -130,8 +138,10 @@ pub async fn insert_with_deliveries(
         // SQLite has no UUID function: select the channels, then insert with keys made here.
         // The statements run on the single writer connection, in the same transaction.
         TxInner::Sqlite(tx) => {
-            const INSERT_EVENT: &str = "INSERT INTO integration_event (event_id, event_type, source, subject, wallet_external_key, \
-                time, dataschema, correlation_id, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+            const INSERT_EVENT: &str =
+                "INSERT INTO integration_event (event_id, event_type, source, subject, wallet_external_key, \
+                time, dataschema, correlation_id, data, created_at, traceparent, tracestate) \
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id";
             const CHANNELS: &str = "SELECT c.id, c.wallet_external_key, c.channel_external_key, c.channel_type, c.config, c.secrets \
                 FROM integration_channel c JOIN integration_channel_subscription s ON s.channel_id = c.id \
                 WHERE s.event_type = $1 AND c.enabled AND (c.wallet_external_key = $2 OR c.wallet_external_key IS NULL)";
@@ -203,7 +213,7 @@ pub async fn insert_with_deliveries(
 /// Database failure.
 pub async fn list_for_wallet(db: &Db, wallet_key: &WalletKey) -> Result<Vec<EventRow>, sqlx::Error> {
     const SQL: &str =
-        "SELECT event_id, event_type, source, subject, wallet_external_key, time, dataschema, correlation_id, data \
+        "SELECT event_id, event_type, source, subject, wallet_external_key, time, dataschema, correlation_id, traceparent, tracestate, data \
                        FROM integration_event WHERE wallet_external_key = $1 ORDER BY id";
     with_reader!(db, p => sqlx::query_as::<_, EventRow>(SQL).bind(wallet_key).fetch_all(p).await)
 }

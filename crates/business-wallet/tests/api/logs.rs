@@ -1,5 +1,6 @@
 //! The server's JSON log lines: every line logged while serving a request, and the line of a
-//! delivery attempt, carry the correlation id as the top-level `correlation_id`, never nested.
+//! delivery attempt, carry the correlation id as the top-level `correlation_id`, never nested,
+//! and the W3C trace context as the top-level `traceparent` next to it.
 //!
 //! The application runs on a runtime of one thread whose default subscriber is the server's
 //! JSON subscriber (`telemetry::subscriber`, the one `serve` installs) writing into a buffer,
@@ -81,6 +82,9 @@ where
     (result, lines)
 }
 
+/// The caller's trace context, logged as the top-level `traceparent` next to `correlation_id`.
+const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
 fn the_correlation_id_is_a_top_level_field_of_every_line(backend: Backend) {
     let (fresh, lines) = with_json_logs(backend, |app| async move {
         // A platform channel to a loopback address: its attempt is refused at send time by the
@@ -98,6 +102,7 @@ fn the_correlation_id_is_a_top_level_field_of_every_line(backend: Backend) {
             .post(app.url("/api/v1/wallets"))
             .bearer_auth(&app.admin_token)
             .header("X-Correlation-Id", "logs-corr-42")
+            .header("traceparent", TRACEPARENT)
             .json(&json!({"displayName": "Logged"}))
             .send()
             .await
@@ -130,15 +135,25 @@ fn the_correlation_id_is_a_top_level_field_of_every_line(backend: Backend) {
     assert_eq!(request["status"], 201, "{request}");
     assert_eq!(request["method"], "POST", "{request}");
     assert_eq!(request["route"], "/api/v1/wallets", "{request}");
+    assert_eq!(request["traceparent"], TRACEPARENT, "{request}");
     assert!(
         find("wallet created", "logs-corr-42").is_some(),
         "a line of the handler carries it too: {lines:#?}"
     );
     let attempt = find("delivery attempt", "logs-corr-42").unwrap_or_else(|| panic!("the attempt line in {lines:#?}"));
     assert_eq!(attempt["event_type"], WALLET_CREATED, "{attempt}");
+    assert_eq!(
+        attempt["traceparent"], TRACEPARENT,
+        "next to the correlation id: {attempt}"
+    );
 
     let refused = find("request", &fresh).unwrap_or_else(|| panic!("the refused request's line in {lines:#?}"));
     assert_eq!(refused["status"], 400, "{refused}");
+    let generated = refused["traceparent"].as_str().unwrap_or_default();
+    assert!(
+        business_wallet::events::trace::is_valid_traceparent(generated),
+        "a request without one is logged with its new traceparent: {refused}"
+    );
 
     // Never nested: no line keeps a span object holding it.
     for line in &lines {

@@ -17,6 +17,7 @@ mod outbox;
 mod permissions;
 mod public;
 mod robustness;
+mod trace;
 mod validation;
 
 mod wallets;

@@ -16,7 +16,8 @@ use business_wallet::channels::{
 };
 use business_wallet::dispatch::{Dispatcher, RunOutcome};
 use business_wallet::embed::{EventToPublish, PublishError};
-use business_wallet::events::WALLET_CREATED_V1;
+use business_wallet::events::trace::is_valid_traceparent;
+use business_wallet::events::{TraceContext, WALLET_CREATED_V1};
 use business_wallet::Wallet;
 use common::{Backend, TestApp};
 use serde_json::{json, Value};
@@ -32,6 +33,7 @@ struct Seen {
     event_type: String,
     attempt: u32,
     target: String,
+    traceparent: Option<String>,
 }
 
 /// A custom adapter that answers from a script (Delivered once the script is empty) and
@@ -76,6 +78,7 @@ impl Channel for ScriptedAdapter {
                 event_type: message.envelope.event_type.clone(),
                 attempt: message.attempt,
                 target: target.clone(),
+                traceparent: message.envelope.traceparent.clone(),
             });
             let outcome = self
                 .script
@@ -419,6 +422,23 @@ async fn publisher_writes_in_the_callers_transaction(app: TestApp, adapter: Arc<
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].event_id, published.event_id);
     assert_eq!(seen[0].target, "platform");
+    // `publish` starts a new trace; `publish_traced` continues the application's own.
+    assert!(
+        is_valid_traceparent(seen[0].traceparent.as_deref().unwrap()),
+        "{:?}",
+        seen[0].traceparent
+    );
+    let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let trace = TraceContext::parse(given, Some("congo=t61rcWkgMzE")).unwrap();
+    assert_eq!(TraceContext::parse("00-not-valid", None), None);
+    let mut tx = publisher.begin().await.unwrap();
+    publisher
+        .publish_traced(&mut tx, event(data.clone()), &trace)
+        .await
+        .unwrap();
+    publisher.commit(tx).await.unwrap();
+    assert_eq!(embedded.dispatcher().run_once().await.unwrap().delivered, 1);
+    assert_eq!(adapter.seen()[1].traceparent.as_deref(), Some(given));
 
     // The embedded router serves the same API.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -140,19 +140,24 @@ fn text_message(line: &str) -> (String, Value) {
     (event_type.to_string(), serde_json::from_str(body).unwrap())
 }
 
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
 async fn a_java_consumer_reads_text_messages_and_selects_on_the_type(backend: Backend) {
     let app = spawn(backend, &setup_env("BUSINESS_WALLET_TEST_STOMP_URL")).await;
     let queue = format!("bw.test.{}", uuid::Uuid::new_v4().simple());
     create_channel(&app, &format!("queue://{queue}")).await;
     let wallet = app.create_wallet("Acme").await;
     let key = wallet["walletExternalKey"].as_str().unwrap();
+    // The identifier's request names its trace context; the wallet's had none.
     let response = app
-        .post(
-            &format!("/api/v1/wallets/{key}/identifiers"),
-            Some(&app.admin_token),
-            &json!({"identifierType": "JWK", "displayName": "signing", "keyType": "Ed25519"}),
-        )
-        .await;
+        .client
+        .post(app.url(&format!("/api/v1/wallets/{key}/identifiers")))
+        .bearer_auth(&app.admin_token)
+        .header("traceparent", TRACEPARENT)
+        .json(&json!({"identifierType": "JWK", "displayName": "signing", "keyType": "Ed25519"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 201);
     let outcome = Dispatcher::new(&app.state).run_once().await.unwrap();
     assert_eq!(outcome.delivered, 2, "{outcome:?}");
@@ -165,6 +170,8 @@ async fn a_java_consumer_reads_text_messages_and_selects_on_the_type(backend: Ba
     assert_eq!(event_type, IDENTIFIER_CREATED);
     assert_eq!(event["type"], IDENTIFIER_CREATED);
     assert_eq!(event["walletexternalkey"], key);
+    // The distributed-tracing extension, as an attribute of the structured envelope.
+    assert_eq!(event["traceparent"], TRACEPARENT);
 
     let rest = receive(&queue, 2, None).await;
     assert_eq!(rest.len(), 1, "{rest:?}");
@@ -176,6 +183,11 @@ async fn a_java_consumer_reads_text_messages_and_selects_on_the_type(backend: Ba
     assert_eq!(event["subject"], format!("wallets/{key}"));
     assert_eq!(event["data"]["walletExternalKey"], key);
     assert!(uuid::Uuid::parse_str(event["id"].as_str().unwrap()).is_ok());
+    let generated = event["traceparent"].as_str().unwrap();
+    assert!(
+        business_wallet::events::trace::is_valid_traceparent(generated),
+        "{generated}"
+    );
 }
 
 /// A TCP relay in front of the broker that the test can cut, so that an outage disturbs no
@@ -358,6 +370,12 @@ async fn amqp_messages_carry_the_content_type_and_are_durable(backend: Backend) 
     assert_eq!(event["type"], WALLET_CREATED);
     assert_eq!(event["walletexternalkey"], key);
     assert_eq!(received["properties"]["ce_id"], event["id"]);
+    // A request without a traceparent: the envelope carries the new one it was given.
+    let traceparent = event["traceparent"].as_str().unwrap();
+    assert!(
+        business_wallet::events::trace::is_valid_traceparent(traceparent),
+        "{traceparent}"
+    );
 }
 
 async fn an_amqp_outage_is_retried_and_nothing_is_lost(backend: Backend) {

@@ -134,16 +134,30 @@ async fn assert_valid_against_served_schema(app: &TestApp, dataschema: &str, dat
     assert!(errors.is_empty(), "{data} against {path}: {errors:?}");
 }
 
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
 async fn records_are_structured_cloudevents_keyed_by_wallet(backend: Backend) {
     let bootstrap = setup_env("BUSINESS_WALLET_TEST_KAFKA_BOOTSTRAP");
     let topic = setup_env("BUSINESS_WALLET_TEST_KAFKA_TOPIC");
     let app = spawn(backend, &bootstrap).await;
     create_channel(&app, &topic).await;
     let mut keys = Vec::new();
-    for name in ["Acme", "Globex"] {
-        let wallet = app.create_wallet(name).await;
-        keys.push(wallet["walletExternalKey"].as_str().unwrap().to_string());
-    }
+    // Acme's request names its trace context; Globex's has none and gets a new one.
+    let response = app
+        .client
+        .post(app.url("/api/v1/wallets"))
+        .bearer_auth(&app.admin_token)
+        .header("traceparent", TRACEPARENT)
+        .header("tracestate", "congo=t61rcWkgMzE")
+        .json(&serde_json::json!({"displayName": "Acme"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let acme: Value = response.json().await.unwrap();
+    keys.push(acme["walletExternalKey"].as_str().unwrap().to_string());
+    let globex = app.create_wallet("Globex").await;
+    keys.push(globex["walletExternalKey"].as_str().unwrap().to_string());
     drain(&app).await;
     assert_eq!(states(&app).await, vec![("DELIVERED".to_string(), 1); 2]);
 
@@ -165,6 +179,18 @@ async fn records_are_structured_cloudevents_keyed_by_wallet(backend: Backend) {
         assert_eq!(event["datacontenttype"], "application/json");
         assert!(uuid::Uuid::parse_str(event["id"].as_str().unwrap()).is_ok());
         assert_eq!(event["data"]["walletExternalKey"], key.as_str());
+        // The distributed-tracing extension, as attributes of the structured envelope.
+        let traceparent = event["traceparent"].as_str().unwrap();
+        if key == &keys[0] {
+            assert_eq!(traceparent, TRACEPARENT);
+            assert_eq!(event["tracestate"], "congo=t61rcWkgMzE");
+        } else {
+            assert!(
+                business_wallet::events::trace::is_valid_traceparent(traceparent),
+                "{traceparent}"
+            );
+            assert!(event.get("tracestate").is_none(), "{event}");
+        }
         assert_valid_against_served_schema(&app, event["dataschema"].as_str().unwrap(), &event["data"]).await;
     }
 }

@@ -10,6 +10,7 @@ use crate::auth::Principal;
 use crate::domain::identifier::{self, CreateIdentifier, Identifier};
 use crate::domain::{IdentifierKey, WalletKey};
 use crate::error::ApiError;
+use crate::events::TraceContext;
 use crate::state::AppState;
 
 /// Creates an identifier (DID, X509 or JWK) with fresh key material and emits
@@ -32,11 +33,12 @@ pub async fn create_identifier(
     State(state): State<AppState>,
     principal: Principal,
     correlation: CorrelationId,
+    trace: TraceContext,
     ApiPath(wallet): ApiPath<String>,
     AppJson(body): AppJson<CreateIdentifier>,
 ) -> Result<(StatusCode, Json<Identifier>), ApiError> {
     let wallet = WalletKey::parse(&wallet)?;
-    let created = identifier::create(&state, &principal, &correlation.0, &wallet, body).await?;
+    let created = identifier::create(&state, &principal, &correlation.0, &trace, &wallet, body).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 

@@ -12,6 +12,7 @@ use crate::auth::Principal;
 use crate::domain::wallet::{self, CreateWallet, ListQuery, Wallet, WalletPage};
 use crate::domain::WalletKey;
 use crate::error::ApiError;
+use crate::events::TraceContext;
 use crate::state::AppState;
 
 /// Creates a wallet and emits `com.credenco.businesswallet.wallet.created.v1` with it.
@@ -31,9 +32,10 @@ pub async fn create_wallet(
     State(state): State<AppState>,
     principal: Principal,
     correlation: CorrelationId,
+    trace: TraceContext,
     AppJson(body): AppJson<CreateWallet>,
 ) -> Result<(StatusCode, Json<Wallet>), ApiError> {
-    let wallet = wallet::create(&state, &principal, &correlation.0, body).await?;
+    let wallet = wallet::create(&state, &principal, &correlation.0, &trace, body).await?;
     Ok((StatusCode::CREATED, Json(wallet)))
 }
 

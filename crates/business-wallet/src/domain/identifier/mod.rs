@@ -15,7 +15,7 @@ use super::keys::KeyType;
 use super::validate::required_text;
 use crate::auth::{Authority, Principal};
 use crate::domain::error::DomainError;
-use crate::events::IDENTIFIER_CREATED_V1;
+use crate::events::{TraceContext, IDENTIFIER_CREATED_V1};
 use crate::outbox::NewEvent;
 use crate::state::AppState;
 use crate::store::{self, identifiers::IdentifierRow, rfc3339_ms};
@@ -360,6 +360,7 @@ pub async fn create(
     state: &AppState,
     principal: &Principal,
     correlation_id: &str,
+    trace: &TraceContext,
     wallet_key: &WalletKey,
     body: CreateIdentifier,
 ) -> Result<Identifier, DomainError> {
@@ -404,6 +405,7 @@ pub async fn create(
                 ],
                 data: identifier.event_data(),
                 correlation_id,
+                trace,
                 time: now,
             },
         )
