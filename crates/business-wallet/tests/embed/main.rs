@@ -566,7 +566,10 @@ async fn custom_type_is_offered_and_created_in_the_web_ui(app: TestApp, _adapter
         .text()
         .await
         .unwrap();
-    assert!(list.contains(&format!("<td data-label=\"Type\">{SCRIPTED}</td>")), "{list}");
+    assert!(
+        list.contains(&format!("<td data-label=\"Type\">{SCRIPTED}</td>")),
+        "{list}"
+    );
     assert!(
         list.contains("<td data-label=\"Destination\" class=\"wrap\">scripted:ledger</td>"),
         "no destination from the adapter: {list}"
