@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
-  BASE, IDENTIFIER_CREATED, PHONE, WIDE, browser, createChannel, createIdentifier, createWallet, deliveries,
-  eventually, inspect, mint, receiver, signIn,
+  ADMIN, BASE, IDENTIFIER_CREATED, PHONE, WIDE, api, browser, createChannel, createIdentifier, createWallet,
+  deliveries, eventually, inspect, mint, receiver, signIn,
 } from "./lib.mjs";
 
 const OPERATOR = [
@@ -229,5 +229,69 @@ test("a channel whose receiver answers 500 shows as failing, with its failures i
   } finally {
     await broken.close();
     await fine.close();
+  }
+});
+
+test("the platform view searches by the event's wallet and a UTC time, and a test send carries the channel's wallet", async () => {
+  const north = await createWallet("North");
+  const south = await createWallet("South");
+  const hook = await receiver(200);
+  try {
+    const created = await api("POST", "/api/integration-channels", ADMIN, {
+      name: `Every wallet ${Date.now()}`,
+      type: "WEBHOOK",
+      eventTypeFilters: [IDENTIFIER_CREATED],
+      webhook: { url: hook.url },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    await createIdentifier(north);
+    await createIdentifier(south);
+    const platformChannel = created.body.channelExternalKey;
+    const delivered = (w) => api("GET", `/api/integration-deliveries?state=DELIVERED&wallet=${w}`, ADMIN);
+    await eventually("both wallets' events delivered on the platform channel", async () =>
+      (await delivered(north)).body.items.length === 1 && (await delivered(south)).body.items.length === 1);
+    const { page, close } = await browser();
+    try {
+      await signIn(page, ADMIN);
+      await page.goto(`${BASE}/ui/integrations/deliveries?wallet=platform`);
+      await page.locator("details.filters > summary").click();
+      await page.getByLabel("DELIVERED", { exact: true }).check();
+      await page.getByLabel("Wallet of the event").fill(north);
+      const hourAgo = new Date(Date.now() - 3_600_000).toISOString().slice(0, 16).replace("T", " ");
+      await page.getByLabel("Created from (UTC)").fill(hourAgo);
+      await page.getByRole("button", { name: "Apply filters" }).click();
+      const rows = page.locator("tr[data-delivery]");
+      assert.equal(await rows.count(), 1);
+      assert.match(await rows.first().textContent(), new RegExp(north));
+      assert.doesNotMatch(await rows.first().textContent(), new RegExp(south));
+      const summary = await page.getByTestId("filter-summary").textContent();
+      assert.match(summary, new RegExp(`wallet of the event ${north}`));
+      assert.match(summary, new RegExp(`created from \\(utc\\) ${hourAgo}`));
+      await inspect(page, "platform-search-by-wallet");
+      // From a time still to come: nothing yet.
+      const later = new Date(Date.now() + 3_600_000).toISOString().slice(0, 16).replace("T", " ");
+      await page.locator("details.filters > summary").click();
+      await page.getByLabel("Created from (UTC)").fill(later);
+      await page.getByRole("button", { name: "Apply filters" }).click();
+      assert.ok(await page.getByTestId("empty").isVisible());
+
+      // A test send of a wallet's channel carries that wallet's key.
+      const channel = await createChannel(north, "North receiver", hook.url);
+      await page.goto(`${BASE}/ui/integrations/channels/${channel.channelExternalKey}?wallet=${north}`);
+      const before = hook.seen.length;
+      await page.getByRole("button", { name: "Send test event" }).click();
+      assert.match(await page.getByTestId("test-result").textContent(), /DELIVERED/);
+      const sent = hook.seen.slice(before).at(-1);
+      assert.equal(sent.headers["ce-walletexternalkey"], north);
+      assert.match(sent.body, new RegExp(north));
+      await inspect(page, "test-send-wallet-key");
+    } finally {
+      await close();
+      // The platform channel would get the events of the tests that follow.
+      const removed = await api("DELETE", `/api/integration-channels/${platformChannel}`, ADMIN);
+      assert.equal(removed.status, 204);
+    }
+  } finally {
+    await hook.close();
   }
 });
