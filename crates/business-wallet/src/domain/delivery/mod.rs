@@ -120,8 +120,9 @@ pub struct AttemptView {
     /// DELIVERED, RETRYABLE or REJECTED.
     #[schema(value_type = String)]
     pub outcome: AttemptOutcome,
-    /// What was sent (method, URL, headers with secrets redacted, body).
-    #[schema(value_type = Object)]
+    /// What was sent (method, URL, headers with secrets redacted, body); null once the
+    /// wallet's integration data was erased.
+    #[schema(value_type = Option<Object>)]
     pub request: Value,
     /// What came back, when anything did.
     pub response: Option<ResponseView>,
@@ -135,7 +136,7 @@ pub struct AttemptView {
 pub struct ResponseView {
     /// Status code (or broker code).
     pub status: Option<i64>,
-    /// Response headers, `[name, value]` pairs in receiving order.
+    /// Response headers, `[name, value]` pairs in receiving order (none once erased).
     #[schema(schema_with = crate::api::doc::header_pairs)]
     pub headers: Value,
     /// The start of the body, up to the configured size.
@@ -147,7 +148,11 @@ impl From<AttemptRow> for AttemptView {
         let parse = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
         let response = (row.response_status.is_some() || row.response_body.is_some()).then(|| ResponseView {
             status: row.response_status,
-            headers: parse(row.response_headers.clone()),
+            // None recorded (or erased): an empty list, as the schema has it.
+            headers: match parse(row.response_headers.clone()) {
+                Value::Null => Value::Array(Vec::new()),
+                headers => headers,
+            },
             body: row.response_body.clone(),
         });
         AttemptView {
