@@ -280,7 +280,11 @@ async fn erasure_removes_the_payloads_and_keeps_the_trail(backend: Backend) {
     assert!(attempt["request"].is_null(), "{attempt}");
     assert_eq!(attempt["response"]["status"], 200);
     assert!(attempt["response"]["body"].is_null(), "{attempt}");
-    assert_eq!(attempt["response"]["headers"], json!([]), "no headers left, as the schema's list");
+    assert_eq!(
+        attempt["response"]["headers"],
+        json!([]),
+        "no headers left, as the schema's list"
+    );
     let (status, detail) = app
         .call(
             reqwest::Method::GET,
