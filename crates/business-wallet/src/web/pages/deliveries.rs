@@ -129,10 +129,8 @@ fn page_filters(query: &[(String, String)], with_states: bool) -> impl Iterator<
     query
         .iter()
         .filter(move |(k, v)| {
-            let known = matches!(
-                k.as_str(),
-                "channel" | "event_type" | "event_id" | "event_wallet" | "from" | "to" | "wallet"
-            );
+            let known =
+                FILTER_NAMES.iter().any(|(page, _)| page == k) || matches!(k.as_str(), "from" | "to" | "wallet");
             (known || (with_states && k == "state")) && !v.is_empty()
         })
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -167,7 +165,7 @@ pub async fn deliveries(
             (c.channel_external_key.to_string(), c.name, chosen)
         })
         .collect();
-    let channels_named = channels.clone();
+    let summary = summary(&checked, &filters, &channels);
     let states = DeliveryState::ALL
         .iter()
         .map(|&s| {
@@ -217,7 +215,7 @@ pub async fn deliveries(
         channels,
         event_types,
         platform: scope == Scope::Platform,
-        summary: summary(&checked, &filters, &channels_named),
+        summary,
         filters,
         replay_href: bulk_href("replay"),
         dismiss_href: bulk_href("dismiss"),
