@@ -145,6 +145,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             v1::channels::wallet_delete_channel
         ))
         .routes(routes!(v1::channels::wallet_rotate_secret))
+        .routes(routes!(v1::channels::wallet_resume_channel))
         .routes(routes!(v1::channels::wallet_test_channel))
         .routes(routes!(
             v1::channels::platform_list_channels,
@@ -157,6 +158,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             v1::channels::platform_delete_channel
         ))
         .routes(routes!(v1::channels::platform_rotate_secret))
+        .routes(routes!(v1::channels::platform_resume_channel))
         .routes(routes!(v1::channels::platform_test_channel))
         .routes(routes!(v1::deliveries::list_wallet_deliveries))
         .routes(routes!(v1::deliveries::get_wallet_delivery))

@@ -26,6 +26,35 @@ pub struct IntegrationSettings {
     pub webhook: WebhookSettings,
     /// Clean-up of old deliveries.
     pub retention: RetentionSettings,
+    /// The failure ladder: when a channel that keeps failing is FAILING, and when PAUSED.
+    pub failure: FailureSettings,
+}
+
+/// The failure ladder of every channel. A channel whose attempts keep failing becomes FAILING
+/// (its deliveries still go out); a FAILING channel that keeps failing becomes PAUSED: no
+/// attempts are made until an operator resumes it, and its deliveries wait untouched. A success
+/// takes a FAILING channel back to ACTIVE. Each step is in the history and is an
+/// `integration-channel.state-changed` event. Zero switches a rule off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FailureSettings {
+    /// Failed attempts in a row (no success between them) after which a channel is FAILING.
+    pub failing_after_failures: u32,
+    /// Failed attempts in a row after which a FAILING channel is PAUSED (0: never by count).
+    pub paused_after_failures: u32,
+    /// Seconds without a success (counted from the last success, or from when it became
+    /// FAILING when it never had one) after which a FAILING channel is PAUSED (0: never by time).
+    pub paused_after_secs: u64,
+}
+
+impl Default for FailureSettings {
+    fn default() -> Self {
+        FailureSettings {
+            failing_after_failures: 5,
+            paused_after_failures: 0,
+            paused_after_secs: 3 * 24 * 3600,
+        }
+    }
 }
 
 /// How long finished deliveries are kept. DISMISSED deliveries are always kept: an operator
@@ -65,6 +94,7 @@ impl Default for IntegrationSettings {
             dispatch: DispatchSettings::default(),
             webhook: WebhookSettings::default(),
             retention: RetentionSettings::default(),
+            failure: FailureSettings::default(),
         }
     }
 }

@@ -24,7 +24,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use channels::{ChannelSwitches, JmsProtocol, JmsSettings, KafkaSettings, Switch, KAFKA_FIXED_PROPERTIES};
-pub use integration::{DispatchSettings, IntegrationSettings, RetentionSettings, RetrySettings, WebhookSettings};
+pub use integration::{
+    DispatchSettings, FailureSettings, IntegrationSettings, RetentionSettings, RetrySettings, WebhookSettings,
+};
 pub use service::{AuthSettings, DatabaseSettings, LogFormat, LogSettings, SecretSettings, ServerSettings};
 
 /// The file read when `--config` is not given and the file exists in the working directory.

@@ -173,6 +173,7 @@ impl Dispatcher {
                     channels: state.channels.clone(),
                     settings: state.settings.clone(),
                     recorder: worker::Recorder::default(),
+                    outbox: state.outbox.clone(),
                     unsaved: Mutex::default(),
                 },
                 wake: state.outbox.wake_handle(),

@@ -14,8 +14,10 @@ use super::retry;
 use crate::channels::{Attempt, ChannelConfig, ChannelRegistry, ChannelSecrets, OutboundMessage, Outcome};
 use crate::config::Settings;
 use crate::crypto::SecretBox;
+use crate::domain::channel::ladder::{self, ChannelState, Ladder};
 use crate::domain::delivery::Resolution;
 use crate::events::CloudEvent;
+use crate::outbox::Outbox;
 use crate::store::deliveries::{self, AttemptRow, ClaimedDelivery, OutcomeRecord};
 use crate::store::{now_ms, Db};
 
@@ -27,6 +29,8 @@ pub(crate) struct WorkerContext {
     pub(crate) channels: ChannelRegistry,
     pub(crate) settings: Arc<Settings>,
     pub(crate) recorder: Recorder,
+    /// The outbox the failure ladder publishes its events through.
+    pub(crate) outbox: Outbox,
     /// Bookkeeping that could not be stored (the database was unreachable), retried by the
     /// dispatcher's heartbeat rounds while the leases are still ours.
     pub(crate) unsaved: Mutex<Vec<Unsaved>>,
@@ -169,7 +173,25 @@ pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery, attempt
     };
     let recorded = ctx.recorder.record(&ctx.db, record.clone()).await;
     let worked = match recorded {
-        Ok(true) => Ok(resolution),
+        Ok(true) => {
+            // A failure may move the channel down the failure ladder, and a success of a
+            // FAILING channel back up; a success of an ACTIVE one changes nothing.
+            if resolution != Resolution::Delivered
+                || ChannelState::parse(&delivery.channel_delivery_state) != ChannelState::Active
+            {
+                let rules = &ctx.settings.integration.failure;
+                ladder::advance(
+                    Ladder {
+                        db: &ctx.db,
+                        outbox: &ctx.outbox,
+                        rules,
+                    },
+                    &[delivery.channel_id],
+                )
+                .await;
+            }
+            Ok(resolution)
+        }
         Ok(false) => Err(NotStored::LeaseLost),
         Err(err) => {
             tracing::error!(delivery = %delivery.delivery_external_key, error = %err, "delivery outcome could not be stored; retrying with the next heartbeat");

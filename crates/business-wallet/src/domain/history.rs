@@ -50,6 +50,10 @@ pub enum HistoryAction {
     /// A wallet's integration data (event data, stored requests and responses) was erased on
     /// request, and its deliveries still to go out were dismissed.
     IntegrationDataErased,
+    /// A channel moved along the failure ladder on its own (ACTIVE, FAILING, PAUSED).
+    ChannelStateChanged,
+    /// An operator resumed a PAUSED (or FAILING) channel.
+    ChannelResumed,
 }
 
 impl HistoryAction {
@@ -65,6 +69,8 @@ impl HistoryAction {
             HistoryAction::DeliveriesReplayed => "DELIVERIES_REPLAYED",
             HistoryAction::DeliveriesDismissed => "DELIVERIES_DISMISSED",
             HistoryAction::IntegrationDataErased => "INTEGRATION_DATA_ERASED",
+            HistoryAction::ChannelStateChanged => "CHANNEL_STATE_CHANGED",
+            HistoryAction::ChannelResumed => "CHANNEL_RESUMED",
         }
     }
 }
@@ -103,7 +109,8 @@ pub struct HistoryEntry {
     pub event: String,
     /// What happened: CHANNEL_CREATED, CHANNEL_UPDATED, CHANNEL_DELETED, CHANNEL_SECRET_ROTATED,
     /// DELIVERY_REPLAYED, DELIVERY_DISMISSED, DELIVERIES_REPLAYED, DELIVERIES_DISMISSED,
-    /// INTEGRATION_DATA_ERASED.
+    /// INTEGRATION_DATA_ERASED, CHANNEL_STATE_CHANGED (the failure ladder, actor `dispatcher`),
+    /// CHANNEL_RESUMED.
     pub action: String,
     /// `sub` of who did it.
     pub actor: String,

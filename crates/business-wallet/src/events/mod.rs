@@ -65,8 +65,21 @@ pub static IDENTIFIER_CREATED_V1: EventType = EventType {
     sample: identifier_created_sample,
 };
 
+/// Fired when a wallet's channel moves along the failure ladder (see
+/// [`crate::domain::channel::ladder`]). Never subscribed to unless a channel names it.
+pub static CHANNEL_STATE_CHANGED_V1: EventType = EventType {
+    type_name: "com.credenco.businesswallet.integration-channel.state-changed.v1",
+    slug: "integration-channel-state-changed",
+    major: 1,
+    subject_pattern: "wallets/{walletExternalKey}/integration-channels/{channelExternalKey}",
+    description: "The delivery state of an integration channel changes: FAILING after failed attempts in a row, \
+                  PAUSED (no attempts until resumed), or ACTIVE again after a success or a resume.",
+    schema_template: include_str!("schemas/integration-channel-state-changed.v1.json"),
+    sample: channel_state_changed_sample,
+};
+
 /// Every event type the product emits.
-pub static CATALOG: &[&EventType] = &[&WALLET_CREATED_V1, &IDENTIFIER_CREATED_V1];
+pub static CATALOG: &[&EventType] = &[&WALLET_CREATED_V1, &IDENTIFIER_CREATED_V1, &CHANNEL_STATE_CHANGED_V1];
 
 /// Finds a catalog entry by its CloudEvents `type`.
 pub fn lookup(type_name: &str) -> Option<&'static EventType> {
@@ -127,13 +140,18 @@ impl EventType {
             None => data[WalletKey::FIELD].as_str().unwrap_or_default().to_string(),
         };
         let identifier = data["identifierExternalKey"].as_str().unwrap_or_default().to_string();
+        let channel = data["channelExternalKey"].as_str().unwrap_or_default().to_string();
         CloudEvent {
             specversion: SPEC_VERSION.into(),
             event_type: self.type_name.into(),
             source: SOURCE.into(),
             id: uuid::Uuid::new_v4().to_string(),
             time: rfc3339_ms(crate::store::now_ms()),
-            subject: self.subject(&[("walletExternalKey", &wallet), ("identifierExternalKey", &identifier)]),
+            subject: self.subject(&[
+                ("walletExternalKey", &wallet),
+                ("identifierExternalKey", &identifier),
+                ("channelExternalKey", &channel),
+            ]),
             dataschema: self.schema_url(base_url),
             datacontenttype: DATA_CONTENT_TYPE.into(),
             walletexternalkey: wallet,
@@ -143,6 +161,21 @@ impl EventType {
             data,
         }
     }
+}
+
+fn channel_state_changed_sample() -> Value {
+    json!({
+        "walletExternalKey": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+        "channelExternalKey": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        "channelName": "ERP webhook",
+        "state": "PAUSED",
+        "previousState": "FAILING",
+        "reason": "20 failed attempts in a row",
+        "consecutiveFailures": 20,
+        "lastSuccessAt": "2026-03-01T09:15:00.000Z",
+        "changedAt": "2026-03-01T12:00:00.000Z",
+        "changedBy": "dispatcher"
+    })
 }
 
 fn wallet_created_sample() -> Value {

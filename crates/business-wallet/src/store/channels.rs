@@ -34,11 +34,15 @@ pub struct ChannelRow {
     pub created_by: String,
     /// Last editor's `sub`.
     pub updated_by: String,
+    /// Where the channel stands on the failure ladder: `ACTIVE`, `FAILING` or `PAUSED`.
+    pub delivery_state: String,
+    /// Since when, epoch ms (`None`: since it was created).
+    pub delivery_state_since: Option<i64>,
 }
 
 const COLUMNS: &str =
     "id, channel_external_key, wallet_external_key, name, description, channel_type, enabled, config, \
-                       secrets, created_at, updated_at, created_by, updated_by";
+                       secrets, created_at, updated_at, created_by, updated_by, delivery_state, delivery_state_since";
 
 fn owner_clause(scope: &Scope) -> &'static str {
     match scope {

@@ -101,6 +101,9 @@ pub struct ClaimedDelivery {
     pub channel_config: String,
     /// The channel's sealed secrets.
     pub channel_secrets: Option<Vec<u8>>,
+    /// The channel's place on the failure ladder when the delivery was claimed (`ACTIVE`,
+    /// `FAILING`; never `PAUSED`, whose deliveries are not claimed).
+    pub channel_delivery_state: String,
     /// The event.
     #[sqlx(flatten)]
     pub event: EventRow,
@@ -122,7 +125,8 @@ pub struct ClaimRequest<'a> {
 /// Takes up to `limit` due PENDING deliveries of enabled channels, oldest due first: sets them
 /// DELIVERING under a fresh lease token owned by `request.owner`, counts the attempt, and
 /// returns them with their events and channels. The claim commits before anything is sent.
-/// Deliveries of disabled channels are left as they are. A lease that ended, or whose owner
+/// Deliveries of disabled and of PAUSED channels are left as they are. Equal due times are
+/// taken in the order the deliveries were created. A lease that ended, or whose owner
 /// stopped sending heartbeats, is turned back into PENDING by [`super::instances`] first.
 ///
 /// # Errors
@@ -135,20 +139,20 @@ pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDel
     const PG_CLAIM: &str = "UPDATE integration_delivery SET state = {delivering}, due_at = {now} + $1, lease_token = $2, \
                             lease_owner = $5, attempts = attempts + 1, updated_at = {now} \
                             WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                            WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled \
+                            WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.delivery_state <> 'PAUSED' \
                             AND NOT (d.channel_id = ANY($4)) \
-                            ORDER BY d.due_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED)";
+                            ORDER BY d.due_at, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED)";
     const SQLITE_CLAIM: &str = "UPDATE integration_delivery SET state = {delivering}, due_at = {now} + $1, lease_token = $2, \
                                 lease_owner = $5, attempts = attempts + 1, updated_at = {now} \
                                 WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                                WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled \
+                                WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.delivery_state <> 'PAUSED' \
                                 AND d.channel_id NOT IN (SELECT value FROM json_each($4)) \
-                                ORDER BY d.due_at LIMIT $3)";
+                                ORDER BY d.due_at, d.id LIMIT $3)";
     // The claimed rows are loaded by id: there is no index on `lease_token`, and a look-up by
     // token would read the whole table, so that a claim would cost more as the table grows.
     const COLUMNS: &str = "d.id, d.delivery_external_key, d.lease_token, d.attempts, d.max_attempts, d.created_at, d.channel_id, \
                            c.channel_external_key, c.channel_type, c.config AS channel_config, c.secrets AS channel_secrets, \
-                           e.event_id, e.event_type, e.source, e.subject, e.wallet_external_key, e.time, e.dataschema, \
+                           c.delivery_state AS channel_delivery_state, e.event_id, e.event_type, e.source, e.subject, e.wallet_external_key, e.time, e.dataschema, \
                            e.correlation_id, e.traceparent, e.tracestate, e.data";
     match db {
         // One round trip: the update returns the rows it took and the same statement joins

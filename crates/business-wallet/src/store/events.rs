@@ -83,12 +83,17 @@ struct FannedOut {
     channel_type: String,
     channel_config: String,
     channel_secrets: Option<Vec<u8>>,
+    channel_delivery_state: String,
+    /// Written in the state the fan-out asked for: `false` for a PAUSED channel's delivery,
+    /// which is written PENDING (not leased) and waits for the channel to be resumed.
+    as_asked: bool,
 }
 
 /// Inserts the event and one delivery for every enabled channel subscribed to its type that
 /// belongs to the event's wallet or to the platform (no wallet), PENDING or leased as `fan_out`
-/// says. Returns the deliveries, as a dispatcher that claimed them would hold them. Runs inside
-/// the caller's transaction.
+/// says. Returns the deliveries, as a dispatcher that claimed them would hold them. A PAUSED
+/// channel's delivery is always written PENDING and, when `fan_out` leases, left out of the
+/// answer: it waits for the channel to be resumed. Runs inside the caller's transaction.
 ///
 /// # Errors
 /// Database failure.
@@ -117,13 +122,18 @@ pub async fn insert_with_deliveries(
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id), \
                 d AS (INSERT INTO integration_delivery (delivery_external_key, event_id, channel_id, wallet_external_key, \
                 state, attempts, max_attempts, due_at, lease_token, lease_owner, created_at, updated_at) \
-                SELECT gen_random_uuid()::text, e.id, c.id, c.wallet_external_key, $13, $14, $15, \
-                (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT + $16, $17, $18, $10, $10 \
+                SELECT gen_random_uuid()::text, e.id, c.id, c.wallet_external_key, \
+                CASE WHEN c.delivery_state = 'PAUSED' THEN 'PENDING' ELSE $13 END, \
+                CASE WHEN c.delivery_state = 'PAUSED' THEN 0 ELSE $14 END, $15, \
+                (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT + CASE WHEN c.delivery_state = 'PAUSED' THEN 0 ELSE $16 END, \
+                CASE WHEN c.delivery_state = 'PAUSED' THEN NULL ELSE $17 END, \
+                CASE WHEN c.delivery_state = 'PAUSED' THEN NULL ELSE $18 END, $10, $10 \
                 FROM e, integration_channel c JOIN integration_channel_subscription s ON s.channel_id = c.id \
                 WHERE s.event_type = $2 AND c.enabled AND (c.wallet_external_key = $5 OR c.wallet_external_key IS NULL) \
-                RETURNING id, delivery_external_key, channel_id) \
+                RETURNING id, delivery_external_key, channel_id, state) \
                 SELECT d.id, d.delivery_external_key, d.channel_id, c.channel_external_key, c.channel_type, \
-                c.config AS channel_config, c.secrets AS channel_secrets \
+                c.config AS channel_config, c.secrets AS channel_secrets, c.delivery_state AS channel_delivery_state, \
+                d.state = $13 AS as_asked \
                 FROM d JOIN integration_channel c ON c.id = d.channel_id ORDER BY d.id";
             bind_event!(sqlx::query_as(INSERT), event, now)
                 .bind(state)
@@ -142,7 +152,8 @@ pub async fn insert_with_deliveries(
                 "INSERT INTO integration_event (event_id, event_type, source, subject, wallet_external_key, \
                 time, dataschema, correlation_id, data, created_at, traceparent, tracestate) \
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id";
-            const CHANNELS: &str = "SELECT c.id, c.wallet_external_key, c.channel_external_key, c.channel_type, c.config, c.secrets \
+            const CHANNELS: &str = "SELECT c.id, c.wallet_external_key, c.channel_external_key, c.channel_type, c.config, c.secrets, \
+                c.delivery_state \
                 FROM integration_channel c JOIN integration_channel_subscription s ON s.channel_id = c.id \
                 WHERE s.event_type = $1 AND c.enabled AND (c.wallet_external_key = $2 OR c.wallet_external_key IS NULL)";
             const INSERT: &str =
@@ -152,26 +163,38 @@ pub async fn insert_with_deliveries(
             let event_row_id: i64 = bind_event!(sqlx::query_scalar(INSERT_EVENT), event, now)
                 .fetch_one(&mut **tx)
                 .await?;
-            type Channel = (i64, Option<WalletKey>, ChannelKey, String, String, Option<Vec<u8>>);
+            type Channel = (
+                i64,
+                Option<WalletKey>,
+                ChannelKey,
+                String,
+                String,
+                Option<Vec<u8>>,
+                String,
+            );
             let channels: Vec<Channel> = sqlx::query_as(CHANNELS)
                 .bind(&event.event_type)
                 .bind(&event.wallet_external_key)
                 .fetch_all(&mut **tx)
                 .await?;
             let mut rows = Vec::with_capacity(channels.len());
-            for (channel_id, owner_wallet, channel_external_key, channel_type, config, secrets) in channels {
+            for (channel_id, owner_wallet, channel_external_key, channel_type, config, secrets, delivery_state) in
+                channels
+            {
                 let key = DeliveryKey::generate();
+                // A PAUSED channel's delivery waits as PENDING, never leased.
+                let paused = delivery_state == "PAUSED";
                 let id: i64 = sqlx::query_scalar(INSERT)
                     .bind(&key)
                     .bind(event_row_id)
                     .bind(channel_id)
                     .bind(owner_wallet)
-                    .bind(state)
-                    .bind(attempts)
+                    .bind(if paused { DeliveryState::Pending } else { state })
+                    .bind(if paused { 0 } else { attempts })
                     .bind(max_attempts)
-                    .bind(now + lease_ms)
-                    .bind(lease_token)
-                    .bind(owner)
+                    .bind(now + if paused { 0 } else { lease_ms })
+                    .bind(if paused { None } else { lease_token })
+                    .bind(if paused { None } else { owner })
                     .bind(now)
                     .fetch_one(&mut **tx)
                     .await?;
@@ -183,6 +206,8 @@ pub async fn insert_with_deliveries(
                     channel_type,
                     channel_config: config,
                     channel_secrets: secrets,
+                    as_asked: !paused || state == DeliveryState::Pending,
+                    channel_delivery_state: delivery_state,
                 });
             }
             rows
@@ -190,6 +215,7 @@ pub async fn insert_with_deliveries(
     };
     Ok(rows
         .into_iter()
+        .filter(|row| row.as_asked)
         .map(|row| ClaimedDelivery {
             id: row.id,
             delivery_external_key: row.delivery_external_key,
@@ -202,6 +228,7 @@ pub async fn insert_with_deliveries(
             channel_type: row.channel_type,
             channel_config: row.channel_config,
             channel_secrets: row.channel_secrets,
+            channel_delivery_state: row.channel_delivery_state,
             event: event.clone(),
         })
         .collect())

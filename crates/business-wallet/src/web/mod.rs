@@ -55,6 +55,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/ui/integrations/channels/{key}/secret", get(channels::channel_secret))
         .route("/ui/integrations/channels/{key}/toggle", post(channels::toggle_channel))
+        .route("/ui/integrations/channels/{key}/resume", post(channels::resume_channel))
         .route(
             "/ui/integrations/channels/{key}/delete",
             get(channels::confirm_delete).post(channels::delete_channel),

@@ -14,7 +14,8 @@ async fn catalog_and_schemas_are_public(app: TestApp) {
         names,
         [
             "com.credenco.businesswallet.wallet.created.v1",
-            "com.credenco.businesswallet.identifier.created.v1"
+            "com.credenco.businesswallet.identifier.created.v1",
+            "com.credenco.businesswallet.integration-channel.state-changed.v1"
         ]
     );
     for entry in &types {

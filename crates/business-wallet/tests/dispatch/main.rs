@@ -189,6 +189,7 @@ dispatch_tests!(
 );
 
 dispatch_tests_with!(short_shutdown_grace; deliveries_go_out_while_the_api_is_busy);
+dispatch_tests_with!(a_short_failure_ladder; a_failing_channel_is_paused_and_resumed_without_losing_anything);
 
 async fn a_2xx_is_delivered_after_one_signed_binary_mode_request(app: TestApp) {
     let receiver = Receiver::start().await;
@@ -908,4 +909,172 @@ async fn deliveries_go_out_while_the_api_is_busy(app: TestApp) {
     );
     // Each event once: no delivery was attempted twice.
     assert_eq!(receiver.received().len(), total);
+}
+
+const STATE_CHANGED: &str = "com.credenco.businesswallet.integration-channel.state-changed.v1";
+
+/// FAILING after 2 failed attempts in a row, PAUSED after 4; no pause by time.
+fn a_short_failure_ladder(settings: &mut Settings) {
+    settings.integration.failure.failing_after_failures = 2;
+    settings.integration.failure.paused_after_failures = 4;
+    settings.integration.failure.paused_after_secs = 0;
+}
+
+async fn add_identifier(app: &TestApp, wallet: &str, name: &str) {
+    let response = app
+        .post(
+            &format!("/api/v1/wallets/{wallet}/identifiers"),
+            Some(&app.admin_token),
+            &json!({"identifierType": "DID", "displayName": name, "didType": "did:web", "domain": "acme.example"}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+}
+
+/// The (state, previousState) of every ladder event a receiver got, in arrival order.
+fn ladder_events(receiver: &Receiver) -> Vec<(String, String)> {
+    receiver
+        .received()
+        .iter()
+        .filter(|r| r.header("ce-type") == STATE_CHANGED)
+        .map(|r| {
+            let data: Value = serde_json::from_slice(&r.body).unwrap();
+            (
+                data["state"].as_str().unwrap().to_string(),
+                data["previousState"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn a_failing_channel_is_paused_and_resumed_without_losing_anything(app: TestApp) {
+    let failing = Receiver::start().await;
+    failing.script(std::iter::repeat_n(status(500), 4));
+    let watcher = Receiver::start().await;
+    let wallet = app.create_wallet("Ladder B.V.").await;
+    let w = wallet["walletExternalKey"].as_str().unwrap().to_string();
+    let channel = app
+        .insert_webhook_channel(
+            Some(&w),
+            &failing.url(),
+            &ChannelSecrets::generate(),
+            true,
+            &[IDENTIFIER_CREATED],
+        )
+        .await;
+    let key = app
+        .texts(&format!(
+            "SELECT channel_external_key FROM integration_channel WHERE id = {channel}"
+        ))
+        .await[0]
+        .clone()
+        .unwrap();
+    // The platform's operators watch the ladder; nothing else is subscribed to it.
+    app.insert_webhook_channel(
+        None,
+        &watcher.url(),
+        &ChannelSecrets::generate(),
+        true,
+        &[STATE_CHANGED],
+    )
+    .await;
+    let state_of = || async {
+        let (status, body) = app
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/wallets/{w}/integration-channels/{key}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["deliveryState"].as_str().unwrap().to_string()
+    };
+    assert_eq!(state_of().await, "ACTIVE");
+
+    // Two failed attempts: FAILING (its deliveries still go out).
+    add_identifier(&app, &w, "one").await;
+    add_identifier(&app, &w, "two").await;
+    run_once(&app).await;
+    assert_eq!(failing.received().len(), 2);
+    assert_eq!(state_of().await, "FAILING");
+    // Two more: PAUSED.
+    app.make_deliveries_due().await;
+    run_once(&app).await;
+    assert_eq!(failing.received().len(), 4);
+    assert_eq!(state_of().await, "PAUSED");
+    run_once(&app).await;
+    assert_eq!(
+        ladder_events(&watcher),
+        [
+            ("FAILING".to_string(), "ACTIVE".to_string()),
+            ("PAUSED".to_string(), "FAILING".to_string())
+        ]
+    );
+
+    // Paused: new events wait with the old ones, and nothing is attempted, however often the
+    // dispatcher looks.
+    add_identifier(&app, &w, "three").await;
+    for _ in 0..3 {
+        app.make_deliveries_due().await;
+        run_once(&app).await;
+    }
+    assert_eq!(failing.received().len(), 4);
+    let waiting = deliveries_of(&app, channel).await;
+    assert_eq!(waiting.len(), 3);
+    assert!(
+        waiting.iter().all(|r| r.state == "PENDING" && r.lease_token.is_none()),
+        "{waiting:?}"
+    );
+
+    // The receiver works again; Resume sends everything that waited.
+    let (status, resumed) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/wallets/{w}/integration-channels/{key}/resume"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(resumed["deliveryState"], "ACTIVE");
+    assert_eq!(run_once(&app).await.delivered, 3 + 1);
+    assert!(deliveries_of(&app, channel)
+        .await
+        .iter()
+        .all(|r| r.state == "DELIVERED"));
+    assert_eq!(failing.received().len(), 4 + 3);
+    run_once(&app).await;
+    assert_eq!(
+        ladder_events(&watcher).last().unwrap(),
+        &("ACTIVE".to_string(), "PAUSED".to_string())
+    );
+
+    // Every step is in the wallet's history.
+    let (status, history) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/wallets/{w}/history?event=INTEGRATION"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let steps: Vec<(String, String)> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] != "CHANNEL_CREATED")
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["details"]["to"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("CHANNEL_RESUMED".to_string(), "ACTIVE".to_string()),
+            ("CHANNEL_STATE_CHANGED".to_string(), "PAUSED".to_string()),
+            ("CHANNEL_STATE_CHANGED".to_string(), "FAILING".to_string()),
+        ]
+    );
 }

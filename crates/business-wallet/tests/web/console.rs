@@ -345,7 +345,65 @@ async fn the_log_searches_by_event_id_type_and_utc_time(app: TestApp) {
     assert_eq!(status, 200);
 }
 
+/// A PAUSED channel says so in the list and on its page, with a Resume button that sends what
+/// waited; an ACTIVE one shows no button.
+async fn a_paused_channel_shows_its_state_and_resumes(app: TestApp) {
+    let (wallet, channel, _) = failed_deliveries(&app, 2).await;
+    app.execute("UPDATE integration_delivery SET state = 'PENDING', due_at = 4102444800000")
+        .await;
+    app.execute("UPDATE integration_channel SET delivery_state = 'PAUSED', delivery_state_since = 1767225600000")
+        .await;
+    let cookie = sign_in(&app, &app.token("operator", &OPERATOR, Some(&wallet))).await;
+
+    let (_, list) = page(&app, &cookie, "/ui/integrations/channels").await;
+    assert!(list.contains("data-delivery-state=\"PAUSED\""), "{list}");
+    assert!(
+        list.contains(&format!("/ui/integrations/channels/{channel}/resume")),
+        "{list}"
+    );
+    let (_, detail) = page(&app, &cookie, &format!("/ui/integrations/channels/{channel}")).await;
+    assert!(detail.contains("data-testid=\"delivery-state-notice\""), "{detail}");
+    assert!(detail.contains("No attempts are made"), "{detail}");
+    assert!(detail.contains("2026-01-01 00:00:00 UTC"), "{detail}");
+
+    let csrf = csrf_of(&detail);
+    let done = post(
+        &app,
+        &cookie,
+        &format!("/ui/integrations/channels/{channel}/resume"),
+        &[("_csrf", csrf.as_str())],
+    )
+    .await;
+    let (_, html) = follow(&app, &cookie, done).await;
+    assert!(html.contains("Channel resumed"), "{html}");
+    assert!(html.contains("data-delivery-state=\"ACTIVE\""), "{html}");
+    assert!(
+        !html.contains(&format!("/ui/integrations/channels/{channel}/resume")),
+        "{html}"
+    );
+    // What waited is due now.
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM integration_delivery WHERE state = 'PENDING' AND due_at < 4102444800000")
+            .await,
+        2
+    );
+
+    // Someone who may only read sees the state but no button.
+    app.execute("UPDATE integration_channel SET delivery_state = 'PAUSED'")
+        .await;
+    let reader = sign_in(
+        &app,
+        &app.token("reader", &["WALLET_INTEGRATION_CHANNEL_READ"], Some(&wallet)),
+    )
+    .await;
+    let (status, detail) = page(&app, &reader, &format!("/ui/integrations/channels/{channel}")).await;
+    assert_eq!(status, 200, "{detail}");
+    assert!(detail.contains("No attempts are made"), "{detail}");
+    assert!(!detail.contains("/resume"), "{detail}");
+}
+
 both_backends!(
+    a_paused_channel_shows_its_state_and_resumes,
     bulk_actions_show_their_count_and_act_on_confirmation,
     single_actions_and_channel_changes_leave_a_notice,
     the_channel_form_shows_every_error_at_once,

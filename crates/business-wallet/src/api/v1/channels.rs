@@ -207,6 +207,28 @@ pub async fn wallet_rotate_secret(
     Ok(Json(channel::rotate_secret(&state, &principal, &scope, &key).await?))
 }
 
+/// Resumes a PAUSED (or FAILING) channel: ACTIVE again, its failures in a row forgotten, and every delivery waiting for it goes out at once in the order it was created. Recorded as CHANNEL_RESUMED and emitted as `integration-channel.state-changed.v1`. Resuming an ACTIVE channel changes nothing.
+#[utoipa::path(
+    post,
+    path = "/api/wallets/{walletExternalKey}/integration-channels/{channelExternalKey}/resume",
+    tag = "channels",
+    params(("walletExternalKey" = uuid::Uuid, Path, description = "The wallet"), ("channelExternalKey" = uuid::Uuid, Path, description = "The channel")),
+    responses(
+        (status = 200, description = "The channel, ACTIVE", body = ChannelView),
+        doc::SecuredLookup,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn wallet_resume_channel(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((wallet, key)): ApiPath<(String, String)>,
+) -> Result<Json<ChannelView>, ApiError> {
+    let scope = wallet_scope(&wallet)?;
+    let key = ChannelKey::parse(&key)?;
+    Ok(Json(channel::ladder::resume(&state, &principal, &scope, &key).await?))
+}
+
 /// Sends the catalog sample of `eventType` once through the channel, signed with its secrets. No delivery row, no retry.
 #[utoipa::path(
     post,
@@ -398,6 +420,28 @@ pub async fn platform_rotate_secret(
     let scope = Scope::Platform;
     let key = ChannelKey::parse(&key)?;
     Ok(Json(channel::rotate_secret(&state, &principal, &scope, &key).await?))
+}
+
+/// Resumes a PAUSED (or FAILING) platform channel: ACTIVE again, its failures in a row forgotten, and every delivery waiting for it goes out at once in the order it was created. Recorded as CHANNEL_RESUMED. Resuming an ACTIVE channel changes nothing.
+#[utoipa::path(
+    post,
+    path = "/api/integration-channels/{channelExternalKey}/resume",
+    tag = "platform",
+    params(("channelExternalKey" = uuid::Uuid, Path, description = "The channel")),
+    responses(
+        (status = 200, description = "The channel, ACTIVE", body = ChannelView),
+        doc::SecuredLookup,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn platform_resume_channel(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<ChannelView>, ApiError> {
+    let scope = Scope::Platform;
+    let key = ChannelKey::parse(&key)?;
+    Ok(Json(channel::ladder::resume(&state, &principal, &scope, &key).await?))
 }
 
 /// Sends the catalog sample of `eventType` once through the channel, signed with its secrets. No delivery row, no retry.

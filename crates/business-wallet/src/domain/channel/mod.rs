@@ -6,6 +6,7 @@
 
 mod body;
 pub mod health;
+pub mod ladder;
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -51,6 +52,12 @@ pub struct ChannelView {
     pub channel_type: String,
     /// Enabled.
     pub enabled: bool,
+    /// Where the channel stands on the failure ladder: ACTIVE; FAILING (its last attempts in a
+    /// row failed, deliveries still go out); PAUSED (no attempts until it is resumed with
+    /// `POST .../resume`; its deliveries wait).
+    pub delivery_state: ladder::ChannelState,
+    /// Since when it is in that state (RFC 3339 UTC); null when ACTIVE since its creation.
+    pub delivery_state_since: Option<String>,
     /// Subscribed event types.
     pub event_type_filters: Vec<String>,
     /// Webhook block without secrets (`apiKey.headerName`, `oauth2.tokenUrl/clientId/scope`).
@@ -121,6 +128,8 @@ fn view(row: &ChannelRow, event_types: Vec<String>, secrets: Option<&ChannelSecr
         description: row.description.clone(),
         channel_type: row.channel_type.clone(),
         enabled: row.enabled,
+        delivery_state: ladder::ChannelState::parse(&row.delivery_state),
+        delivery_state_since: row.delivery_state_since.map(rfc3339_ms),
         event_type_filters: event_types,
         webhook: (field == "webhook").then(|| config.clone()),
         kafka: (field == "kafka").then(|| config.clone()),
@@ -372,6 +381,8 @@ pub async fn create(
         updated_at: now,
         created_by: principal.sub.clone(),
         updated_by: principal.sub.clone(),
+        delivery_state: ladder::ChannelState::Active.as_str().to_string(),
+        delivery_state_since: None,
     };
     let mut tx = state.db.begin().await?;
     if store_channels::name_taken(&mut tx, scope, &row.name, None).await? {

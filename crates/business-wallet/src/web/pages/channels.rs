@@ -356,6 +356,22 @@ pub async fn toggle_channel(
     Ok(see_other(channels_href(&post.ctx, done)))
 }
 
+/// POST resume a PAUSED (or FAILING) channel: ACTIVE again, and what waited goes out.
+///
+/// # Errors
+/// The error page when the channel cannot be read or resumed.
+pub async fn resume_channel(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    post: Post<ChannelsTab>,
+) -> Result<Response, PageError> {
+    let key = ChannelKey::parse(&key).in_page(&post.ctx)?;
+    channel::ladder::resume(&state, &post.principal, &post.scope, &key)
+        .await
+        .in_page(&post.ctx)?;
+    Ok(see_other(channels_href(&post.ctx, Done::Resumed)))
+}
+
 /// GET the delete confirmation.
 ///
 /// # Errors

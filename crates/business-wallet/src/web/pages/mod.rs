@@ -60,16 +60,19 @@ pub enum Done {
     Disabled,
     /// A channel deleted.
     Deleted,
+    /// A paused or failing channel resumed.
+    Resumed,
 }
 
 impl Done {
-    const ALL: [Done; 6] = [
+    const ALL: [Done; 7] = [
         Done::Replayed,
         Done::Dismissed,
         Done::Saved,
         Done::Enabled,
         Done::Disabled,
         Done::Deleted,
+        Done::Resumed,
     ];
 
     /// The value of the `done` parameter.
@@ -81,6 +84,7 @@ impl Done {
             Done::Enabled => "enabled",
             Done::Disabled => "disabled",
             Done::Deleted => "deleted",
+            Done::Resumed => "resumed",
         }
     }
 
@@ -95,6 +99,9 @@ impl Done {
             (Done::Enabled, _) => "Channel enabled: it gets the events it subscribes to again.".into(),
             (Done::Disabled, _) => "Channel disabled: it gets no new deliveries until it is enabled.".into(),
             (Done::Deleted, _) => "Channel deleted.".into(),
+            (Done::Resumed, _) => {
+                "Channel resumed: every delivery that waited for it goes out now, oldest first.".into()
+            }
         }
     }
 }
