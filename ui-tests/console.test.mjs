@@ -295,3 +295,37 @@ test("the platform view searches by the event's wallet and a UTC time, and a tes
     await hook.close();
   }
 });
+
+test("a channel that keeps failing shows as FAILING, and Resume makes it ACTIVE", async () => {
+  const wallet = await createWallet("Ladder");
+  const failing = await receiver(404);
+  try {
+    const channel = await createChannel(wallet, "Refusing ERP", failing.url);
+    // Five refused attempts in a row (the default threshold) make the channel FAILING.
+    for (let i = 0; i < 5; i++) await createIdentifier(wallet);
+    await eventually("the channel to be FAILING", async () => {
+      const { body } = await api("GET", `/api/wallets/${wallet}/integration-channels/${channel.channelExternalKey}`, ADMIN);
+      return body.deliveryState === "FAILING";
+    });
+    const { page, close } = await browser();
+    try {
+      await signIn(page, mint("operator", OPERATOR, wallet));
+      await page.goto(`${BASE}/ui/integrations/channels`);
+      const row = page.locator(`tr[data-channel="${channel.channelExternalKey}"]`);
+      assert.equal(await row.locator("[data-delivery-state]").textContent(), "FAILING");
+      await inspect(page, "channels-failing");
+      await page.goto(`${BASE}/ui/integrations/channels/${channel.channelExternalKey}`);
+      assert.match(await page.getByTestId("delivery-state-notice").textContent(), /FAILING since .* UTC.*failed in a row/s);
+      await inspect(page, "channel-failing");
+      failing.setStatus(200);
+      await page.getByTestId("delivery-state-notice").getByRole("button", { name: "Resume" }).click();
+      assert.match(await page.getByTestId("notice").textContent(), /Channel resumed/);
+      assert.equal(await page.locator(`tr[data-channel="${channel.channelExternalKey}"] [data-delivery-state]`).textContent(), "ACTIVE");
+      assert.equal(await page.getByRole("button", { name: "Resume" }).count(), 0);
+    } finally {
+      await close();
+    }
+  } finally {
+    await failing.close();
+  }
+});
