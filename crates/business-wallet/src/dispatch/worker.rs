@@ -190,6 +190,11 @@ pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery, attempt
                 )
                 .await;
             }
+            // The next delivery of the wallet may go now that this one is out of the way
+            // (delivered, or FAILED: then it waits for a replay or a dismissal).
+            if delivery.channel_ordering == crate::store::events::PER_WALLET {
+                ctx.outbox.committed();
+            }
             Ok(resolution)
         }
         Ok(false) => Err(NotStored::LeaseLost),

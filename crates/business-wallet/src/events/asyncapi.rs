@@ -179,6 +179,7 @@ pub fn example_envelope(event: &EventType, base_url: &str) -> CloudEvent {
     envelope.correlationid = "0e8f3c1a-6a8e-4a2e-9a53-2f1c4f6d7b90".into();
     envelope.traceparent = Some(EXAMPLE_TRACEPARENT.into());
     envelope.tracestate = Some(EXAMPLE_TRACESTATE.into());
+    envelope.sequence = Some(crate::events::sequence_text(1));
     if let Some(created) = envelope.data["createdAt"].as_str() {
         envelope.time = created.to_string();
     }
@@ -356,6 +357,14 @@ fn attributes(event: &EventType, base_url: &str) -> Vec<(&'static str, Value, bo
     ];
     let tracing = [
         (
+            "sequence",
+            json!({
+                "type": "string",
+                "pattern": "^[0-9]{20}$",
+                "description": "Sequence extension: the event's number among its wallet's events (1 for the first, without gaps), as 20 decimal digits so that text order is number order. A receiver can check that it has every event of a wallet, in order (with a channel's PER_WALLET ordering they also arrive in that order). Test sends have none; events stored before it was recorded lack it.",
+            }),
+        ),
+        (
             "traceparent",
             json!({
                 "type": "string",
@@ -391,6 +400,7 @@ fn attribute_value(envelope: &CloudEvent, attribute: &str) -> Option<String> {
         "datacontenttype" => &envelope.datacontenttype,
         "walletexternalkey" => &envelope.walletexternalkey,
         "correlationid" => &envelope.correlationid,
+        "sequence" => return envelope.sequence.clone(),
         "traceparent" => return envelope.traceparent.clone(),
         "tracestate" => return envelope.tracestate.clone(),
         _ => unreachable!("attributes() names only the envelope's attributes"),

@@ -158,6 +158,8 @@ impl EventType {
             correlationid: uuid::Uuid::new_v4().to_string(),
             traceparent: Some(TraceContext::fresh().traceparent().to_string()),
             tracestate: None,
+            // A sample is none of the wallet's events: it has no place in their order.
+            sequence: None,
             data,
         }
     }
@@ -205,6 +207,12 @@ fn identifier_created_sample() -> Value {
     })
 }
 
+/// The `sequence` attribute of a wallet's `n`-th event: 20 decimal digits, zero-padded, so
+/// that comparing two as text compares their numbers (the extension asks for lexical order).
+pub fn sequence_text(n: i64) -> String {
+    format!("{n:020}")
+}
+
 /// A CloudEvents 1.0 envelope as the product emits it (structured mode JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CloudEvent {
@@ -236,6 +244,11 @@ pub struct CloudEvent {
     /// Distributed-tracing extension: the W3C `tracestate` that came with the traceparent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracestate: Option<String>,
+    /// Sequence extension: the event's number among its wallet's events, 1 for the first,
+    /// without gaps, as 20 decimal digits so that text order is number order. Absent only on
+    /// events stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<String>,
     /// The event data.
     pub data: Value,
 }
@@ -264,12 +277,14 @@ impl CloudEvent {
             correlationid: row.correlation_id.clone(),
             traceparent: trace.as_ref().map(|t| t.traceparent().to_string()),
             tracestate: trace.as_ref().and_then(|t| t.tracestate()).map(str::to_string),
+            sequence: row.sequence.map(sequence_text),
             data: serde_json::from_str(&row.data)?,
         })
     }
 
     /// The attributes as CloudEvents HTTP binary-mode headers (`ce-` names, values not yet
-    /// percent-encoded), in the order of the catalog's sample requests; `ce-traceparent` and
+    /// percent-encoded), in the order of the catalog's sample requests; `ce-sequence`,
+    /// `ce-traceparent` and
     /// `ce-tracestate` last, each when the event has it.
     pub fn binary_mode_headers(&self) -> Vec<(&'static str, &str)> {
         let mut headers: Vec<(&'static str, &str)> = vec![
@@ -284,6 +299,9 @@ impl CloudEvent {
             ("ce-walletexternalkey", &self.walletexternalkey),
             ("ce-correlationid", &self.correlationid),
         ];
+        if let Some(sequence) = &self.sequence {
+            headers.push(("ce-sequence", sequence));
+        }
         if let Some(traceparent) = &self.traceparent {
             headers.push(("ce-traceparent", traceparent));
         }
@@ -331,6 +349,7 @@ mod tests {
             correlation_id: "c-1".into(),
             traceparent: traceparent.map(str::to_string),
             tracestate: tracestate.map(str::to_string),
+            sequence: None,
             data: "{}".into(),
         }
     }

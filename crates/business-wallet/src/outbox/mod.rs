@@ -109,6 +109,7 @@ impl Outbox {
     /// # Errors
     /// Database failure; the caller's transaction should then be dropped (rolled back).
     pub async fn publish(&self, tx: &mut Tx, event: NewEvent<'_>) -> Result<Published, sqlx::Error> {
+        let sequence = store::events::next_sequence(tx, event.wallet_external_key).await?;
         let row = EventRow {
             event_id: Uuid::new_v4().to_string(),
             event_type: event.event_type.type_name.to_string(),
@@ -120,6 +121,7 @@ impl Outbox {
             correlation_id: event.correlation_id.to_string(),
             traceparent: Some(event.trace.traceparent().to_string()),
             tracestate: event.trace.tracestate().map(str::to_string),
+            sequence,
             data: event.data.to_string(),
         };
         let taker = self
@@ -137,17 +139,22 @@ impl Outbox {
             },
             None => FanOut::Pending,
         };
-        let written =
-            store::events::insert_with_deliveries(tx, &row, self.max_attempts, store::now_ms(), fan_out).await?;
-        let deliveries = written.len() as u64;
-        match taker {
-            Some(taker) if !written.is_empty() => tx.hand_off(&taker.to, written),
-            Some(_) => {}
-            None if deliveries > 0 => {
-                store::events::notify_dispatchers(tx, &self.id).await?;
-                tx.wake_after_commit(&self.wake);
+        let store::events::Written {
+            deliveries: written,
+            to_claim,
+        } = store::events::insert_with_deliveries(tx, &row, self.max_attempts, store::now_ms(), fan_out).await?;
+        let deliveries = (written.len() + to_claim) as u64;
+        // Deliveries left for a claim (all of them without a taker; an ordered channel's with
+        // one) wake the dispatchers; leased ones are handed over.
+        let waiting = if taker.is_some() { to_claim } else { written.len() };
+        if let Some(taker) = &taker {
+            if !written.is_empty() {
+                tx.hand_off(&taker.to, written);
             }
-            None => {}
+        }
+        if waiting > 0 {
+            store::events::notify_dispatchers(tx, &self.id).await?;
+            tx.wake_after_commit(&self.wake);
         }
         Ok(Published {
             event_id: row.event_id,

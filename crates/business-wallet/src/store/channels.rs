@@ -38,11 +38,13 @@ pub struct ChannelRow {
     pub delivery_state: String,
     /// Since when, epoch ms (`None`: since it was created).
     pub delivery_state_since: Option<i64>,
+    /// `BEST_EFFORT` or `PER_WALLET`.
+    pub ordering: String,
 }
 
 const COLUMNS: &str =
     "id, channel_external_key, wallet_external_key, name, description, channel_type, enabled, config, \
-                       secrets, created_at, updated_at, created_by, updated_by, delivery_state, delivery_state_since";
+                       secrets, created_at, updated_at, created_by, updated_by, delivery_state, delivery_state_since, ordering";
 
 fn owner_clause(scope: &Scope) -> &'static str {
     match scope {
@@ -64,8 +66,8 @@ fn owner(scope: &Scope) -> Option<&WalletKey> {
 /// Database failure, including the unique violation of a duplicate name.
 pub async fn insert(tx: &mut Tx, row: &ChannelRow, event_types: &[String]) -> Result<i64, sqlx::Error> {
     const SQL: &str = "INSERT INTO integration_channel (channel_external_key, wallet_external_key, name, description, \
-                       channel_type, enabled, config, secrets, created_at, updated_at, created_by, updated_by) \
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id";
+                       channel_type, enabled, config, secrets, created_at, updated_at, created_by, updated_by, ordering) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
     let id: i64 = with_tx!(&mut *tx, c => sqlx::query_scalar(SQL)
         .bind(&row.channel_external_key)
         .bind(&row.wallet_external_key)
@@ -79,6 +81,7 @@ pub async fn insert(tx: &mut Tx, row: &ChannelRow, event_types: &[String]) -> Re
         .bind(row.updated_at)
         .bind(&row.created_by)
         .bind(&row.updated_by)
+        .bind(&row.ordering)
         .fetch_one(c)
         .await)?;
     replace_subscriptions(tx, id, event_types).await?;
@@ -112,7 +115,7 @@ pub async fn replace_subscriptions(tx: &mut Tx, channel_id: i64, event_types: &[
 /// Database failure, including the unique violation of a duplicate name.
 pub async fn update(tx: &mut Tx, row: &ChannelRow, event_types: &[String]) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE integration_channel SET name = $2, description = $3, channel_type = $4, enabled = $5, \
-                       config = $6, secrets = $7, updated_at = $8, updated_by = $9 WHERE id = $1";
+                       config = $6, secrets = $7, updated_at = $8, updated_by = $9, ordering = $10 WHERE id = $1";
     with_tx!(&mut *tx, c => sqlx::query(SQL)
         .bind(row.id)
         .bind(&row.name)
@@ -123,6 +126,7 @@ pub async fn update(tx: &mut Tx, row: &ChannelRow, event_types: &[String]) -> Re
         .bind(&row.secrets)
         .bind(row.updated_at)
         .bind(&row.updated_by)
+        .bind(&row.ordering)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;

@@ -104,10 +104,25 @@ pub struct ClaimedDelivery {
     /// The channel's place on the failure ladder when the delivery was claimed (`ACTIVE`,
     /// `FAILING`; never `PAUSED`, whose deliveries are not claimed).
     pub channel_delivery_state: String,
+    /// The channel's ordering: `PER_WALLET` or `BEST_EFFORT` (empty on a delivery the outbox
+    /// handed over, which is never of a PER_WALLET channel).
+    #[sqlx(default)]
+    pub channel_ordering: String,
     /// The event.
     #[sqlx(flatten)]
     pub event: EventRow,
 }
+
+/// The claim's rule for a delivery of a PER_WALLET channel (one with an `ordering_key`): it
+/// may go only when no earlier delivery of the same channel and wallet is still to be delivered
+/// (PENDING: waiting or retrying; DELIVERING; FAILED: until replayed or dismissed). One probe
+/// of the partial index `integration_delivery_ordered`. Within one claim the earlier delivery is
+/// still PENDING, so a claim never takes two of one wallet at once; on PostgreSQL the probe
+/// reads the statement's snapshot, so a concurrent claim does not either.
+const IN_ORDER: &str = "AND (d.ordering_key IS NULL OR c.ordering <> 'PER_WALLET' OR NOT EXISTS (\
+                        SELECT 1 FROM integration_delivery p WHERE p.channel_id = d.channel_id \
+                        AND p.ordering_key = d.ordering_key AND p.id < d.id \
+                        AND p.ordering_key IS NOT NULL AND p.state IN ({pending}, {delivering}, {failed})))";
 
 /// What a claim takes.
 #[derive(Debug, Clone)]
@@ -139,21 +154,21 @@ pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDel
     const PG_CLAIM: &str = "UPDATE integration_delivery SET state = {delivering}, due_at = {now} + $1, lease_token = $2, \
                             lease_owner = $5, attempts = attempts + 1, updated_at = {now} \
                             WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                            WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.delivery_state <> 'PAUSED' \
+                            WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.delivery_state <> 'PAUSED' {in_order} \
                             AND NOT (d.channel_id = ANY($4)) \
                             ORDER BY d.due_at, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED)";
     const SQLITE_CLAIM: &str = "UPDATE integration_delivery SET state = {delivering}, due_at = {now} + $1, lease_token = $2, \
                                 lease_owner = $5, attempts = attempts + 1, updated_at = {now} \
                                 WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                                WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.delivery_state <> 'PAUSED' \
+                                WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.delivery_state <> 'PAUSED' {in_order} \
                                 AND d.channel_id NOT IN (SELECT value FROM json_each($4)) \
                                 ORDER BY d.due_at, d.id LIMIT $3)";
     // The claimed rows are loaded by id: there is no index on `lease_token`, and a look-up by
     // token would read the whole table, so that a claim would cost more as the table grows.
     const COLUMNS: &str = "d.id, d.delivery_external_key, d.lease_token, d.attempts, d.max_attempts, d.created_at, d.channel_id, \
                            c.channel_external_key, c.channel_type, c.config AS channel_config, c.secrets AS channel_secrets, \
-                           c.delivery_state AS channel_delivery_state, e.event_id, e.event_type, e.source, e.subject, e.wallet_external_key, e.time, e.dataschema, \
-                           e.correlation_id, e.traceparent, e.tracestate, e.data";
+                           c.delivery_state AS channel_delivery_state, c.ordering AS channel_ordering, e.event_id, e.event_type, e.source, e.subject, e.wallet_external_key, e.time, e.dataschema, \
+                           e.correlation_id, e.traceparent, e.tracestate, e.sequence, e.data";
     match db {
         // One round trip: the update returns the rows it took and the same statement joins
         // their channels and events.
@@ -163,7 +178,7 @@ pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDel
                  event_id, due_at) \
                  SELECT {COLUMNS} FROM d JOIN integration_channel c ON c.id = d.channel_id \
                  JOIN integration_event e ON e.id = d.event_id ORDER BY d.due_at, d.id",
-                expand(db, PG_CLAIM)
+                expand(db, &PG_CLAIM.replace("{in_order}", IN_ORDER))
             );
             sqlx::query_as::<_, ClaimedDelivery>(&sql)
                 .bind(request.lease_ms)
@@ -175,14 +190,17 @@ pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDel
                 .await
         }
         Db::Sqlite { writer, reader, .. } => {
-            let ids: Vec<i64> = sqlx::query_scalar(&format!("{} RETURNING id", expand(db, SQLITE_CLAIM)))
-                .bind(request.lease_ms)
-                .bind(&lease_token)
-                .bind(request.limit)
-                .bind(serde_json::to_string(request.skip_channels).expect("a list of integers serialises"))
-                .bind(request.owner)
-                .fetch_all(writer)
-                .await?;
+            let ids: Vec<i64> = sqlx::query_scalar(&format!(
+                "{} RETURNING id",
+                expand(db, &SQLITE_CLAIM.replace("{in_order}", IN_ORDER))
+            ))
+            .bind(request.lease_ms)
+            .bind(&lease_token)
+            .bind(request.limit)
+            .bind(serde_json::to_string(request.skip_channels).expect("a list of integers serialises"))
+            .bind(request.owner)
+            .fetch_all(writer)
+            .await?;
             if ids.is_empty() {
                 return Ok(Vec::new());
             }

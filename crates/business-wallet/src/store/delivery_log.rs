@@ -68,11 +68,18 @@ pub struct DeliveryRow {
     pub event_wallet_external_key: WalletKey,
     /// When the event's integration data was erased, epoch ms (see [`super::erasure`]).
     pub event_erased_at: Option<i64>,
+    /// A PENDING delivery of a PER_WALLET channel that waits: the oldest earlier delivery of the
+    /// same channel and wallet that is not delivered yet (the head it waits behind).
+    pub waiting_behind: Option<DeliveryKey>,
 }
 
 const SELECT: &str = "SELECT d.id, d.delivery_external_key, d.state, d.attempts, d.max_attempts, d.due_at, d.last_status, \
     d.last_error, d.created_at, d.updated_at, d.delivered_at, c.channel_external_key, c.name AS channel_name, \
-    c.channel_type, e.event_id, e.event_type, e.wallet_external_key AS event_wallet_external_key, e.erased_at AS event_erased_at \
+    c.channel_type, e.event_id, e.event_type, e.wallet_external_key AS event_wallet_external_key, e.erased_at AS event_erased_at, \
+    CASE WHEN d.ordering_key IS NOT NULL AND d.state = 'PENDING' AND c.ordering = 'PER_WALLET' THEN \
+    (SELECT p.delivery_external_key FROM integration_delivery p WHERE p.channel_id = d.channel_id \
+    AND p.ordering_key = d.ordering_key AND p.id < d.id AND p.ordering_key IS NOT NULL \
+    AND p.state IN ('PENDING', 'DELIVERING', 'FAILED') ORDER BY p.id LIMIT 1) END AS waiting_behind \
     FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id JOIN integration_event e ON e.id = d.event_id";
 
 /// Parameters collected while building a filtered statement.
@@ -194,7 +201,7 @@ pub async fn attempts(db: &Db, delivery_id: i64) -> Result<Vec<AttemptRow>, sqlx
 /// Database failure.
 pub async fn event_of(db: &Db, event_id: &str) -> Result<Option<super::events::EventRow>, sqlx::Error> {
     const SQL: &str =
-        "SELECT event_id, event_type, source, subject, wallet_external_key, time, dataschema, correlation_id, traceparent, tracestate, data \
+        "SELECT event_id, event_type, source, subject, wallet_external_key, time, dataschema, correlation_id, traceparent, tracestate, sequence, data \
                        FROM integration_event WHERE event_id = $1";
     with_reader!(db, p => sqlx::query_as::<_, super::events::EventRow>(SQL).bind(event_id).fetch_optional(p).await)
 }

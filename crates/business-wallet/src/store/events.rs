@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 
 use super::deliveries::ClaimedDelivery;
-use super::{with_reader, Db, Tx, TxInner};
+use super::{with_reader, with_tx, Db, Tx, TxInner};
 use crate::domain::delivery::DeliveryState;
 use crate::domain::{ChannelKey, DeliveryKey, WalletKey};
 
@@ -31,6 +31,10 @@ pub struct EventRow {
     pub traceparent: Option<String>,
     /// The `tracestate` extension, when the request had one.
     pub tracestate: Option<String>,
+    /// The `sequence` extension: the event's number among its wallet's events (1, 2, ...;
+    /// `None` on events stored before it was recorded).
+    #[sqlx(default)]
+    pub sequence: Option<i64>,
     /// The data, as JSON text.
     pub data: String,
 }
@@ -84,9 +88,30 @@ struct FannedOut {
     channel_config: String,
     channel_secrets: Option<Vec<u8>>,
     channel_delivery_state: String,
-    /// Written in the state the fan-out asked for: `false` for a PAUSED channel's delivery,
-    /// which is written PENDING (not leased) and waits for the channel to be resumed.
+    /// Written in the state the fan-out asked for: `false` for a delivery that is written
+    /// PENDING however the fan-out asked (see [`HELD`]).
     as_asked: bool,
+    /// Left PENDING for a claim, to be made at once: a delivery of an ordered channel.
+    to_claim: bool,
+}
+
+/// The ordering of a channel whose deliveries of one wallet go out one at a time, in order.
+pub const PER_WALLET: &str = "PER_WALLET";
+
+/// The deliveries a fan-out never leases, whatever it asks: those of a PAUSED channel (they
+/// wait for a resume) and those of a PER_WALLET channel (they wait for their wallet's earlier
+/// deliveries: only the claim knows when they may go).
+const HELD: &str = "(c.delivery_state = 'PAUSED' OR c.ordering = 'PER_WALLET')";
+
+/// What [`insert_with_deliveries`] wrote.
+#[derive(Debug)]
+pub struct Written {
+    /// The deliveries written as `fan_out` asked (all of them for [`FanOut::Pending`]), as a
+    /// dispatcher that claimed them would hold them.
+    pub deliveries: Vec<ClaimedDelivery>,
+    /// Deliveries written PENDING although the fan-out leased, that a claim may take now (an
+    /// ordered channel's): the dispatchers must be woken for them.
+    pub to_claim: usize,
 }
 
 /// Inserts the event and one delivery for every enabled channel subscribed to its type that
@@ -103,7 +128,7 @@ pub async fn insert_with_deliveries(
     max_attempts: i64,
     now: i64,
     fan_out: FanOut<'_>,
-) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
+) -> Result<Written, sqlx::Error> {
     let (state, attempts, lease_ms, lease_token, owner) = match fan_out {
         FanOut::Pending => (DeliveryState::Pending, 0_i64, 0_i64, None, None),
         FanOut::Leased {
@@ -118,30 +143,33 @@ pub async fn insert_with_deliveries(
         // claims and leases.
         TxInner::Postgres(tx) => {
             const INSERT: &str = "WITH e AS (INSERT INTO integration_event (event_id, event_type, source, subject, \
-                wallet_external_key, time, dataschema, correlation_id, data, created_at, traceparent, tracestate) \
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id), \
+                wallet_external_key, time, dataschema, correlation_id, data, created_at, traceparent, tracestate, sequence) \
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $19) RETURNING id), \
                 d AS (INSERT INTO integration_delivery (delivery_external_key, event_id, channel_id, wallet_external_key, \
-                state, attempts, max_attempts, due_at, lease_token, lease_owner, created_at, updated_at) \
+                state, attempts, max_attempts, due_at, lease_token, lease_owner, created_at, updated_at, ordering_key) \
                 SELECT gen_random_uuid()::text, e.id, c.id, c.wallet_external_key, \
-                CASE WHEN c.delivery_state = 'PAUSED' THEN 'PENDING' ELSE $13 END, \
-                CASE WHEN c.delivery_state = 'PAUSED' THEN 0 ELSE $14 END, $15, \
-                (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT + CASE WHEN c.delivery_state = 'PAUSED' THEN 0 ELSE $16 END, \
-                CASE WHEN c.delivery_state = 'PAUSED' THEN NULL ELSE $17 END, \
-                CASE WHEN c.delivery_state = 'PAUSED' THEN NULL ELSE $18 END, $10, $10 \
+                CASE WHEN {held} THEN 'PENDING' ELSE $13 END, \
+                CASE WHEN {held} THEN 0 ELSE $14 END, $15, \
+                (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT + CASE WHEN {held} THEN 0 ELSE $16 END, \
+                CASE WHEN {held} THEN NULL ELSE $17 END, \
+                CASE WHEN {held} THEN NULL ELSE $18 END, $10, $10, \
+                CASE WHEN c.ordering = 'PER_WALLET' THEN $5 END \
                 FROM e, integration_channel c JOIN integration_channel_subscription s ON s.channel_id = c.id \
                 WHERE s.event_type = $2 AND c.enabled AND (c.wallet_external_key = $5 OR c.wallet_external_key IS NULL) \
                 RETURNING id, delivery_external_key, channel_id, state) \
                 SELECT d.id, d.delivery_external_key, d.channel_id, c.channel_external_key, c.channel_type, \
                 c.config AS channel_config, c.secrets AS channel_secrets, c.delivery_state AS channel_delivery_state, \
-                d.state = $13 AS as_asked \
+                d.state = $13 AS as_asked, (c.ordering = 'PER_WALLET' AND c.delivery_state <> 'PAUSED') AS to_claim \
                 FROM d JOIN integration_channel c ON c.id = d.channel_id ORDER BY d.id";
-            bind_event!(sqlx::query_as(INSERT), event, now)
+            let insert = INSERT.replace("{held}", HELD);
+            bind_event!(sqlx::query_as(&insert), event, now)
                 .bind(state)
                 .bind(attempts)
                 .bind(max_attempts)
                 .bind(lease_ms)
                 .bind(lease_token)
                 .bind(owner)
+                .bind(event.sequence)
                 .fetch_all(&mut **tx)
                 .await?
         }
@@ -150,17 +178,18 @@ pub async fn insert_with_deliveries(
         TxInner::Sqlite(tx) => {
             const INSERT_EVENT: &str =
                 "INSERT INTO integration_event (event_id, event_type, source, subject, wallet_external_key, \
-                time, dataschema, correlation_id, data, created_at, traceparent, tracestate) \
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id";
+                time, dataschema, correlation_id, data, created_at, traceparent, tracestate, sequence) \
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
             const CHANNELS: &str = "SELECT c.id, c.wallet_external_key, c.channel_external_key, c.channel_type, c.config, c.secrets, \
-                c.delivery_state \
+                c.delivery_state, c.ordering \
                 FROM integration_channel c JOIN integration_channel_subscription s ON s.channel_id = c.id \
                 WHERE s.event_type = $1 AND c.enabled AND (c.wallet_external_key = $2 OR c.wallet_external_key IS NULL)";
             const INSERT: &str =
                 "INSERT INTO integration_delivery (delivery_external_key, event_id, channel_id, wallet_external_key, \
-                state, attempts, max_attempts, due_at, lease_token, lease_owner, created_at, updated_at) \
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id";
+                state, attempts, max_attempts, due_at, lease_token, lease_owner, created_at, updated_at, ordering_key) \
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING id";
             let event_row_id: i64 = bind_event!(sqlx::query_scalar(INSERT_EVENT), event, now)
+                .bind(event.sequence)
                 .fetch_one(&mut **tx)
                 .await?;
             type Channel = (
@@ -171,6 +200,7 @@ pub async fn insert_with_deliveries(
                 String,
                 Option<Vec<u8>>,
                 String,
+                String,
             );
             let channels: Vec<Channel> = sqlx::query_as(CHANNELS)
                 .bind(&event.event_type)
@@ -178,12 +208,23 @@ pub async fn insert_with_deliveries(
                 .fetch_all(&mut **tx)
                 .await?;
             let mut rows = Vec::with_capacity(channels.len());
-            for (channel_id, owner_wallet, channel_external_key, channel_type, config, secrets, delivery_state) in
-                channels
+            for (
+                channel_id,
+                owner_wallet,
+                channel_external_key,
+                channel_type,
+                config,
+                secrets,
+                delivery_state,
+                ordering,
+            ) in channels
             {
                 let key = DeliveryKey::generate();
-                // A PAUSED channel's delivery waits as PENDING, never leased.
-                let paused = delivery_state == "PAUSED";
+                // A PAUSED channel's delivery waits as PENDING, never leased; so does an ordered
+                // channel's, which goes out only after the wallet's earlier ones (the claim's rule).
+                let ordered = ordering == PER_WALLET;
+                let to_claim = ordered && delivery_state != "PAUSED";
+                let paused = delivery_state == "PAUSED" || ordered;
                 let id: i64 = sqlx::query_scalar(INSERT)
                     .bind(&key)
                     .bind(event_row_id)
@@ -196,6 +237,7 @@ pub async fn insert_with_deliveries(
                     .bind(if paused { None } else { lease_token })
                     .bind(if paused { None } else { owner })
                     .bind(now)
+                    .bind(ordered.then_some(&event.wallet_external_key))
                     .fetch_one(&mut **tx)
                     .await?;
                 rows.push(FannedOut {
@@ -207,13 +249,15 @@ pub async fn insert_with_deliveries(
                     channel_config: config,
                     channel_secrets: secrets,
                     as_asked: !paused || state == DeliveryState::Pending,
+                    to_claim,
                     channel_delivery_state: delivery_state,
                 });
             }
             rows
         }
     };
-    Ok(rows
+    let to_claim = rows.iter().filter(|row| !row.as_asked && row.to_claim).count();
+    let deliveries = rows
         .into_iter()
         .filter(|row| row.as_asked)
         .map(|row| ClaimedDelivery {
@@ -229,9 +273,24 @@ pub async fn insert_with_deliveries(
             channel_config: row.channel_config,
             channel_secrets: row.channel_secrets,
             channel_delivery_state: row.channel_delivery_state,
+            channel_ordering: String::new(),
             event: event.clone(),
         })
-        .collect())
+        .collect();
+    Ok(Written { deliveries, to_claim })
+}
+
+/// Gives the next `sequence` of `wallet`'s events (1 for its first), in the caller's
+/// transaction: the wallet's row stays locked until it ends, so concurrent events of one wallet
+/// are numbered one after the other, without gaps (a rolled-back number is given again).
+/// `None` when the wallet does not exist.
+///
+/// # Errors
+/// Database failure.
+pub async fn next_sequence(tx: &mut Tx, wallet: &WalletKey) -> Result<Option<i64>, sqlx::Error> {
+    const SQL: &str = "UPDATE wallet SET event_sequence = event_sequence + 1 WHERE wallet_external_key = $1 \
+                       RETURNING event_sequence";
+    with_tx!(tx, c => sqlx::query_scalar(SQL).bind(wallet).fetch_optional(c).await)
 }
 
 /// Events of one wallet, oldest first.

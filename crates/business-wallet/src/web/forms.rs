@@ -45,6 +45,8 @@ pub struct ChannelForm {
     pub enabled: bool,
     /// Checked event types.
     pub events: Vec<String>,
+    /// `BEST_EFFORT` or `PER_WALLET` (blank: the default, BEST_EFFORT).
+    pub ordering: String,
     /// Webhook URL.
     pub url: String,
     /// Webhook timeout in milliseconds.
@@ -103,6 +105,7 @@ impl ChannelForm {
             channel_type: field(pairs, "type").map_or_else(|| ChannelKind::Webhook.to_string(), str::to_string),
             enabled: field(pairs, "enabled").is_some(),
             events: fields(pairs, "event").into_iter().map(str::to_string).collect(),
+            ordering: get("ordering"),
             url: get("url"),
             timeout_ms: get("timeout_ms"),
             api_key_header: get("api_key_header"),
@@ -129,6 +132,7 @@ impl ChannelForm {
             channel_type: view.channel_type.clone(),
             enabled: view.enabled,
             events: view.event_type_filters.clone(),
+            ordering: view.ordering.clone(),
             url: text(&webhook, "/url"),
             timeout_ms: text(&webhook, "/timeoutMs"),
             api_key_header: text(&webhook, "/apiKey/headerName"),
@@ -205,6 +209,7 @@ impl ChannelForm {
             channel_type: channel_type.clone(),
             enabled: self.enabled,
             event_type_filters: self.events.clone(),
+            ordering: some(&self.ordering),
             webhook,
             kafka: (kind == ChannelKind::Kafka).then(|| json!({ "topic": self.kafka_topic.trim() })),
             jms: (kind == ChannelKind::Jms).then(|| json!({ "destination": self.jms_destination.trim() })),

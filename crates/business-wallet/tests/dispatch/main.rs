@@ -189,6 +189,10 @@ dispatch_tests!(
 );
 
 dispatch_tests_with!(short_shutdown_grace; deliveries_go_out_while_the_api_is_busy);
+dispatch_tests!(
+    per_wallet_ordering_holds_back_only_the_wallet_of_a_failed_delivery,
+    without_ordering_nothing_waits_behind_a_failed_delivery
+);
 dispatch_tests_with!(a_short_failure_ladder; a_failing_channel_is_paused_and_resumed_without_losing_anything);
 
 async fn a_2xx_is_delivered_after_one_signed_binary_mode_request(app: TestApp) {
@@ -1077,4 +1081,156 @@ async fn a_failing_channel_is_paused_and_resumed_without_losing_anything(app: Te
             ("CHANNEL_STATE_CHANGED".to_string(), "FAILING".to_string()),
         ]
     );
+}
+
+/// A platform webhook channel to `url` for identifier events, with the given `ordering`
+/// (through the API); its key.
+async fn ordered_channel(app: &TestApp, url: &str, ordering: &str) -> String {
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/integration-channels",
+            Some(&json!({
+                "name": format!("ordered {ordering}"), "type": "WEBHOOK", "ordering": ordering,
+                "eventTypeFilters": [IDENTIFIER_CREATED], "webhook": {"url": url}
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["ordering"], ordering);
+    body["channelExternalKey"].as_str().unwrap().to_string()
+}
+
+/// Runs the dispatcher until a pass claims nothing (bounded).
+async fn run_until_idle(app: &TestApp) {
+    for _ in 0..20 {
+        if run_once(app).await.claimed == 0 {
+            return;
+        }
+    }
+    panic!("the dispatcher kept claiming");
+}
+
+/// The identifier names (`displayName`) a receiver got for `wallet`, in arrival order, with
+/// their `ce-sequence`.
+fn arrivals(receiver: &Receiver, wallet: &str) -> Vec<(String, u64)> {
+    receiver
+        .received()
+        .iter()
+        .filter(|r| r.header("ce-walletexternalkey") == wallet)
+        .map(|r| {
+            let data: Value = serde_json::from_slice(&r.body).unwrap();
+            let sequence = r.header("ce-sequence");
+            assert_eq!(
+                sequence.len(),
+                20,
+                "{sequence}: fixed width, so that text order is number order"
+            );
+            (
+                data["displayName"].as_str().unwrap().to_string(),
+                sequence.parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn names(arrived: &[(String, u64)]) -> Vec<&str> {
+    arrived.iter().map(|(name, _)| name.as_str()).collect()
+}
+
+/// Three events each of wallets A and B to a receiver that refuses A's second: A's third waits
+/// behind it, B's all arrive; after the replay A's arrive in order.
+async fn per_wallet_ordering_holds_back_only_the_wallet_of_a_failed_delivery(app: TestApp) {
+    let receiver = Receiver::start().await;
+    receiver.refuse_containing(Some(("alpha two", 404)));
+    ordered_channel(&app, &receiver.url(), "PER_WALLET").await;
+    let a = app.create_wallet("Alpha").await["walletExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = app.create_wallet("Beta").await["walletExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for name in ["alpha one", "alpha two", "alpha three"] {
+        add_identifier(&app, &a, name).await;
+    }
+    for name in ["beta one", "beta two", "beta three"] {
+        add_identifier(&app, &b, name).await;
+    }
+    run_until_idle(&app).await;
+    assert_eq!(names(&arrivals(&receiver, &a)), ["alpha one", "alpha two"]);
+    assert_eq!(names(&arrivals(&receiver, &b)), ["beta one", "beta two", "beta three"]);
+
+    // The log says what waits behind what.
+    let (status, log) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/integration-deliveries?wallet={a}&state=PENDING,FAILED"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let items = log["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{log}");
+    let failed = items.iter().find(|d| d["state"] == "FAILED").unwrap();
+    let waiting = items.iter().find(|d| d["state"] == "PENDING").unwrap();
+    assert_eq!(waiting["waitingBehind"], failed["deliveryExternalKey"]);
+    assert_eq!(failed["waitingBehind"], Value::Null);
+    // However often the dispatcher looks, it waits.
+    app.make_deliveries_due().await;
+    run_until_idle(&app).await;
+    assert_eq!(arrivals(&receiver, &a).len(), 2);
+
+    // Replaying the head releases the rest, in order.
+    receiver.refuse_containing(None);
+    let head = failed["deliveryExternalKey"].as_str().unwrap();
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/integration-deliveries/{head}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    run_until_idle(&app).await;
+    let arrived = arrivals(&receiver, &a);
+    assert_eq!(names(&arrived), ["alpha one", "alpha two", "alpha two", "alpha three"]);
+    // `sequence` counts each wallet's events without gaps (its wallet.created event is 1).
+    let sequences: Vec<u64> = arrived.iter().map(|(_, s)| *s).collect();
+    assert_eq!(sequences, [2, 3, 3, 4]);
+    let sequences: Vec<u64> = arrivals(&receiver, &b).iter().map(|(_, s)| *s).collect();
+    assert_eq!(sequences, [2, 3, 4]);
+}
+
+/// The default: a FAILED delivery holds nothing back.
+async fn without_ordering_nothing_waits_behind_a_failed_delivery(app: TestApp) {
+    let receiver = Receiver::start().await;
+    receiver.refuse_containing(Some(("alpha two", 404)));
+    ordered_channel(&app, &receiver.url(), "BEST_EFFORT").await;
+    let a = app.create_wallet("Alpha").await["walletExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for name in ["alpha one", "alpha two", "alpha three"] {
+        add_identifier(&app, &a, name).await;
+    }
+    run_until_idle(&app).await;
+    let mut arrived = names(&arrivals(&receiver, &a))
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    arrived.sort();
+    assert_eq!(arrived, ["alpha one", "alpha three", "alpha two"]);
+    let (_, log) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/integration-deliveries?wallet={a}&state=PENDING,FAILED"),
+            None,
+        )
+        .await;
+    let items = log["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{log}");
+    assert_eq!(items[0]["state"], "FAILED");
+    assert_eq!(items[0]["waitingBehind"], Value::Null);
 }

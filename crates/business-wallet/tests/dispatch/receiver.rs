@@ -45,6 +45,8 @@ struct Inner {
     received: Mutex<Vec<Received>>,
     redirect_target_hits: AtomicUsize,
     token_requests: Mutex<Vec<String>>,
+    /// Bodies containing this text are answered with this status, before any script.
+    refuse: Mutex<Option<(String, u16)>>,
 }
 
 /// The running receiver; answers 200 when the script is empty.
@@ -78,6 +80,11 @@ impl Receiver {
         self.inner.script.lock().unwrap().extend(replies);
     }
 
+    /// Answers `code` to every request whose body contains `text` (`None`: stop).
+    pub fn refuse_containing(&self, rule: Option<(&str, u16)>) {
+        *self.inner.refuse.lock().unwrap() = rule.map(|(text, code)| (text.to_string(), code));
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.inner.received.lock().unwrap().clone()
     }
@@ -98,8 +105,15 @@ pub fn status(code: u16) -> Reply {
 }
 
 async fn hook(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    let refused = inner
+        .refuse
+        .lock()
+        .unwrap()
+        .as_ref()
+        .filter(|(text, _)| String::from_utf8_lossy(&body).contains(text.as_str()))
+        .map(|(_, code)| status(*code));
     inner.received.lock().unwrap().push(Received { headers, body });
-    let reply = inner.script.lock().unwrap().pop_front();
+    let reply = refused.or_else(|| inner.script.lock().unwrap().pop_front());
     match reply.unwrap_or(Reply::Status(200, Vec::new())) {
         Reply::Status(code, headers) => {
             let mut response = (StatusCode::from_u16(code).unwrap(), "scripted answer").into_response();

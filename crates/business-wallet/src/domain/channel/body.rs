@@ -28,6 +28,10 @@ pub struct ChannelBody {
     pub enabled: bool,
     /// Exact event types the channel subscribes to (at least one, from the catalog).
     pub event_type_filters: Vec<String>,
+    /// `BEST_EFFORT` (default) or `PER_WALLET`: one wallet's deliveries go out one at a time,
+    /// in event order.
+    #[serde(default)]
+    pub ordering: Option<String>,
     /// The webhook block (type WEBHOOK).
     #[serde(default, deserialize_with = "optional_object")]
     pub webhook: Option<WebhookBody>,
@@ -217,7 +221,19 @@ pub(crate) fn body_schema<'k>(
                         "Exact catalog event types the channel subscribes to (at least one).",
                     )),
             )
-            .required("eventTypeFilters");
+            .required("eventTypeFilters")
+            .property(
+                "ordering",
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                    .enum_values(Some(["BEST_EFFORT", "PER_WALLET"]))
+                    .description(Some(
+                        "BEST_EFFORT (default, also for null): deliveries go out as they come. PER_WALLET: \
+                         the channel's deliveries of one wallet go out one at a time, in event order; one \
+                         that is retrying or FAILED holds back only the later ones of its wallet, until it \
+                         is delivered, replayed or dismissed.",
+                    )),
+            );
         for other in BLOCKS {
             variant = if other == field {
                 variant.property(other, block.clone()).required(other)

@@ -60,6 +60,8 @@ pub struct ChannelView {
     pub delivery_state_since: Option<String>,
     /// Subscribed event types.
     pub event_type_filters: Vec<String>,
+    /// BEST_EFFORT, or PER_WALLET: one wallet's deliveries go out one at a time, in event order.
+    pub ordering: String,
     /// Webhook block without secrets (`apiKey.headerName`, `oauth2.tokenUrl/clientId/scope`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -131,6 +133,7 @@ fn view(row: &ChannelRow, event_types: Vec<String>, secrets: Option<&ChannelSecr
         delivery_state: ladder::ChannelState::parse(&row.delivery_state),
         delivery_state_since: row.delivery_state_since.map(rfc3339_ms),
         event_type_filters: event_types,
+        ordering: row.ordering.clone(),
         webhook: (field == "webhook").then(|| config.clone()),
         kafka: (field == "kafka").then(|| config.clone()),
         jms: (field == "jms").then(|| config.clone()),
@@ -154,6 +157,7 @@ struct Validated {
     channel_type: String,
     enabled: bool,
     event_types: Vec<String>,
+    ordering: String,
     config: Value,
     api_key_value: Option<Option<String>>,
     oauth2_client_secret: Option<Option<String>>,
@@ -178,8 +182,10 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
         DomainError::invalid_field("type", why)
     }));
     let event_types = errors.take(subscribed_types(&body.event_type_filters));
+    let ordering = errors.take(ordering_of(body.ordering.as_deref()));
     let enabled = body.enabled;
-    let (Some(name), Some(description), Some(channel), Some(event_types)) = (name, description, channel, event_types)
+    let (Some(name), Some(description), Some(channel), Some(event_types), Some(ordering)) =
+        (name, description, channel, event_types, ordering)
     else {
         if state.channels.get(&channel_type).is_some() {
             if let Err(err) = validate_block(state, &channel_type, body).await {
@@ -199,10 +205,23 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
         channel_type,
         enabled,
         event_types,
+        ordering,
         config,
         api_key_value,
         oauth2_client_secret,
     })
+}
+
+/// The `ordering` of a body: BEST_EFFORT when left out or null.
+fn ordering_of(value: Option<&str>) -> Result<String, DomainError> {
+    match value.map(str::trim) {
+        None | Some("BEST_EFFORT") => Ok("BEST_EFFORT".into()),
+        Some("PER_WALLET") => Ok("PER_WALLET".into()),
+        Some(other) => Err(DomainError::invalid_field(
+            "ordering",
+            format!("`{other}` is not one of BEST_EFFORT, PER_WALLET"),
+        )),
+    }
 }
 
 /// The subscribed event types, each known, duplicates dropped.
@@ -383,6 +402,7 @@ pub async fn create(
         updated_by: principal.sub.clone(),
         delivery_state: ladder::ChannelState::Active.as_str().to_string(),
         delivery_state_since: None,
+        ordering: valid.ordering.clone(),
     };
     let mut tx = state.db.begin().await?;
     if store_channels::name_taken(&mut tx, scope, &row.name, None).await? {
@@ -473,6 +493,7 @@ pub async fn replace(
         enabled: valid.enabled,
         config: valid.config.to_string(),
         secrets: Some(secrets.seal(&state.secrets)),
+        ordering: valid.ordering.clone(),
         updated_at: now,
         updated_by: principal.sub.clone(),
         ..current

@@ -71,6 +71,11 @@ pub struct Delivery {
     /// When the integration data of the event was erased on request (its `data` is then
     /// `null`, and its attempts keep no request or response); `null` when it was not.
     pub data_erased_at: Option<String>,
+    /// On a channel with PER_WALLET ordering, a PENDING delivery that waits for an earlier one
+    /// of its wallet: that delivery (the oldest not yet delivered; replaying or dismissing it
+    /// when FAILED releases this one). `null` otherwise.
+    #[schema(value_type = Option<String>)]
+    pub waiting_behind: Option<DeliveryKey>,
 }
 
 impl From<&DeliveryRow> for Delivery {
@@ -93,6 +98,7 @@ impl From<&DeliveryRow> for Delivery {
             last_status: row.last_status,
             last_error: row.last_error.clone(),
             data_erased_at: row.event_erased_at.map(rfc3339_ms),
+            waiting_behind: row.waiting_behind.clone(),
         }
     }
 }
