@@ -59,6 +59,12 @@ bw_setup_packages() {
     printf '==> installing python-qpid-proton\n' >&2
     python3 -m pip install -q python-qpid-proton >&2
   fi
+  # The Kafka binary-mode test reads records as a consumer of the CloudEvents SDK would
+  # (tests/kafka/binary_receive.py): the SDK's Kafka binding and a Kafka client, pinned.
+  if ! python3 -c 'import importlib.metadata as m, sys; sys.exit(m.version("cloudevents") != "1.12.1" or m.version("kafka-python") != "3.0.12")' 2>/dev/null; then
+    printf '==> installing cloudevents and kafka-python\n' >&2
+    python3 -m pip install -q cloudevents==1.12.1 kafka-python==3.0.12 >&2
+  fi
   # moto's S3 server keeps the log of the tansu that the Kafka fault test kills and restarts.
   if ! python3 -c 'import moto.server, flask' 2>/dev/null; then
     printf '==> installing moto (S3 server)\n' >&2

@@ -26,6 +26,45 @@ pub enum ContentMode {
     Binary,
     /// The whole envelope, attributes and data, as a JSON body.
     Structured,
+    /// Structured mode by default, binary mode for the channels that ask for it: each event
+    /// type then has a second message, `<message id>-binary`, described by the option.
+    StructuredOrBinary(BinaryOption),
+}
+
+/// The binary mode a channel type offers besides its default structured mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BinaryOption {
+    /// The prefix of the attribute headers, e.g. Kafka's `ce_`.
+    pub prefix: &'static str,
+    /// The header that carries `datacontenttype` instead of a prefixed one, e.g. Kafka's
+    /// `content-type`.
+    pub content_type_header: &'static str,
+    /// How a channel asks for binary mode (markdown), e.g. "`kafka.contentMode: BINARY`".
+    pub how: &'static str,
+    /// Extension attributes the type adds in both modes (e.g. Kafka's `partitionkey`).
+    pub extensions: &'static [Extension],
+}
+
+/// An extension attribute that a channel type adds to the envelope's own, with the value of
+/// one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extension {
+    /// Its name, e.g. `partitionkey`.
+    pub name: &'static str,
+    /// The envelope attribute whose value it has, e.g. `walletexternalkey`.
+    pub same_as: &'static str,
+    /// What it means (markdown).
+    pub description: &'static str,
+}
+
+impl ContentMode {
+    /// The extensions a structured message of this mode carries besides the envelope's own.
+    fn extensions(self) -> &'static [Extension] {
+        match self {
+            ContentMode::StructuredOrBinary(option) => option.extensions,
+            ContentMode::Binary | ContentMode::Structured => &[],
+        }
+    }
 }
 
 /// One header (or message property) that a channel type sets on every message.
@@ -83,7 +122,8 @@ pub struct Transport {
     /// The content type of the message body.
     pub content_type: &'static str,
     /// The headers the type sets itself on a message carrying `example` (binary mode's `ce-`
-    /// headers are added by this module).
+    /// headers are added by this module; with [`ContentMode::StructuredOrBinary`], these are the
+    /// structured message's, and the binary one has those of its [`BinaryOption`]).
     pub headers: fn(&CloudEvent) -> Vec<Header>,
     /// AsyncAPI bindings of the operation, e.g. `{"http": {"method": "POST"}}`.
     pub operation_bindings: Option<Value>,
@@ -101,7 +141,12 @@ pub fn document(base_url: &str, transports: &[Transport]) -> Value {
         for event in CATALOG {
             let id = message_id(event);
             references.push(json!({ "$ref": format!("#/channels/{}/messages/{id}", transport.name) }));
-            messages.insert(id, message(transport, event, base_url));
+            messages.insert(id.clone(), message(transport, event, base_url));
+            if let ContentMode::StructuredOrBinary(option) = transport.mode {
+                let id = format!("{id}-binary");
+                references.push(json!({ "$ref": format!("#/channels/{}/messages/{id}", transport.name) }));
+                messages.insert(id, binary_message(transport, &option, event, base_url));
+            }
         }
         let mut channel = json!({
             "address": transport.address,
@@ -202,10 +247,109 @@ fn message(transport: &Transport, event: &EventType, base_url: &str) -> Value {
     }
     headers.extend((transport.headers)(&example));
 
+    let extensions = transport.mode.extensions();
+    let (payload, example_payload, correlation) = match transport.mode {
+        ContentMode::Binary => (
+            data_schema(event, base_url),
+            example.data.clone(),
+            "$message.header#/ce-correlationid".to_string(),
+        ),
+        ContentMode::Structured | ContentMode::StructuredOrBinary(_) => {
+            let mut payload = serde_json::to_value(&example).expect("an envelope is JSON");
+            for extension in extensions {
+                payload[extension.name] = attribute_value(&example, extension.same_as).into();
+            }
+            (
+                envelope_schema(event, base_url, extensions),
+                payload,
+                "$message.payload#/correlationid".to_string(),
+            )
+        }
+    };
+    assemble(
+        Parts {
+            title: event.type_name.to_string(),
+            summary: event.description.to_string(),
+            content_type: transport.content_type,
+            headers,
+            payload,
+            example_payload,
+            correlation,
+        },
+        transport,
+        event,
+        base_url,
+    )
+}
+
+/// The binary-mode message of a type that offers it besides structured mode: the attributes
+/// and extensions as headers named with the option's prefix (`datacontenttype` as its own
+/// header), the data alone as the payload.
+fn binary_message(transport: &Transport, option: &BinaryOption, event: &EventType, base_url: &str) -> Value {
+    let example = example_envelope(event, base_url);
+    let mut headers = vec![Header::required(
+        option.content_type_header,
+        json!({
+            "type": "string",
+            "const": DATA_CONTENT_TYPE,
+            "description": "The event's `datacontenttype`: the data is JSON.",
+        }),
+        DATA_CONTENT_TYPE,
+    )];
+    for (attribute, schema, required) in attributes(event, base_url) {
+        if attribute == "datacontenttype" {
+            continue;
+        }
+        headers.push(Header {
+            name: format!("{}{attribute}", option.prefix),
+            schema,
+            required,
+            example: attribute_value(&example, attribute),
+        });
+    }
+    for extension in option.extensions {
+        headers.push(Header::required(
+            format!("{}{}", option.prefix, extension.name),
+            json!({ "type": "string", "description": extension.description }),
+            attribute_value(&example, extension.same_as).unwrap_or_default(),
+        ));
+    }
+    assemble(
+        Parts {
+            title: format!("{} (binary mode)", event.type_name),
+            summary: format!(
+                "{} Sent in CloudEvents binary mode, instead of the structured message, to the channels with {}.",
+                event.description, option.how
+            ),
+            content_type: DATA_CONTENT_TYPE,
+            headers,
+            payload: data_schema(event, base_url),
+            example_payload: example.data.clone(),
+            correlation: format!("$message.header#/{}correlationid", option.prefix),
+        },
+        transport,
+        event,
+        base_url,
+    )
+}
+
+/// What differs between the messages of one event type.
+struct Parts {
+    title: String,
+    summary: String,
+    content_type: &'static str,
+    headers: Vec<Header>,
+    payload: Value,
+    example_payload: Value,
+    correlation: String,
+}
+
+/// The AsyncAPI message object of `parts`.
+fn assemble(parts: Parts, transport: &Transport, event: &EventType, base_url: &str) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
     let mut example_headers = Map::new();
-    for header in headers {
+    for header in parts.headers {
         if header.required {
             required.push(Value::String(header.name.clone()));
         }
@@ -214,29 +358,16 @@ fn message(transport: &Transport, event: &EventType, base_url: &str) -> Value {
         }
         properties.insert(header.name, header.schema);
     }
-
-    let (payload, example_payload, correlation) = match transport.mode {
-        ContentMode::Binary => (
-            data_schema(event, base_url),
-            example.data.clone(),
-            "$message.header#/ce-correlationid",
-        ),
-        ContentMode::Structured => (
-            envelope_schema(event, base_url),
-            serde_json::to_value(&example).expect("an envelope is JSON"),
-            "$message.payload#/correlationid",
-        ),
-    };
     let mut message = json!({
         "name": event.type_name,
-        "title": event.type_name,
-        "summary": event.description,
-        "contentType": transport.content_type,
+        "title": parts.title,
+        "summary": parts.summary,
+        "contentType": parts.content_type,
         "headers": { "type": "object", "required": required, "properties": properties },
-        "payload": payload,
+        "payload": parts.payload,
         "correlationId": {
             "description": "The `correlationid` extension: the `X-Correlation-Id` of the API request that caused the event, else a UUID shared by the events of that request.",
-            "location": correlation,
+            "location": parts.correlation,
         },
         "externalDocs": {
             "description": "The data's JSON Schema (2020-12): the events' `dataschema`.",
@@ -246,7 +377,7 @@ fn message(transport: &Transport, event: &EventType, base_url: &str) -> Value {
             "name": "sample",
             "summary": "The catalog's sample of this event type.",
             "headers": example_headers,
-            "payload": example_payload,
+            "payload": parts.example_payload,
         }],
     });
     if let Some(bindings) = &transport.message_bindings {
@@ -266,8 +397,10 @@ pub fn data_schema(event: &EventType, base_url: &str) -> Value {
     schema
 }
 
-/// The structured-mode envelope of the event: every attribute, and the data.
-fn envelope_schema(event: &EventType, base_url: &str) -> Value {
+/// The structured-mode envelope of the event: every attribute, the `extensions` of the
+/// channel type (optional: a receiver that reads events elsewhere, such as the events API,
+/// does not get them), and the data.
+fn envelope_schema(event: &EventType, base_url: &str, extensions: &[Extension]) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
     for (attribute, schema, always) in attributes(event, base_url) {
@@ -275,6 +408,12 @@ fn envelope_schema(event: &EventType, base_url: &str) -> Value {
             required.push(Value::String(attribute.into()));
         }
         properties.insert(attribute.into(), schema);
+    }
+    for extension in extensions {
+        properties.insert(
+            extension.name.into(),
+            json!({ "type": "string", "description": extension.description }),
+        );
     }
     properties.insert("data".into(), data_schema(event, base_url));
     required.push("data".into());
@@ -572,6 +711,63 @@ mod tests {
         assert!(valid(&structured["payload"], &untraced).is_err());
         let other = serde_json::to_value(super::super::WALLET_CREATED_V1.sample_envelope(base)).unwrap();
         assert!(valid(&structured["payload"], &other).is_err());
+    }
+
+    const OPTION: BinaryOption = BinaryOption {
+        prefix: "ce_",
+        content_type_header: "content-type",
+        how: "`test.mode: BINARY`",
+        extensions: &[Extension {
+            name: "partitionkey",
+            same_as: "walletexternalkey",
+            description: "The record key.",
+        }],
+    };
+
+    #[test]
+    fn a_binary_option_adds_a_binary_message_per_event_type() {
+        let base = "https://wallet.example";
+        let doc = document(base, &[transport("both", ContentMode::StructuredOrBinary(OPTION))]);
+        let channel = &doc["channels"]["both"];
+        let references = doc["operations"]["sendBoth"]["messages"].as_array().unwrap();
+        assert_eq!(references.len(), 2 * CATALOG.len());
+        for event in CATALOG {
+            let structured = &channel["messages"][message_id(event)];
+            let binary = &channel["messages"][format!("{}-binary", message_id(event))];
+            assert!(references
+                .contains(&json!({ "$ref": format!("#/channels/both/messages/{}-binary", message_id(event)) })));
+            for message in [structured, binary] {
+                assert_eq!(message["name"], event.type_name);
+                let sample = &message["examples"][0];
+                valid(&message["payload"], &sample["payload"]).unwrap();
+                valid(&message["headers"], &sample["headers"]).unwrap();
+            }
+            // Structured: the transport's headers, and the extension in the envelope (not
+            // required: events read elsewhere lack it).
+            assert_eq!(structured["contentType"], "application/test");
+            assert_eq!(
+                structured["examples"][0]["headers"]["x-id"],
+                "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d"
+            );
+            let sample = &structured["examples"][0]["payload"];
+            assert_eq!(sample["partitionkey"], sample["walletexternalkey"]);
+            let envelope = serde_json::to_value(event.sample_envelope(base)).unwrap();
+            valid(&structured["payload"], &envelope).unwrap();
+            // Binary: the prefixed attributes and extension, `datacontenttype` as its own
+            // header, the data alone; not the structured message's headers.
+            assert_eq!(binary["contentType"], DATA_CONTENT_TYPE);
+            assert_eq!(binary["payload"], data_schema(event, base));
+            let headers = &binary["examples"][0]["headers"];
+            assert_eq!(headers["content-type"], DATA_CONTENT_TYPE);
+            assert_eq!(headers["ce_type"], event.type_name);
+            assert_eq!(headers["ce_traceparent"], EXAMPLE_TRACEPARENT);
+            assert_eq!(headers["ce_partitionkey"], headers["ce_walletexternalkey"]);
+            assert!(headers.get("ce_datacontenttype").is_none() && headers.get("x-id").is_none());
+            let required = binary["headers"]["required"].as_array().unwrap();
+            assert!(required.contains(&json!("ce_partitionkey")) && !required.contains(&json!("ce_traceparent")));
+            assert_eq!(binary["correlationId"]["location"], "$message.header#/ce_correlationid");
+            assert!(binary["summary"].as_str().unwrap().contains("`test.mode: BINARY`"));
+        }
     }
 
     #[test]

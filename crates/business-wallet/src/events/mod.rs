@@ -282,6 +282,31 @@ impl CloudEvent {
         })
     }
 
+    /// Every attribute but `data`, by its bare name (`type`, `traceparent`, ...), in the order
+    /// of [`CloudEvent::binary_mode_headers`]; `traceparent` and `tracestate` last, each when
+    /// the event has it. The broker channels prefix the names as their protocol bindings say.
+    pub fn attributes(&self) -> Vec<(&'static str, &str)> {
+        let mut attributes: Vec<(&'static str, &str)> = vec![
+            ("specversion", &self.specversion),
+            ("type", &self.event_type),
+            ("source", &self.source),
+            ("id", &self.id),
+            ("time", &self.time),
+            ("subject", &self.subject),
+            ("dataschema", &self.dataschema),
+            ("datacontenttype", &self.datacontenttype),
+            ("walletexternalkey", &self.walletexternalkey),
+            ("correlationid", &self.correlationid),
+        ];
+        if let Some(traceparent) = &self.traceparent {
+            attributes.push(("traceparent", traceparent));
+        }
+        if let Some(tracestate) = &self.tracestate {
+            attributes.push(("tracestate", tracestate));
+        }
+        attributes
+    }
+
     /// The attributes as CloudEvents HTTP binary-mode headers (`ce-` names, values not yet
     /// percent-encoded), in the order of the catalog's sample requests; `ce-sequence`,
     /// `ce-traceparent` and
@@ -369,6 +394,14 @@ mod tests {
         let headers = envelope.binary_mode_headers();
         assert!(headers.contains(&("ce-traceparent", TRACEPARENT)), "{headers:?}");
         assert!(headers.contains(&("ce-tracestate", "congo=t61rcWkgMzE")), "{headers:?}");
+        // The bare attributes are the binary-mode headers without their `ce-`.
+        let bare: Vec<String> = envelope
+            .attributes()
+            .iter()
+            .map(|(n, v)| format!("ce-{n}={v}"))
+            .collect();
+        let prefixed: Vec<String> = headers.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        assert_eq!(bare, prefixed);
     }
 
     /// An event stored before trace context was recorded (or with a stored value that is not

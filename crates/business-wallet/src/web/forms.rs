@@ -65,8 +65,12 @@ pub struct ChannelForm {
     pub oauth2_scope: String,
     /// Kafka topic.
     pub kafka_topic: String,
+    /// Kafka binary content mode checkbox (`kafka.contentMode: BINARY`).
+    pub kafka_binary: bool,
     /// JMS destination.
     pub jms_destination: String,
+    /// JMS checkbox: every attribute as a property (`jms.cloudEventsProperties`).
+    pub jms_cloud_events_properties: bool,
     /// A custom adapter's settings, as JSON text (the body's `config`).
     pub config: String,
     /// Every error of the last save: the field it is about (API naming, e.g. `webhook.url`;
@@ -115,7 +119,9 @@ impl ChannelForm {
             oauth2_client_secret: get("oauth2_client_secret"),
             oauth2_scope: get("oauth2_scope"),
             kafka_topic: get("kafka_topic"),
+            kafka_binary: field(pairs, "kafka_binary").is_some(),
             jms_destination: get("jms_destination"),
+            jms_cloud_events_properties: field(pairs, "jms_cloud_events_properties").is_some(),
             config: get("config"),
             errors: Vec::new(),
         }
@@ -140,7 +146,9 @@ impl ChannelForm {
             oauth2_client_id: text(&webhook, "/oauth2/clientId"),
             oauth2_scope: text(&webhook, "/oauth2/scope"),
             kafka_topic: text(&kafka, "/topic"),
+            kafka_binary: kafka.pointer("/contentMode") == Some(&json!("BINARY")),
             jms_destination: text(&jms, "/destination"),
+            jms_cloud_events_properties: jms.pointer("/cloudEventsProperties") == Some(&json!(true)),
             config: view.config.as_ref().map(pretty_json).unwrap_or_default(),
             ..ChannelForm::default()
         }
@@ -211,11 +219,30 @@ impl ChannelForm {
             event_type_filters: self.events.clone(),
             ordering: some(&self.ordering),
             webhook,
-            kafka: (kind == ChannelKind::Kafka).then(|| json!({ "topic": self.kafka_topic.trim() })),
-            jms: (kind == ChannelKind::Jms).then(|| json!({ "destination": self.jms_destination.trim() })),
+            kafka: (kind == ChannelKind::Kafka).then(|| self.kafka_block()),
+            jms: (kind == ChannelKind::Jms).then(|| self.jms_block()),
             config,
         };
         (body, errors)
+    }
+
+    /// The Kafka block: the topic, and the content mode only when binary is checked (a channel
+    /// saved without it keeps the block it always had).
+    fn kafka_block(&self) -> Value {
+        let mut block = json!({ "topic": self.kafka_topic.trim() });
+        if self.kafka_binary {
+            block["contentMode"] = json!("BINARY");
+        }
+        block
+    }
+
+    /// The JMS block: the destination, and the properties option only when checked.
+    fn jms_block(&self) -> Value {
+        let mut block = json!({ "destination": self.jms_destination.trim() });
+        if self.jms_cloud_events_properties {
+            block["cloudEventsProperties"] = json!(true);
+        }
+        block
     }
 
     /// The custom adapter's block as typed: none when left empty (the service then names the
@@ -393,6 +420,37 @@ mod tests {
             header_pairs(&json!({"b": "2"})),
             vec![("b".to_string(), "2".to_string())]
         );
+    }
+
+    #[test]
+    fn the_broker_options_round_trip_and_are_left_out_when_unchecked() {
+        let pairs = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+            [
+                ("name", "n"),
+                ("type", "KAFKA"),
+                ("kafka_topic", " t "),
+                ("jms_destination", "q"),
+            ]
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+        };
+        let plain = ChannelForm::from_pairs(&pairs(&[])).to_body().unwrap();
+        assert_eq!(plain.kafka, Some(json!({"topic": "t"})));
+        let binary = ChannelForm::from_pairs(&pairs(&[("kafka_binary", "on")]))
+            .to_body()
+            .unwrap();
+        assert_eq!(binary.kafka, Some(json!({"topic": "t", "contentMode": "BINARY"})));
+
+        let mut jms = pairs(&[("jms_cloud_events_properties", "on")]);
+        jms[1].1 = "JMS".into();
+        let body = ChannelForm::from_pairs(&jms).to_body().unwrap();
+        assert_eq!(
+            body.jms,
+            Some(json!({"destination": "q", "cloudEventsProperties": true}))
+        );
+        assert_eq!(body.kafka, None);
     }
 
     #[test]

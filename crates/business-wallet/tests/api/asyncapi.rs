@@ -227,7 +227,55 @@ async fn broker_channels_are_described_in_structured_mode(backend: Backend) {
     }
 }
 
+/// The per-channel options of the broker channels: Kafka's binary mode as a second message per
+/// event type, and the JMS attribute properties as optional headers, named for the protocol.
+async fn broker_channel_options_are_described(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.integration.channels.kafka.enabled = true;
+        s.integration.channels.kafka.bootstrap_servers = "127.0.0.1:9".into();
+        s.integration.channels.jms.enabled = true;
+        s.integration.channels.jms.protocol = business_wallet::config::JmsProtocol::Amqp;
+        s.integration.channels.jms.url = "amqp://127.0.0.1:9".into();
+    })
+    .await;
+    let doc = asyncapi_document(&app).await;
+    for type_name in [WALLET_CREATED, IDENTIFIER_CREATED] {
+        let binary = doc["channels"]["kafka"]["messages"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(id, m)| id.ends_with("-binary") && m["name"] == type_name)
+            .map(|(_, m)| m)
+            .unwrap_or_else(|| panic!("a binary Kafka message for {type_name}"));
+        assert_eq!(binary["contentType"], "application/json");
+        let headers = &binary["headers"];
+        assert_eq!(headers["properties"]["ce_type"]["const"], type_name);
+        assert!(headers["properties"]["ce_traceparent"].is_object());
+        assert!(headers["properties"]["ce_partitionkey"].is_object());
+        let example = &binary["examples"][0];
+        validate(headers, &example["headers"], "the binary example's headers");
+        validate(&binary["payload"], &example["payload"], "the binary example's data");
+        let structured = message(&doc, "kafka", type_name);
+        assert!(structured["payload"]["properties"]["partitionkey"].is_object());
+
+        let jms = message(&doc, "jms", type_name);
+        let required = jms["headers"]["required"].as_array().unwrap();
+        for name in [
+            "cloudEvents:type",
+            "cloudEvents:id",
+            "cloudEvents:traceparent",
+            "cloudEvents:tracestate",
+        ] {
+            assert!(jms["headers"]["properties"][name].is_object(), "{name}");
+            assert!(!required.contains(&json!(name)), "{name} is optional");
+        }
+    }
+    let operation = doc["operations"]["sendKafka"]["messages"].as_array().unwrap();
+    assert_eq!(operation.len(), 4);
+}
+
 both_backend_kinds!(
     a_webhook_receives_what_the_document_describes,
-    broker_channels_are_described_in_structured_mode
+    broker_channels_are_described_in_structured_mode,
+    broker_channel_options_are_described
 );

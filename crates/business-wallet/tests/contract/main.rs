@@ -11,8 +11,8 @@
 //! - no stored request of an attempt holds a secret (HMAC secret, API key, OAuth2 client
 //!   secret and token, broker password).
 //!
-//! The kinds: the webhook (a real HTTP receiver on 127.0.0.1), Kafka (the tansu broker of
-//! `scripts/setup/brokers.sh`), JMS over STOMP (ActiveMQ) and over AMQP 1.0 (RabbitMQ), from the
+//! The kinds: the webhook (a real HTTP receiver on 127.0.0.1), Kafka in structured and in
+//! binary content mode (the tansu broker of `scripts/setup/brokers.sh`), JMS over STOMP (ActiveMQ) and over AMQP 1.0 (RabbitMQ), from the
 //! same script, and a custom adapter registered like an embedding application's. The brokers'
 //! kinds read where their broker is from the variables that script exports, and fail, naming
 //! the variable, when it is missing.
@@ -77,6 +77,8 @@ contract_tests!(webhook => crate::kinds::webhook::Webhook);
 contract_tests!(custom_adapter => crate::kinds::adapter::Adapter);
 #[cfg(feature = "kafka")]
 contract_tests!(kafka => crate::kinds::kafka::Kafka);
+#[cfg(feature = "kafka")]
+contract_tests!(kafka_binary => crate::kinds::kafka::KafkaBinary);
 #[cfg(feature = "jms")]
 contract_tests!(jms_stomp => crate::kinds::jms::Stomp);
 #[cfg(feature = "jms")]

@@ -26,7 +26,10 @@ both_backend_kinds!(
     an_outage_is_retried_and_nothing_is_lost,
     a_bad_destination_is_refused_on_save,
     amqp_messages_carry_the_content_type_and_are_durable,
-    an_amqp_outage_is_retried_and_nothing_is_lost
+    an_amqp_outage_is_retried_and_nothing_is_lost,
+    a_java_consumer_selects_on_the_cloudevents_type_property,
+    amqp_messages_carry_every_attribute_as_a_cloudevents_property,
+    a_bad_properties_option_is_refused_on_save
 );
 
 /// An on-premise instance with JMS channels on, sending over STOMP to `url`.
@@ -43,6 +46,11 @@ async fn spawn(backend: Backend, url: &str) -> TestApp {
 
 /// Creates a platform JMS channel on `destination` through the API.
 async fn create_channel(app: &TestApp, destination: &str) {
+    create_channel_with(app, json!({ "destination": destination })).await;
+}
+
+/// Creates a platform JMS channel with the type block `block` through the API.
+async fn create_channel_with(app: &TestApp, block: Value) {
     let response = app
         .post(
             "/api/integration-channels",
@@ -51,7 +59,7 @@ async fn create_channel(app: &TestApp, destination: &str) {
                 "name": format!("jms {}", uuid::Uuid::new_v4()),
                 "type": "JMS",
                 "eventTypeFilters": [WALLET_CREATED, IDENTIFIER_CREATED],
-                "jms": {"destination": destination}
+                "jms": block
             }),
         )
         .await;
@@ -100,6 +108,17 @@ fn java_consumer() -> PathBuf {
 
 /// Receives up to `count` messages from `queue` with the Java consumer; returns its lines.
 async fn receive(queue: &str, count: usize, selector: Option<&str>) -> Vec<String> {
+    receive_with_properties(queue, count, selector, &[]).await
+}
+
+/// Like [`receive`], with a `PROPERTY <name> <value>` line per name of `properties` before
+/// each message's line.
+async fn receive_with_properties(
+    queue: &str,
+    count: usize,
+    selector: Option<&str>,
+    properties: &[&str],
+) -> Vec<String> {
     let classes = java_consumer();
     let classpath = format!(
         "{}:{}",
@@ -107,6 +126,9 @@ async fn receive(queue: &str, count: usize, selector: Option<&str>) -> Vec<Strin
         setup_env("BUSINESS_WALLET_TEST_ACTIVEMQ_CLASSPATH")
     );
     let mut command = tokio::process::Command::new("java");
+    if !properties.is_empty() {
+        command.arg(format!("-Dbw.properties={}", properties.join(",")));
+    }
     command
         .arg("-cp")
         .arg(classpath)
@@ -407,4 +429,148 @@ async fn an_amqp_outage_is_retried_and_nothing_is_lost(backend: Backend) {
         .map(|m| m["properties"]["ce_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids.len(), 3, "{messages:?}");
+}
+
+async fn a_java_consumer_selects_on_the_cloudevents_type_property(backend: Backend) {
+    let app = spawn(backend, &setup_env("BUSINESS_WALLET_TEST_STOMP_URL")).await;
+    let queue = format!("bw.test.{}", uuid::Uuid::new_v4().simple());
+    create_channel_with(
+        &app,
+        json!({"destination": format!("queue://{queue}"), "cloudEventsProperties": true}),
+    )
+    .await;
+    let wallet = app.create_wallet("Acme").await;
+    let key = wallet["walletExternalKey"].as_str().unwrap();
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/wallets/{key}/identifiers")))
+        .bearer_auth(&app.admin_token)
+        .header("traceparent", TRACEPARENT)
+        .header("tracestate", "congo=t61rcWkgMzE")
+        .json(&json!({"identifierType": "JWK", "displayName": "signing", "keyType": "Ed25519"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let outcome = Dispatcher::new(&app.state).run_once().await.unwrap();
+    assert_eq!(outcome.delivered, 2, "{outcome:?}");
+
+    // A real JMS selector on the CloudEvents property picks the identifier event.
+    let names = [
+        "cloudEvents_type",
+        "cloudEvents_id",
+        "cloudEvents_specversion",
+        "cloudEvents_source",
+        "cloudEvents_subject",
+        "cloudEvents_walletexternalkey",
+        "cloudEvents_traceparent",
+        "cloudEvents_tracestate",
+    ];
+    let selector = format!("cloudEvents_type = '{IDENTIFIER_CREATED}' AND cloudEvents_walletexternalkey = '{key}'");
+    let lines = receive_with_properties(&queue, 2, Some(&selector), &names).await;
+    assert_eq!(lines.len(), names.len() + 1, "{lines:?}");
+    let property = |name: &str| -> String {
+        lines
+            .iter()
+            .find_map(|line| line.strip_prefix(&format!("PROPERTY {name} ")))
+            .unwrap_or_else(|| panic!("{name} in {lines:?}"))
+            .to_string()
+    };
+    let (ce_type, event) = text_message(lines.last().unwrap());
+    assert_eq!(ce_type, IDENTIFIER_CREATED, "the ce_ properties are still there");
+    assert_eq!(property("cloudEvents_type"), IDENTIFIER_CREATED);
+    assert_eq!(property("cloudEvents_id"), event["id"].as_str().unwrap());
+    assert_eq!(property("cloudEvents_specversion"), "1.0");
+    assert_eq!(property("cloudEvents_source"), "/credenco/wallets");
+    assert_eq!(property("cloudEvents_subject"), event["subject"].as_str().unwrap());
+    assert_eq!(property("cloudEvents_walletexternalkey"), key);
+    // The trace context travels as properties too, and in the envelope as before.
+    assert_eq!(property("cloudEvents_traceparent"), TRACEPARENT);
+    assert_eq!(property("cloudEvents_tracestate"), "congo=t61rcWkgMzE");
+    assert_eq!(event["traceparent"], TRACEPARENT);
+
+    // The wallet event is left for a consumer that selects the other type.
+    let rest = receive(&queue, 2, Some(&format!("cloudEvents_type = '{WALLET_CREATED}'"))).await;
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert_eq!(text_message(&rest[0]).0, WALLET_CREATED);
+}
+
+async fn amqp_messages_carry_every_attribute_as_a_cloudevents_property(backend: Backend) {
+    let app = spawn_amqp(backend, &setup_env("BUSINESS_WALLET_TEST_AMQP_URL")).await;
+    let with = format!("bw.test.{}", uuid::Uuid::new_v4().simple());
+    let without = format!("bw.test.{}", uuid::Uuid::new_v4().simple());
+    create_channel_with(
+        &app,
+        json!({"destination": format!("queue://{with}"), "cloudEventsProperties": true}),
+    )
+    .await;
+    create_channel_with(
+        &app,
+        json!({"destination": format!("queue://{without}"), "cloudEventsProperties": false}),
+    )
+    .await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/wallets"))
+        .bearer_auth(&app.admin_token)
+        .header("traceparent", TRACEPARENT)
+        .header("tracestate", "congo=t61rcWkgMzE")
+        .json(&json!({"displayName": "Acme"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let key = response.json::<Value>().await.unwrap()["walletExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let outcome = Dispatcher::new(&app.state).run_once().await.unwrap();
+    assert_eq!(outcome.delivered, 2, "{outcome:?}");
+
+    let messages = receive_amqp(&with, 1).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let received = &messages[0];
+    let properties = &received["properties"];
+    let event: Value = serde_json::from_str(received["body"].as_str().unwrap()).unwrap();
+    assert_eq!(properties["cloudEvents:type"], WALLET_CREATED);
+    assert_eq!(properties["cloudEvents:specversion"], "1.0");
+    assert_eq!(properties["cloudEvents:id"], event["id"]);
+    assert_eq!(properties["cloudEvents:source"], "/credenco/wallets");
+    assert_eq!(properties["cloudEvents:time"], event["time"]);
+    assert_eq!(properties["cloudEvents:walletexternalkey"], key.as_str());
+    assert_eq!(properties["cloudEvents:correlationid"], event["correlationid"]);
+    assert_eq!(properties["cloudEvents:traceparent"], TRACEPARENT);
+    assert_eq!(properties["cloudEvents:tracestate"], "congo=t61rcWkgMzE");
+    assert_eq!(properties["ce_type"], WALLET_CREATED);
+    // The body and the message are structured mode, as without the option.
+    assert_eq!(received["content_type"], "application/cloudevents+json; charset=utf-8");
+    assert_eq!(event["type"], WALLET_CREATED);
+    assert_eq!(event["traceparent"], TRACEPARENT);
+
+    // A channel without the option gets the properties it always had, and no others.
+    let plain = receive_amqp(&without, 1).await;
+    assert_eq!(plain.len(), 1, "{plain:?}");
+    let mut names: Vec<&String> = plain[0]["properties"].as_object().unwrap().keys().collect();
+    names.sort();
+    assert_eq!(names, ["ce_id", "ce_type", "ce_walletexternalkey"]);
+}
+
+async fn a_bad_properties_option_is_refused_on_save(backend: Backend) {
+    let app = spawn(backend, &setup_env("BUSINESS_WALLET_TEST_STOMP_URL")).await;
+    for option in [json!("yes"), json!(1), json!(["type"])] {
+        let response = app
+            .post(
+                "/api/integration-channels",
+                Some(&app.admin_token),
+                &json!({"name": "bad", "type": "JMS", "eventTypeFilters": [WALLET_CREATED], "jms": {"destination": "q", "cloudEventsProperties": option}}),
+            )
+            .await;
+        assert_eq!(response.status(), 400, "{option}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["status"], 400);
+        assert!(
+            body["message"].to_string().contains("jms.cloudEventsProperties"),
+            "{body}"
+        );
+    }
 }

@@ -24,7 +24,9 @@ both_backend_kinds!(
     records_are_structured_cloudevents_keyed_by_wallet,
     an_outage_is_retried_and_nothing_is_lost,
     a_record_the_cluster_refuses_fails_at_once,
-    a_bad_topic_is_refused_on_save
+    a_bad_topic_is_refused_on_save,
+    binary_records_are_read_by_the_cloudevents_sdk,
+    a_bad_content_mode_is_refused_on_save
 );
 
 /// An on-premise instance with Kafka channels on, publishing to `bootstrap`.
@@ -48,6 +50,11 @@ async fn spawn_with(backend: Backend, bootstrap: &str, properties: &[(&str, &str
 
 /// Creates a platform Kafka channel on `topic` through the API.
 async fn create_channel(app: &TestApp, topic: &str) {
+    create_channel_with(app, json!({ "topic": topic })).await;
+}
+
+/// Creates a platform Kafka channel with the type block `block` through the API.
+async fn create_channel_with(app: &TestApp, block: Value) {
     let response = app
         .post(
             "/api/integration-channels",
@@ -56,7 +63,7 @@ async fn create_channel(app: &TestApp, topic: &str) {
                 "name": format!("kafka {}", uuid::Uuid::new_v4()),
                 "type": "KAFKA",
                 "eventTypeFilters": [WALLET_CREATED],
-                "kafka": {"topic": topic}
+                "kafka": block
             }),
         )
         .await;
@@ -337,4 +344,164 @@ async fn a_bad_topic_is_refused_on_save(backend: Backend) {
         let body: Value = response.json().await.unwrap();
         assert!(body["message"].to_string().contains("kafka.topic"), "{body}");
     }
+}
+
+/// A new topic of one partition at the set-up broker, so that a test reads only its own records.
+fn new_topic(bootstrap: &str) -> String {
+    let topic = format!("bw-test-{}", uuid::Uuid::new_v4().simple());
+    let created = Command::new(setup_env("BUSINESS_WALLET_TEST_TANSU"))
+        .args(["topic", "create", "--broker", &format!("tcp://{bootstrap}")])
+        .args(["--partitions", "1", &topic])
+        .stdout(Stdio::null())
+        .status()
+        .expect("tansu runs");
+    assert!(created.success(), "topic {topic} created");
+    topic
+}
+
+/// Reads up to `count` records of `topic` with kafka-python, each turned into a CloudEvent by
+/// the CloudEvents SDK's `cloudevents.kafka.from_binary` (`tests/kafka/binary_receive.py`);
+/// returns one JSON object per record.
+async fn receive_binary(bootstrap: &str, topic: &str, count: usize) -> Vec<Value> {
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/binary_receive.py");
+    let output = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(bootstrap)
+        .arg(topic)
+        .arg(count.to_string())
+        .arg("10")
+        .output()
+        .await
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "the CloudEvents SDK consumer failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+async fn binary_records_are_read_by_the_cloudevents_sdk(backend: Backend) {
+    let bootstrap = setup_env("BUSINESS_WALLET_TEST_KAFKA_BOOTSTRAP");
+    let binary_topic = new_topic(&bootstrap);
+    let structured_topic = new_topic(&bootstrap);
+    let app = spawn(backend, &bootstrap).await;
+    create_channel_with(&app, json!({"topic": binary_topic, "contentMode": "BINARY"})).await;
+    // The option spelled out as the default, next to it: the structured envelope as before,
+    // with the partitionkey extension.
+    create_channel_with(&app, json!({"topic": structured_topic, "contentMode": "STRUCTURED"})).await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/wallets"))
+        .bearer_auth(&app.admin_token)
+        .header("traceparent", TRACEPARENT)
+        .header("tracestate", "congo=t61rcWkgMzE")
+        .header("X-Correlation-Id", "binary-mode-test")
+        .json(&json!({"displayName": "Acme"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let acme = response.json::<Value>().await.unwrap()["walletExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let globex = app.create_wallet("Globex").await["walletExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    drain(&app).await;
+    assert_eq!(states(&app).await, vec![("DELIVERED".to_string(), 1); 4]);
+
+    let records = receive_binary(&bootstrap, &binary_topic, 2).await;
+    assert_eq!(records.len(), 2, "{records:?}");
+    let mut keys = Vec::new();
+    for record in &records {
+        let key = record["key"].as_str().unwrap().to_string();
+        let event = &record["attributes"];
+        // The SDK maps the record key to `partitionkey`; the header says the same.
+        assert_eq!(event["partitionkey"], key.as_str(), "{record}");
+        assert_eq!(event["walletexternalkey"], key.as_str());
+        assert_eq!(event["specversion"], "1.0");
+        assert_eq!(event["type"], WALLET_CREATED);
+        assert_eq!(event["source"], "/credenco/wallets");
+        assert_eq!(event["subject"], format!("wallets/{key}"));
+        assert_eq!(event["datacontenttype"], "application/json");
+        assert!(uuid::Uuid::parse_str(event["id"].as_str().unwrap()).is_ok());
+        assert!(event["time"].as_str().unwrap().ends_with('Z'), "{event}");
+        // The value is the data alone, valid against the schema the event names.
+        assert_eq!(record["data"]["walletExternalKey"], key.as_str());
+        assert!(record["data"].get("specversion").is_none(), "{record}");
+        assert_valid_against_served_schema(&app, event["dataschema"].as_str().unwrap(), &record["data"]).await;
+        let headers: Vec<&str> = record["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap())
+            .collect();
+        assert!(
+            headers.contains(&"content-type") && headers.contains(&"ce_partitionkey"),
+            "{headers:?}"
+        );
+        assert!(!headers.contains(&"ce_datacontenttype"), "{headers:?}");
+        // The trace context travels as ce_ headers too.
+        if key == acme {
+            assert_eq!(event["traceparent"], TRACEPARENT);
+            assert_eq!(event["tracestate"], "congo=t61rcWkgMzE");
+            assert_eq!(event["correlationid"], "binary-mode-test");
+        } else {
+            let traceparent = event["traceparent"].as_str().unwrap();
+            assert!(
+                business_wallet::events::trace::is_valid_traceparent(traceparent),
+                "{traceparent}"
+            );
+            assert!(event.get("tracestate").is_none(), "{event}");
+        }
+        keys.push(key);
+    }
+    keys.sort();
+    let mut expected = vec![acme.clone(), globex.clone()];
+    expected.sort();
+    assert_eq!(keys, expected);
+
+    let structured = tokio::task::spawn_blocking({
+        let keys = keys.clone();
+        move || consume(&bootstrap, &structured_topic, &keys)
+    })
+    .await
+    .unwrap();
+    for key in &keys {
+        let (content_type, value) = structured.get(key).unwrap_or_else(|| panic!("no record keyed {key}"));
+        assert_eq!(content_type, "application/cloudevents+json; charset=UTF-8");
+        let event: Value = serde_json::from_slice(value).unwrap();
+        assert_eq!(event["partitionkey"], key.as_str());
+        assert_eq!(event["walletexternalkey"], key.as_str());
+        assert_eq!(event["data"]["walletExternalKey"], key.as_str());
+    }
+}
+
+async fn a_bad_content_mode_is_refused_on_save(backend: Backend) {
+    let app = spawn(backend, &setup_env("BUSINESS_WALLET_TEST_KAFKA_BOOTSTRAP")).await;
+    for mode in [json!("binary"), json!("AVRO"), json!(true)] {
+        let response = app
+            .post(
+                "/api/integration-channels",
+                Some(&app.admin_token),
+                &json!({"name": "bad", "type": "KAFKA", "eventTypeFilters": [WALLET_CREATED], "kafka": {"topic": "t", "contentMode": mode}}),
+            )
+            .await;
+        assert_eq!(response.status(), 400, "{mode}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["status"], 400);
+        assert!(body["message"].to_string().contains("kafka.contentMode"), "{body}");
+    }
+    let response = app.get("/api/integration-channels", Some(&app.admin_token)).await;
+    assert_eq!(
+        response.json::<Value>().await.unwrap().as_array().map(Vec::len),
+        Some(0)
+    );
 }

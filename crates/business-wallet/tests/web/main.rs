@@ -593,3 +593,71 @@ async fn channel_health_and_the_deliveries_chart(backend: Backend) {
     assert!(!html.contains("data-testid=\"chart\""), "{html}");
 }
 both_backend_kinds!(channel_health_and_the_deliveries_chart);
+
+/// The Kafka and JMS options show on the edit form as saved, and saving the form keeps them, or
+/// leaves them out when unchecked.
+async fn broker_options_survive_the_edit_form(backend: Backend) {
+    let app = common::spawn_app_with(backend, |s| {
+        s.integration.channels.kafka.enabled = true;
+        s.integration.channels.kafka.bootstrap_servers = "127.0.0.1:9".into();
+    })
+    .await;
+    let wallet = app.create_wallet("Brokers").await["walletExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let channels = format!("/api/wallets/{wallet}/integration-channels");
+    let response = app
+        .post(
+            &channels,
+            Some(&app.admin_token),
+            &json!({"name": "stream", "type": "KAFKA", "eventTypeFilters": [IDENTIFIER_CREATED],
+                    "kafka": {"topic": "wallet-events", "contentMode": "BINARY"}}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let channel = response.json::<serde_json::Value>().await.unwrap()["channelExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = app.token("operator", &["WALLET_INTEGRATION_CHANNEL_CRUD"], Some(&wallet));
+    let cookie = sign_in(&app, &token).await;
+    let path = format!("/ui/integrations/channels/{channel}");
+    let (_, form) = page(&app, &cookie, &path).await;
+    assert!(
+        form.contains(r#"name="kafka_binary" value="on" checked"#),
+        "the binary mode is shown as saved"
+    );
+    let csrf = csrf_of(&form);
+    let stored = || async {
+        let response = app.get(&format!("{channels}/{channel}"), Some(&app.admin_token)).await;
+        response.json::<serde_json::Value>().await.unwrap()["kafka"].clone()
+    };
+    let fields = |binary: bool| {
+        let mut fields = vec![
+            ("_csrf", csrf.clone()),
+            ("name", "stream".to_string()),
+            ("type", "KAFKA".to_string()),
+            ("enabled", "on".to_string()),
+            ("event", IDENTIFIER_CREATED.to_string()),
+            ("kafka_topic", "wallet-events".to_string()),
+        ];
+        if binary {
+            fields.push(("kafka_binary", "on".to_string()));
+        }
+        fields
+    };
+    let kept = fields(true);
+    let kept: Vec<(&str, &str)> = kept.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(post(&app, &cookie, &path, &kept).await.status(), 303);
+    assert_eq!(
+        stored().await,
+        json!({"topic": "wallet-events", "contentMode": "BINARY"})
+    );
+    let unchecked = fields(false);
+    let unchecked: Vec<(&str, &str)> = unchecked.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(post(&app, &cookie, &path, &unchecked).await.status(), 303);
+    assert_eq!(stored().await, json!({"topic": "wallet-events"}));
+}
+
+both_backend_kinds!(broker_options_survive_the_edit_form);

@@ -42,10 +42,11 @@ impl JmsChannel {
     }
 
     async fn send(&self, message: &OutboundMessage<'_>, channel: &ChannelConfig) -> Attempt {
-        let destination = match JmsChannelConfig::from_value(&channel.config).and_then(|c| c.destination()) {
-            Ok(destination) => destination,
-            Err(err) => return Attempt::rejected_before_request(format!("invalid channel configuration: {err}")),
-        };
+        let (config, destination) =
+            match JmsChannelConfig::from_value(&channel.config).and_then(|c| c.destination().map(|d| (c, d))) {
+                Ok(parsed) => parsed,
+                Err(err) => return Attempt::rejected_before_request(format!("invalid channel configuration: {err}")),
+            };
         let body = match serde_json::to_string(message.envelope) {
             Ok(body) => body,
             Err(err) => return Attempt::rejected_before_request(format!("the event cannot be rendered: {err}")),
@@ -55,14 +56,42 @@ impl JmsChannel {
             destination: &destination,
             body,
             message_id: &envelope.id,
-            properties: [
-                ("ce_id", envelope.id.clone()),
-                ("ce_type", envelope.event_type.clone()),
-                ("ce_walletexternalkey", envelope.walletexternalkey.clone()),
-            ],
+            properties: properties(envelope, self.settings.protocol, config.all_attributes_as_properties()),
         };
         self.transport.send(&message).await
     }
+}
+
+/// The prefix of the attribute properties over `protocol`: the CloudEvents AMQP binding's
+/// `cloudEvents:` over AMQP 1.0, and over STOMP the binding's other spelling, `cloudEvents_`,
+/// because the broker makes JMS properties of STOMP headers and a JMS selector can only name a
+/// property that is a Java identifier (`:` is not allowed in one).
+pub fn attribute_prefix(protocol: JmsProtocol) -> &'static str {
+    match protocol {
+        JmsProtocol::Amqp => "cloudEvents:",
+        JmsProtocol::Stomp => "cloudEvents_",
+    }
+}
+
+/// The message properties of `envelope`: always `ce_id`, `ce_type` and `ce_walletexternalkey`
+/// (what consumers of the original product select on), then, when `all_attributes`, every
+/// attribute (trace context included) under the protocol's [`attribute_prefix`].
+fn properties(envelope: &CloudEvent, protocol: JmsProtocol, all_attributes: bool) -> Vec<(String, String)> {
+    let mut properties = vec![
+        ("ce_id".to_string(), envelope.id.clone()),
+        ("ce_type".to_string(), envelope.event_type.clone()),
+        ("ce_walletexternalkey".to_string(), envelope.walletexternalkey.clone()),
+    ];
+    if all_attributes {
+        let prefix = attribute_prefix(protocol);
+        properties.extend(
+            envelope
+                .attributes()
+                .into_iter()
+                .map(|(name, value)| (format!("{prefix}{name}"), value.to_string())),
+        );
+    }
+    properties
 }
 
 impl Channel for JmsChannel {
@@ -114,7 +143,15 @@ pub fn transport(protocol: JmsProtocol) -> AsyncApiTransport {
              (`integration.channels.jms`), in CloudEvents structured mode: the text is the JSON \
              envelope. The string properties `ce_id`, `ce_type` and `ce_walletexternalkey` repeat \
              those attributes, so that consumers can select on them (for example \
-             `ce_type = 'com.credenco.businesswallet.wallet.created.v1'`). This instance speaks {how}."
+             `ce_type = 'com.credenco.businesswallet.wallet.created.v1'`). A channel with \
+             `jms.cloudEventsProperties: true` also sets every CloudEvents attribute (the trace \
+             context included) as a string property named as the CloudEvents AMQP binding says: \
+             `cloudEvents:type` and so on over AMQP 1.0, and `cloudEvents_type` and so on over \
+             STOMP, where the broker makes JMS properties of the headers and a selector can only \
+             name a Java identifier (for example `cloudEvents_type = \
+             'com.credenco.businesswallet.wallet.created.v1'`). This instance speaks {how}, so its \
+             prefix is `{prefix}`.",
+            prefix = attribute_prefix(protocol),
         ),
         address: Some("{destination}"),
         parameters: json!({
@@ -152,6 +189,27 @@ fn jms_properties(example: &CloudEvent) -> Vec<Header> {
     ]
 }
 
+/// The properties of `jms.cloudEventsProperties`: every attribute under `prefix`, on the
+/// channels that ask for them only.
+fn attribute_properties(example: &CloudEvent, prefix: &str) -> Vec<Header> {
+    example
+        .attributes()
+        .into_iter()
+        .map(|(name, _)| {
+            Header::optional(
+                format!("{prefix}{name}"),
+                json!({
+                    "type": "string",
+                    "description": format!(
+                        "String property, on channels with `jms.cloudEventsProperties: true`: the event's `{name}` attribute{}.",
+                        if matches!(name, "traceparent" | "tracestate") { ", when the event has it" } else { "" }
+                    ),
+                }),
+            )
+        })
+        .collect()
+}
+
 fn stomp_headers(example: &CloudEvent) -> Vec<Header> {
     let mut headers = vec![
         Header::required(
@@ -170,6 +228,7 @@ fn stomp_headers(example: &CloudEvent) -> Vec<Header> {
         ),
     ];
     headers.extend(jms_properties(example));
+    headers.extend(attribute_properties(example, attribute_prefix(JmsProtocol::Stomp)));
     headers
 }
 
@@ -187,5 +246,39 @@ fn amqp_headers(example: &CloudEvent) -> Vec<Header> {
         ),
     ];
     headers.extend(jms_properties(example));
+    headers.extend(attribute_properties(example, attribute_prefix(JmsProtocol::Amqp)));
     headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_attribute_is_a_property_only_when_asked_for_with_the_protocols_prefix() {
+        let mut envelope = crate::events::WALLET_CREATED_V1.sample_envelope("http://x");
+        envelope.tracestate = Some("congo=t61rcWkgMzE".into());
+        let names = |protocol, all| -> Vec<String> {
+            properties(&envelope, protocol, all)
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect()
+        };
+        for protocol in [JmsProtocol::Stomp, JmsProtocol::Amqp] {
+            assert_eq!(names(protocol, false), ["ce_id", "ce_type", "ce_walletexternalkey"]);
+        }
+        let stomp = properties(&envelope, JmsProtocol::Stomp, true);
+        assert_eq!(stomp.len(), 3 + 12);
+        assert!(stomp.contains(&("cloudEvents_type".into(), envelope.event_type.clone())));
+        assert!(stomp.contains(&("cloudEvents_traceparent".into(), envelope.traceparent.clone().unwrap())));
+        assert!(stomp.contains(&("cloudEvents_tracestate".into(), "congo=t61rcWkgMzE".into())));
+        // Names a JMS selector can use: Java identifiers.
+        for (name, _) in &stomp {
+            assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{name}");
+        }
+        let amqp = properties(&envelope, JmsProtocol::Amqp, true);
+        assert!(amqp.contains(&("cloudEvents:specversion".into(), "1.0".into())));
+        assert!(amqp.contains(&("cloudEvents:id".into(), envelope.id.clone())));
+        assert!(amqp.contains(&("ce_type".into(), envelope.event_type.clone())));
+    }
 }

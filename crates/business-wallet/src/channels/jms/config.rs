@@ -1,5 +1,6 @@
-//! The JMS type block stored in `integration_channel.config`: the destination. The broker and
-//! its credentials are instance settings (`integration.channels.jms`).
+//! The JMS type block stored in `integration_channel.config`: the destination, and whether
+//! every CloudEvents attribute is also a message property. The broker and its credentials are
+//! instance settings (`integration.channels.jms`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -9,12 +10,18 @@ use crate::channels::InvalidConfig;
 /// Longest destination name accepted.
 const MAX_DESTINATION_LENGTH: usize = 255;
 
-/// Where to send.
+/// Where to send, and which properties.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JmsChannelConfig {
     /// `queue://name`, `topic://name`, or a bare `name` (a queue).
     pub destination: String,
+    /// Also set every CloudEvents attribute as a message property, named as the CloudEvents
+    /// AMQP binding says (`cloudEvents:type` over AMQP 1.0, `cloudEvents_type` over STOMP,
+    /// where names must be JMS selector identifiers). Left out, null or false: only the
+    /// `ce_id`, `ce_type` and `ce_walletexternalkey` properties, as before the option existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_events_properties: Option<bool>,
 }
 
 /// A parsed destination.
@@ -44,6 +51,11 @@ impl Destination {
 }
 
 impl JmsChannelConfig {
+    /// Whether every attribute is also a message property.
+    pub fn all_attributes_as_properties(&self) -> bool {
+        self.cloud_events_properties.unwrap_or(false)
+    }
+
     /// Reads and checks a stored or submitted type block.
     ///
     /// # Errors
@@ -123,5 +135,20 @@ mod tests {
         }
         let err = JmsChannelConfig::from_value(&json!({"destination": "q", "x": 1})).unwrap_err();
         assert!(err.0.contains('x'), "{err}");
+    }
+
+    #[test]
+    fn attribute_properties_are_off_unless_asked_for() {
+        let on = |block: Value| JmsChannelConfig::from_value(&block).map(|c| c.all_attributes_as_properties());
+        assert!(!on(json!({"destination": "q"})).unwrap());
+        assert!(!on(json!({"destination": "q", "cloudEventsProperties": null})).unwrap());
+        assert!(!on(json!({"destination": "q", "cloudEventsProperties": false})).unwrap());
+        assert!(on(json!({"destination": "q", "cloudEventsProperties": true})).unwrap());
+        for bad in [json!("true"), json!(1), json!({})] {
+            let err = on(json!({"destination": "q", "cloudEventsProperties": bad})).unwrap_err();
+            assert!(err.0.starts_with("jms.cloudEventsProperties"), "{bad}: {err}");
+        }
+        let config = JmsChannelConfig::from_value(&json!({"destination": "q"})).unwrap();
+        assert_eq!(serde_json::to_value(&config).unwrap(), json!({"destination": "q"}));
     }
 }

@@ -1,6 +1,7 @@
 //! The JMS channel (on-premise, Cargo feature `jms`): each event becomes one persistent text
 //! message in CloudEvents structured mode on the channel's queue or topic, with the event's
-//! type and id also set as message properties so that JMS consumers can select on them.
+//! type and id also set as message properties so that JMS consumers can select on them (and,
+//! when the channel asks for it, every attribute, as the CloudEvents AMQP binding names them).
 //!
 //! - [`config`]: the channel's type block ([`JmsChannelConfig`]) and destination names.
 //! - [`channel`]: the [`JmsChannel`], which builds the message for an event and hands it to

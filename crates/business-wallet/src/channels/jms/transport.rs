@@ -18,7 +18,7 @@ pub(super) struct JmsMessage<'a> {
     /// The message id: the event's `id`.
     pub message_id: &'a str,
     /// The JMS string properties consumers select on, in sending order.
-    pub properties: [(&'static str, String); 3],
+    pub properties: Vec<(String, String)>,
 }
 
 /// The wire protocol of the instance's broker.

@@ -10,12 +10,12 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 
-use super::config::KafkaChannelConfig;
+use super::config::{KafkaChannelConfig, KafkaContentMode};
 use crate::channels::{
     Attempt, BoxFuture, Channel, ChannelConfig, InvalidConfig, OutboundMessage, Outcome, RequestRecord, ResponseRecord,
 };
 use crate::config::KafkaSettings;
-use crate::events::asyncapi::{self, ContentMode, Transport};
+use crate::events::asyncapi::{self, BinaryOption, ContentMode, Extension, Transport};
 
 /// Type name of the Kafka channel.
 pub use crate::channels::kind::KAFKA;
@@ -26,6 +26,70 @@ pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json; charset
 /// Extra time past `message.timeout.ms` before an attempt is given up locally, should the
 /// delivery report never come.
 const REPORT_GRACE: Duration = Duration::from_secs(5);
+
+/// The `content-type` header of a binary-mode record: the event's `datacontenttype`.
+pub const BINARY_CONTENT_TYPE: &str = crate::events::DATA_CONTENT_TYPE;
+
+/// Name of the CloudEvents Kafka binding's `partitionkey` extension: the record key, here the
+/// event's `walletexternalkey` (the key every record had before the extension was sent).
+pub const PARTITION_KEY: &str = "partitionkey";
+
+/// Prefix of the attribute headers in binary mode.
+pub const BINARY_HEADER_PREFIX: &str = "ce_";
+
+/// What goes on the wire for one event: the record's key, headers and value.
+#[derive(Debug)]
+struct Record<'a> {
+    key: &'a str,
+    headers: Vec<(String, &'a str)>,
+    value: Vec<u8>,
+}
+
+/// The structured envelope with the `partitionkey` extension.
+#[derive(serde::Serialize)]
+struct KeyedEnvelope<'a> {
+    #[serde(flatten)]
+    envelope: &'a crate::events::CloudEvent,
+    partitionkey: &'a str,
+}
+
+impl<'a> Record<'a> {
+    /// The record of `message` in `mode`. Both modes key the record by the wallet and carry
+    /// that key as `partitionkey`, as the CloudEvents Kafka binding maps it.
+    ///
+    /// # Errors
+    /// The envelope cannot be rendered as JSON (it always can: it was read from JSON).
+    fn of(message: &'a OutboundMessage<'a>, mode: KafkaContentMode) -> Result<Record<'a>, serde_json::Error> {
+        let envelope = message.envelope;
+        let key = envelope.walletexternalkey.as_str();
+        match mode {
+            KafkaContentMode::Structured => Ok(Record {
+                key,
+                headers: vec![("content-type".into(), STRUCTURED_CONTENT_TYPE)],
+                value: serde_json::to_vec(&KeyedEnvelope {
+                    envelope,
+                    partitionkey: key,
+                })?,
+            }),
+            KafkaContentMode::Binary => {
+                let mut headers = vec![("content-type".to_string(), envelope.datacontenttype.as_str())];
+                for (name, value) in envelope.attributes() {
+                    // `datacontenttype` travels as the record's `content-type` header.
+                    if name != "datacontenttype" {
+                        headers.push((format!("{BINARY_HEADER_PREFIX}{name}"), value));
+                    }
+                }
+                headers.push((format!("{BINARY_HEADER_PREFIX}{PARTITION_KEY}"), key));
+                Ok(Record {
+                    key,
+                    headers,
+                    // The data exactly as stored, as the webhook's body.
+                    value: message.body.to_vec(),
+                })
+            }
+        }
+    }
+}
 
 /// The built-in `KAFKA` channel type.
 pub struct KafkaChannel {
@@ -80,27 +144,27 @@ impl KafkaChannel {
             Ok(config) => config,
             Err(err) => return Attempt::rejected_before_request(format!("invalid channel configuration: {err}")),
         };
-        let payload = match serde_json::to_vec(message.envelope) {
-            Ok(payload) => payload,
+        let wire = match Record::of(message, config.mode()) {
+            Ok(wire) => wire,
             Err(err) => return Attempt::rejected_before_request(format!("the event cannot be rendered: {err}")),
         };
-        let key = message.envelope.walletexternalkey.as_str();
         let request = RequestRecord {
             method: "PRODUCE".into(),
             url: config.topic.clone(),
-            headers: vec![
-                ("key".into(), key.to_string()),
-                ("content-type".into(), STRUCTURED_CONTENT_TYPE.into()),
-            ],
-            body: String::from_utf8_lossy(&payload).into_owned(),
+            headers: std::iter::once(("key".to_string(), wire.key.to_string()))
+                .chain(wire.headers.iter().map(|(n, v)| (n.clone(), v.to_string())))
+                .collect(),
+            body: String::from_utf8_lossy(&wire.value).into_owned(),
         };
-        let headers = OwnedHeaders::new().insert(Header {
-            key: "content-type",
-            value: Some(STRUCTURED_CONTENT_TYPE),
+        let headers = wire.headers.iter().fold(OwnedHeaders::new(), |headers, (name, value)| {
+            headers.insert(Header {
+                key: name.as_str(),
+                value: Some(*value),
+            })
         });
         let record = FutureRecord::to(&config.topic)
-            .key(key)
-            .payload(&payload)
+            .key(wire.key)
+            .payload(&wire.value)
             .headers(headers);
         let producer = self.producer();
         // Enqueueing does not wait: a full local queue is reported at once (and retried later).
@@ -187,21 +251,40 @@ impl Channel for KafkaChannel {
     }
 }
 
+/// Kafka's binary mode, for the AsyncAPI document.
+const BINARY: BinaryOption = BinaryOption {
+    prefix: BINARY_HEADER_PREFIX,
+    content_type_header: "content-type",
+    how: "`kafka.contentMode: BINARY`",
+    extensions: &[Extension {
+        name: PARTITION_KEY,
+        same_as: "walletexternalkey",
+        description: "The CloudEvents Kafka binding's `partitionkey` extension: the record key, \
+            which is the event's `walletexternalkey`.",
+    }],
+};
+
 /// What a Kafka record looks like, for the AsyncAPI document.
 pub fn transport() -> Transport {
     Transport {
         name: "kafka",
         title: "Kafka",
         description: "A record on the channel's `kafka.topic` in the instance's Kafka cluster \
-            (`integration.channels.kafka`), in CloudEvents structured mode: the value is the JSON \
-            envelope, the `content-type` header says so, and the key is the event's \
-            `walletexternalkey`, so that one wallet's events stay in order on one partition. The \
-            producer is idempotent with `acks=all`; the broker's acknowledgement makes the \
-            delivery DELIVERED."
+            (`integration.channels.kafka`). The key is the event's `walletexternalkey`, so that \
+            one wallet's events stay in order on one partition, and the event carries it also as \
+            the CloudEvents Kafka binding's `partitionkey` extension. By default (and with \
+            `kafka.contentMode: STRUCTURED`) the record is in CloudEvents structured mode: the \
+            value is the JSON envelope and the `content-type` header says so. A channel with \
+            `kafka.contentMode: BINARY` sends binary mode instead (the `-binary` messages): the \
+            value is the data JSON alone, `content-type: application/json`, and every other \
+            attribute is a `ce_` header (`ce_type`, `ce_id`, ..., `ce_traceparent` and \
+            `ce_tracestate` when the event has them, `ce_partitionkey`), as the CloudEvents SDKs' \
+            Kafka bindings read it. The producer is idempotent with `acks=all`; the broker's \
+            acknowledgement makes the delivery DELIVERED."
             .into(),
         address: Some("{topic}"),
         parameters: json!({ "topic": { "description": "The channel's `kafka.topic`." } }),
-        mode: ContentMode::Structured,
+        mode: ContentMode::StructuredOrBinary(BINARY),
         content_type: STRUCTURED_CONTENT_TYPE,
         headers: |_| {
             vec![asyncapi::Header::required(
@@ -216,7 +299,7 @@ pub fn transport() -> Transport {
                 "key": {
                     "type": "string",
                     "format": "uuid",
-                    "description": "The event's `walletexternalkey`.",
+                    "description": "The event's `walletexternalkey` (also its `partitionkey`).",
                 },
                 "bindingVersion": "0.5.0",
             }
@@ -281,6 +364,73 @@ mod tests {
 
     fn class(code: Option<RDKafkaErrorCode>) -> AttemptOutcome {
         classify(code, "Kafka: failed".into()).kind()
+    }
+
+    fn sample() -> (crate::events::CloudEvent, Vec<u8>) {
+        let mut envelope = crate::events::WALLET_CREATED_V1.sample_envelope("http://x");
+        envelope.tracestate = Some("congo=t61rcWkgMzE".into());
+        let body = serde_json::to_vec(&envelope.data).unwrap();
+        (envelope, body)
+    }
+
+    fn outbound<'a>(envelope: &'a crate::events::CloudEvent, body: &'a [u8]) -> OutboundMessage<'a> {
+        OutboundMessage {
+            envelope,
+            body,
+            signing_secrets: Vec::new(),
+            attempt: 1,
+        }
+    }
+
+    #[test]
+    fn a_structured_record_is_the_envelope_with_its_partition_key() {
+        let (envelope, body) = sample();
+        let message = outbound(&envelope, &body);
+        let record = Record::of(&message, KafkaContentMode::Structured).unwrap();
+        assert_eq!(record.key, envelope.walletexternalkey);
+        assert_eq!(
+            record.headers,
+            vec![("content-type".to_string(), STRUCTURED_CONTENT_TYPE)]
+        );
+        let mut value: Value = serde_json::from_slice(&record.value).unwrap();
+        assert_eq!(value["partitionkey"], envelope.walletexternalkey.as_str());
+        // Without it, the value is exactly the envelope every other consumer knows.
+        value.as_object_mut().unwrap().remove("partitionkey");
+        assert_eq!(value, serde_json::to_value(&envelope).unwrap());
+    }
+
+    #[test]
+    fn a_binary_record_is_the_data_with_prefixed_attribute_headers() {
+        let (envelope, body) = sample();
+        let message = outbound(&envelope, &body);
+        let record = Record::of(&message, KafkaContentMode::Binary).unwrap();
+        assert_eq!(record.key, envelope.walletexternalkey);
+        assert_eq!(record.value, body);
+        let names: Vec<&str> = record.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "content-type",
+                "ce_specversion",
+                "ce_type",
+                "ce_source",
+                "ce_id",
+                "ce_time",
+                "ce_subject",
+                "ce_dataschema",
+                "ce_walletexternalkey",
+                "ce_correlationid",
+                "ce_traceparent",
+                "ce_tracestate",
+                "ce_partitionkey"
+            ]
+        );
+        let header = |name: &str| record.headers.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        assert_eq!(header("content-type"), Some("application/json"));
+        assert_eq!(header("ce_type"), Some(envelope.event_type.as_str()));
+        assert_eq!(header("ce_traceparent"), envelope.traceparent.as_deref());
+        assert_eq!(header("ce_tracestate"), Some("congo=t61rcWkgMzE"));
+        assert_eq!(header("ce_partitionkey"), Some(envelope.walletexternalkey.as_str()));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The Kafka type block stored in `integration_channel.config`: the topic. The cluster and its
-//! credentials are instance settings (`integration.channels.kafka`).
+//! The Kafka type block stored in `integration_channel.config`: the topic and the content mode.
+//! The cluster and its credentials are instance settings (`integration.channels.kafka`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -9,12 +9,36 @@ use crate::channels::InvalidConfig;
 /// Longest topic name Kafka accepts.
 const MAX_TOPIC_LENGTH: usize = 249;
 
-/// Where to publish.
+/// Where to publish, and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KafkaChannelConfig {
     /// The topic the records go to.
     pub topic: String,
+    /// How the event is put in the record; left out or null: structured mode, as before the
+    /// option existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_mode: Option<KafkaContentMode>,
+}
+
+/// The CloudEvents Kafka protocol binding's two content modes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum KafkaContentMode {
+    /// The JSON envelope as the value, `content-type: application/cloudevents+json` (the
+    /// default, as the original product sends).
+    #[default]
+    Structured,
+    /// The data alone as the value, each attribute a `ce_` header, `datacontenttype` as the
+    /// `content-type` header.
+    Binary,
+}
+
+impl KafkaChannelConfig {
+    /// The content mode, structured unless the block asks for binary.
+    pub fn mode(&self) -> KafkaContentMode {
+        self.content_mode.unwrap_or_default()
+    }
 }
 
 impl KafkaChannelConfig {
@@ -75,5 +99,30 @@ mod tests {
         assert!(err.0.contains("key"), "{err}");
         let err = KafkaChannelConfig::from_value(&json!({})).unwrap_err();
         assert!(err.0.contains("topic"), "{err}");
+    }
+
+    #[test]
+    fn the_content_mode_is_structured_unless_binary_is_asked_for() {
+        let mode = |block: Value| KafkaChannelConfig::from_value(&block).map(|c| c.mode());
+        assert_eq!(mode(json!({"topic": "t"})).unwrap(), KafkaContentMode::Structured);
+        assert_eq!(
+            mode(json!({"topic": "t", "contentMode": null})).unwrap(),
+            KafkaContentMode::Structured
+        );
+        assert_eq!(
+            mode(json!({"topic": "t", "contentMode": "STRUCTURED"})).unwrap(),
+            KafkaContentMode::Structured
+        );
+        assert_eq!(
+            mode(json!({"topic": "t", "contentMode": "BINARY"})).unwrap(),
+            KafkaContentMode::Binary
+        );
+        for bad in [json!("binary"), json!("TEXT"), json!(1), json!(true)] {
+            let err = mode(json!({"topic": "t", "contentMode": bad})).unwrap_err();
+            assert!(err.0.starts_with("kafka.contentMode"), "{bad}: {err}");
+        }
+        // A block without the option reads back without it: stored channels are unchanged.
+        let config = KafkaChannelConfig::from_value(&json!({"topic": "t"})).unwrap();
+        assert_eq!(serde_json::to_value(&config).unwrap(), json!({"topic": "t"}));
     }
 }

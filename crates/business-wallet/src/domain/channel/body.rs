@@ -35,10 +35,10 @@ pub struct ChannelBody {
     /// The webhook block (type WEBHOOK).
     #[serde(default, deserialize_with = "optional_object")]
     pub webhook: Option<WebhookBody>,
-    /// The Kafka block (type KAFKA): `{"topic": "..."}`.
+    /// The Kafka block (type KAFKA): `{"topic": "...", "contentMode"?: "STRUCTURED" | "BINARY"}`.
     #[serde(default, deserialize_with = "optional_object")]
     pub kafka: Option<Value>,
-    /// The JMS block (type JMS): `{"destination": "..."}`.
+    /// The JMS block (type JMS): `{"destination": "...", "cloudEventsProperties"?: bool}`.
     #[serde(default, deserialize_with = "optional_object")]
     pub jms: Option<Value>,
     /// A custom adapter's block, validated by the adapter.
@@ -166,6 +166,15 @@ pub(crate) fn body_schema<'k>(
             )),
         )
         .required("topic")
+        .property(
+            "contentMode",
+            doc::optional_one_of_strings(["STRUCTURED", "BINARY"]).description(Some(
+                    "CloudEvents content mode of the records. `STRUCTURED` (the default, also when \
+                     left out or null): the value is the JSON envelope. `BINARY`: the value is the \
+                     data JSON, each attribute a `ce_` header, `content-type: application/json`. \
+                     Either way the key (and the `partitionkey` extension) is the wallet's key.",
+                )),
+        )
         .build();
     let jms = doc::closed_object()
         .property(
@@ -176,6 +185,17 @@ pub(crate) fn body_schema<'k>(
                 .description(Some("`queue://NAME`, `topic://NAME` or a bare queue name.")),
         )
         .required("destination")
+        .property(
+            "cloudEventsProperties",
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::Boolean, Type::Null]))
+                .description(Some(
+                    "Also set every CloudEvents attribute as a string message property: \
+                     `cloudEvents:type` and so on over AMQP 1.0, `cloudEvents_type` and so on over \
+                     STOMP (JMS selector names). Default false (also when left out or null): only \
+                     `ce_id`, `ce_type` and `ce_walletexternalkey`.",
+                )),
+        )
         .build();
 
     let mut variants = OneOfBuilder::new().description(Some(

@@ -1,7 +1,8 @@
 //! The Kafka kind, against the tansu broker of `scripts/setup/brokers.sh`
 //! (`BUSINESS_WALLET_TEST_KAFKA_BOOTSTRAP`; topics are made with `BUSINESS_WALLET_TEST_TANSU`):
 //! each destination is a topic of its own, read back from its start with a librdkafka
-//! consumer.
+//! consumer. [`KafkaBinary`] is the same kind with `kafka.contentMode: BINARY`, its records
+//! read back through their `ce_` headers.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use business_wallet::config::Settings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
@@ -140,8 +141,72 @@ impl KindFixture for Kafka {
     }
 }
 
+/// The Kafka kind in binary content mode: the same destinations, with the option in the block.
+pub struct KafkaBinary;
+
+/// `block` with the binary content mode.
+fn binary(mut destination: Destination<Inbox>) -> Destination<Inbox> {
+    destination.block["contentMode"] = json!("BINARY");
+    destination
+}
+
+impl KindFixture for KafkaBinary {
+    const TYPE: &'static str = "KAFKA";
+    const BLOCK_FIELD: &'static str = "kafka";
+    type Inbox = Inbox;
+
+    async fn destination(behaviour: Behaviour) -> Destination<Inbox> {
+        binary(Kafka::destination(behaviour).await)
+    }
+
+    async fn destination_with_secrets() -> Destination<Inbox> {
+        binary(Kafka::destination_with_secrets().await)
+    }
+
+    async fn arrived(inbox: &Inbox) -> Vec<Value> {
+        let (bootstrap, topic) = (inbox.bootstrap.clone(), inbox.topic.clone());
+        tokio::task::spawn_blocking(move || read_topic_with(&bootstrap, &topic, binary_record))
+            .await
+            .unwrap()
+    }
+
+    fn invalid_block() -> (Value, &'static str) {
+        (json!({ "topic": "t", "contentMode": "binary" }), "kafka.contentMode")
+    }
+}
+
+/// A binary-mode record in structured form, as the CloudEvents Kafka binding reads it: each
+/// `ce_` header an attribute, `content-type` the `datacontenttype`, the value the data.
+fn binary_record(message: &rdkafka::message::BorrowedMessage<'_>) -> Value {
+    let mut event = serde_json::Map::new();
+    if let Some(headers) = message.headers() {
+        for header in headers.iter() {
+            let value = String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned();
+            if header.key == "content-type" {
+                event.insert("datacontenttype".into(), value.into());
+            } else if let Some(attribute) = header.key.strip_prefix("ce_") {
+                event.insert(attribute.into(), value.into());
+            }
+        }
+    }
+    let data = serde_json::from_slice(message.payload().unwrap_or_default()).expect("JSON data");
+    event.insert("data".into(), data);
+    Value::Object(event)
+}
+
 /// Every record of the one partition of `topic`, from its start to its end, as JSON.
 fn read_topic(bootstrap: &str, topic: &str) -> Vec<Value> {
+    read_topic_with(bootstrap, topic, |message| {
+        serde_json::from_slice(message.payload().unwrap_or_default()).expect("a JSON record")
+    })
+}
+
+/// Every record of the one partition of `topic`, from its start to its end, read by `read`.
+fn read_topic_with(
+    bootstrap: &str,
+    topic: &str,
+    read: impl Fn(&rdkafka::message::BorrowedMessage<'_>) -> Value,
+) -> Vec<Value> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("bw-contract-{}", uuid::Uuid::new_v4()))
@@ -160,10 +225,7 @@ fn read_topic(bootstrap: &str, topic: &str) -> Vec<Value> {
             None => continue,
             Some(Err(KafkaError::PartitionEOF(_))) => return records,
             Some(Err(err)) => panic!("reading {topic}: {err}"),
-            Some(Ok(message)) => {
-                let payload = message.payload().unwrap_or_default();
-                records.push(serde_json::from_slice(payload).expect("a JSON record"));
-            }
+            Some(Ok(message)) => records.push(read(&message)),
         }
     }
 }

@@ -1,8 +1,10 @@
 // A plain JMS consumer (ActiveMQ's OpenWire client) used by the JMS channel tests: receives up
 // to COUNT messages from a queue, optionally with a message selector, and prints one line per
-// message: "TEXT <ce_type property> <body>" for a TextMessage, "OTHER <class>" otherwise.
+// message: "TEXT <ce_type property> <body>" for a TextMessage, "OTHER <class>" otherwise. With
+// -Dbw.properties=NAME,NAME... each message's line is preceded by one "PROPERTY <name> <value>"
+// line per named string property (the value `null` when the message has none).
 //
-//   java ReceiveText BROKER_URL QUEUE COUNT TIMEOUT_MS [SELECTOR]
+//   java [-Dbw.properties=NAMES] ReceiveText BROKER_URL QUEUE COUNT TIMEOUT_MS [SELECTOR]
 
 import javax.jms.Connection;
 import javax.jms.Message;
@@ -19,6 +21,8 @@ public class ReceiveText {
         int count = Integer.parseInt(args[2]);
         long timeout = Long.parseLong(args[3]);
         String selector = args.length > 4 ? args[4] : null;
+        String named = System.getProperty("bw.properties", "");
+        String[] properties = named.isEmpty() ? new String[0] : named.split(",");
         Connection connection = new ActiveMQConnectionFactory(url).createConnection();
         try {
             connection.start();
@@ -28,6 +32,9 @@ public class ReceiveText {
                 Message message = consumer.receive(timeout);
                 if (message == null) {
                     break;
+                }
+                for (String property : properties) {
+                    System.out.println("PROPERTY " + property + " " + message.getStringProperty(property));
                 }
                 if (message instanceof TextMessage) {
                     String type = message.getStringProperty("ce_type");

@@ -70,7 +70,7 @@ pub struct Outgoing<'a> {
     /// The message id.
     pub message_id: &'a str,
     /// Application properties (string values).
-    pub properties: &'a [(&'a str, String)],
+    pub properties: &'a [(String, String)],
     /// Add the JMS mapping annotations.
     pub jms_mapping: bool,
 }
@@ -134,7 +134,7 @@ impl AmqpSession {
         };
         let mut properties = ApplicationProperties::builder();
         for (name, value) in message.properties {
-            properties = properties.insert(name.to_string(), value.clone());
+            properties = properties.insert(name.clone(), value.clone());
         }
         let mut builder = Message::builder()
             .header(Header::builder().durable(true).build())

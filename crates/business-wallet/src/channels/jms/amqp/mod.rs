@@ -57,7 +57,7 @@ impl AmqpTransport {
             ("durable".into(), "true".into()),
             ("message-id".into(), message.message_id.to_string()),
         ];
-        shown.extend(message.properties.iter().map(|(n, v)| (n.to_string(), v.clone())));
+        shown.extend(message.properties.iter().cloned());
         let request = RequestRecord {
             method: "TRANSFER".into(),
             url: address.clone(),

@@ -59,7 +59,12 @@ impl StompTransport {
         }
         // Other headers become JMS string properties: consumers can select on them, e.g.
         // `ce_type = 'com.credenco.businesswallet.wallet.created.v1'`.
-        headers.extend(message.properties.iter().cloned());
+        headers.extend(
+            message
+                .properties
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.clone())),
+        );
         let destination = message.destination.stomp();
         let request = RequestRecord {
             method: "SEND".into(),
