@@ -283,7 +283,7 @@ impl CloudEvent {
     }
 
     /// Every attribute but `data`, by its bare name (`type`, `traceparent`, ...), in the order
-    /// of [`CloudEvent::binary_mode_headers`]; `traceparent` and `tracestate` last, each when
+    /// of [`CloudEvent::binary_mode_headers`]; `sequence`, `traceparent` and `tracestate` last, each when
     /// the event has it. The broker channels prefix the names as their protocol bindings say.
     pub fn attributes(&self) -> Vec<(&'static str, &str)> {
         let mut attributes: Vec<(&'static str, &str)> = vec![
@@ -298,6 +298,9 @@ impl CloudEvent {
             ("walletexternalkey", &self.walletexternalkey),
             ("correlationid", &self.correlationid),
         ];
+        if let Some(sequence) = &self.sequence {
+            attributes.push(("sequence", sequence));
+        }
         if let Some(traceparent) = &self.traceparent {
             attributes.push(("traceparent", traceparent));
         }
@@ -309,8 +312,7 @@ impl CloudEvent {
 
     /// The attributes as CloudEvents HTTP binary-mode headers (`ce-` names, values not yet
     /// percent-encoded), in the order of the catalog's sample requests; `ce-sequence`,
-    /// `ce-traceparent` and
-    /// `ce-tracestate` last, each when the event has it.
+    /// `ce-traceparent` and `ce-tracestate` last, each when the event has it.
     pub fn binary_mode_headers(&self) -> Vec<(&'static str, &str)> {
         let mut headers: Vec<(&'static str, &str)> = vec![
             ("ce-specversion", &self.specversion),
