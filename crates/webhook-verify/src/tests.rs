@@ -384,3 +384,32 @@ fn a_key_set_skips_other_key_types_and_refuses_broken_ed25519_keys() {
     assert!(PublicKeys::from_jwks(r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k","x":"AA"}]}"#).is_err());
     assert!(PublicKeys::from_jwks("not json").is_err());
 }
+
+/// The vectors of docs/receiving-webhooks.md: its example request, secret and Ed25519 key.
+#[test]
+fn the_receiver_guide_vectors_hold() {
+    let body = br#"{"walletExternalKey":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","displayName":"Example Logistics B.V.","email":"integrations@example.com","website":"https://logistics.example.com","phoneNumber":"+31 20 123 4567","address":{"street":"Havenstraat 12","postalCode":"1011 AB","city":"Amsterdam","country":"NL"},"createdAt":"2026-05-01T09:42:17.812Z","createdBy":"operator@example.com"}"#;
+    let secret = "whsec_ZXhhbXBsZSBzZWNyZXQsIGRvIG5vdCB1c2UhISEhIQ";
+    let t = 1_777_628_538;
+    let header = format!(
+        "{}{}",
+        signature_header(&[secret.as_bytes()], t, body),
+        ed25519_entry(ED25519_KID, &ed25519_key(), t, body)
+    );
+    assert_eq!(
+        header,
+        "t=1777628538,v1=1dd5f685319abc19823dd0aa4c149df7c70579fa474bbf180d9c82eb66bf488e,\
+         v1a=kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k:aOTMXRNpj9POTKWgXGpyowjrKTdp_M4RY2FUKe2oAW2JRrHJXnBwkCT1FK2fqBz0henyG-YoIP1vmF2h_Q6cAw"
+    );
+    assert_eq!(
+        standard_signature_header(
+            &[secret],
+            Some(&ed25519_key()),
+            "5c3a1e7e-2b7d-4f0e-9a51-0f6d2b8c9e41",
+            t,
+            body
+        ),
+        "v1,Kz9df/cDQnkMIcShWt+J7vL8f6VidVZWobdJ6XHUKjo= \
+         v1a,blMhr/w8RzBGT0eYztWaoJWNc1vaUmCfjJeJkkjWTYxd3Rn1lilquQdnTwsqJmzOHpq2/0S26C9qCDC2AQcmDA=="
+    );
+}

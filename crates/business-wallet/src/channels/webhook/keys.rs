@@ -115,7 +115,7 @@ impl std::fmt::Debug for SigningKeys {
 
 enum Source {
     Configured,
-    File { path: PathBuf, secret_box: SecretBox },
+    File { path: PathBuf, secret_box: Box<SecretBox> },
 }
 
 struct Loaded {
@@ -156,7 +156,14 @@ impl SigningKeys {
             let secret_box = SecretBox::from_settings(settings)?;
             let set = load_or_create_file(&path, &secret_box)?;
             let modified = modified_time(&path);
-            (Source::File { path, secret_box }, set, modified)
+            (
+                Source::File {
+                    path,
+                    secret_box: Box::new(secret_box),
+                },
+                set,
+                modified,
+            )
         } else {
             (Source::Configured, configured_keys(settings)?, None)
         };
