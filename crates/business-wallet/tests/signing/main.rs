@@ -30,6 +30,7 @@ const SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/signing");
 
 both_backend_kinds!(
     every_delivery_verifies_with_the_served_keys_across_a_rotation,
+    during_a_secret_rotation_both_secrets_verify_with_the_libraries,
     a_channel_without_the_option_sends_what_it_sent_before,
 );
 
@@ -43,6 +44,14 @@ async fn spawn(backend: Backend) -> TestApp {
 /// Creates a platform channel for wallet creations pointing at `receiver`; returns its
 /// secret.
 async fn channel(app: &TestApp, receiver: &Receiver, name: &str, standard_webhooks: Option<bool>) -> String {
+    create_channel(app, receiver, name, standard_webhooks).await["hmacSecret"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Like [`channel`]; returns the whole creation response.
+async fn create_channel(app: &TestApp, receiver: &Receiver, name: &str, standard_webhooks: Option<bool>) -> Value {
     let mut webhook = json!({ "url": receiver.url() });
     if let Some(on) = standard_webhooks {
         webhook["standardWebhooks"] = json!(on);
@@ -62,7 +71,7 @@ async fn channel(app: &TestApp, receiver: &Receiver, name: &str, standard_webhoo
     } else {
         assert!(created["webhook"].get("standardWebhooks").is_none(), "{created}");
     }
-    created["hmacSecret"].as_str().unwrap().to_string()
+    created
 }
 
 /// Creates a wallet and delivers its event to every channel.
@@ -188,6 +197,43 @@ async fn every_delivery_verifies_with_the_served_keys_across_a_rotation(backend:
     let new = json!(rotated.kid);
     assert_eq!(python["kids"], json!([old, old, new, old, old, new]), "{python}");
     assert_eq!(node["kids"], python["kids"]);
+}
+
+async fn during_a_secret_rotation_both_secrets_verify_with_the_libraries(backend: Backend) {
+    let app = spawn(backend).await;
+    let receiver = Receiver::start().await;
+    let created = create_channel(&app, &receiver, "rotating", Some(true)).await;
+    let old_secret = created["hmacSecret"].as_str().unwrap().to_string();
+    let key = created["channelExternalKey"].as_str().unwrap();
+    let response = app
+        .post(
+            &format!("/api/integration-channels/{key}/rotate-secret"),
+            Some(&app.admin_token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let rotated: Value = response.json().await.unwrap();
+    let new_secret = rotated["hmacSecret"].as_str().unwrap().to_string();
+    deliver_one_event(&app, 1).await;
+    let request = &receiver.received()[0];
+    assert_eq!(request.header("webhook-signature").matches("v1,").count(), 2);
+    // The same request, checked by a receiver that has moved to the new secret and by one that
+    // still has the old one.
+    let mut both = captured(&receiver, &new_secret);
+    both.extend(captured(&receiver, &old_secret));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deliveries.json");
+    std::fs::write(&file, serde_json::to_vec(&both).unwrap()).unwrap();
+    let jwks_url = app.url("/api/public/webhook-signing-keys.json");
+    let python = run_script("python3", "verify.py", &file, &jwks_url);
+    assert_eq!(
+        (&python["stripe"], &python["standard_hmac"]),
+        (&json!(2), &json!(2)),
+        "{python}"
+    );
+    let node = run_script("node", "verify.mjs", &file, &jwks_url);
+    assert_eq!(node["standard_hmac"], json!(2), "{node}");
 }
 
 async fn a_channel_without_the_option_sends_what_it_sent_before(backend: Backend) {

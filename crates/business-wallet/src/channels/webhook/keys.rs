@@ -152,6 +152,14 @@ impl SigningKeys {
         let signing = &settings.integration.webhook.signing;
         let grace_ms = i64::try_from(signing.grace_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let (source, set, modified) = if signing.keys.is_empty() {
+            if settings.backend() == crate::config::Backend::Postgres {
+                // Instances with data directories of their own would each sign with, and
+                // publish, a key of their own: a receiver fetching the key set from one
+                // instance could not verify what another sent.
+                tracing::warn!(
+                    "integration.webhook.signing.keys is not configured: this instance signs with the key file in its data directory; give every instance sharing the database the same keys"
+                );
+            }
             let path = settings.signing_key_file();
             let secret_box = SecretBox::from_settings(settings)?;
             let set = load_or_create_file(&path, &secret_box)?;
