@@ -234,6 +234,34 @@ async fn during_a_secret_rotation_both_secrets_verify_with_the_libraries(backend
     );
     let node = run_script("node", "verify.mjs", &file, &jwks_url);
     assert_eq!(node["standard_hmac"], json!(2), "{node}");
+
+    // The deliveries log keeps the HMAC values of both headers redacted.
+    let (status, list) = app
+        .call(reqwest::Method::GET, "/api/integration-deliveries?state=all", None)
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let delivery = list["items"][0]["deliveryExternalKey"].as_str().unwrap();
+    let (status, detail) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/integration-deliveries/{delivery}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    let stored = detail["attempts"][0]["request"]["headers"].to_string();
+    for secret_derived in request
+        .header("webhook-signature")
+        .split(' ')
+        .filter(|e| e.starts_with("v1,"))
+    {
+        assert!(!stored.contains(&secret_derived[3..]), "{stored}");
+    }
+    assert!(stored.contains("v1,[redacted] v1,[redacted] v1a,"), "{stored}");
+    assert!(
+        stored.contains(&format!("\"{}\"", request.header("webhook-id"))),
+        "{stored}"
+    );
 }
 
 async fn a_channel_without_the_option_sends_what_it_sent_before(backend: Backend) {
