@@ -32,6 +32,7 @@ both_backend_kinds!(
     every_delivery_verifies_with_the_served_keys_across_a_rotation,
     during_a_secret_rotation_both_secrets_verify_with_the_libraries,
     a_channel_without_the_option_sends_what_it_sent_before,
+    the_asyncapi_example_carries_a_v1a_that_its_documented_key_verifies,
 );
 
 async fn spawn(backend: Backend) -> TestApp {
@@ -294,4 +295,50 @@ async fn a_channel_without_the_option_sends_what_it_sent_before(backend: Backend
         webhook_verify::DEFAULT_TOLERANCE,
     )
     .unwrap();
+}
+
+async fn the_asyncapi_example_carries_a_v1a_that_its_documented_key_verifies(backend: Backend) {
+    let app = spawn(backend).await;
+    let doc: Value = app.get("/api/public/asyncapi.json", None).await.json().await.unwrap();
+    let messages = doc["channels"]["webhook"]["messages"].as_object().unwrap();
+    assert!(!messages.is_empty());
+    for message in messages.values() {
+        let property = |name: &str| message["headers"]["properties"][name].clone();
+        for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+            assert!(property(name)["description"]
+                .as_str()
+                .unwrap()
+                .contains("webhook.standardWebhooks"));
+        }
+        let description = property("X-Credenco-Signature")["description"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let x = description
+            .split("public `x`: `")
+            .nth(1)
+            .and_then(|rest| rest.split('`').next())
+            .expect("the description gives the example key");
+        let kid = webhook_verify::jwk_thumbprint(
+            &ed25519_dalek::VerifyingKey::from_bytes(&base64_url(x).try_into().unwrap()).unwrap(),
+        );
+        let keys = webhook_verify::PublicKeys::from_jwks(
+            &json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": x}).to_string(),
+        )
+        .unwrap();
+        let header = message["examples"][0]["headers"]["X-Credenco-Signature"]
+            .as_str()
+            .unwrap();
+        let body = serde_json::to_vec(&message["examples"][0]["payload"]).unwrap();
+        let t = webhook_verify::parse_header(header).unwrap().timestamp;
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(t as u64);
+        let verified =
+            webhook_verify::verify_ed25519(header, &body, &keys, webhook_verify::DEFAULT_TOLERANCE, at).unwrap();
+        assert_eq!(verified.kid, kid);
+    }
+}
+
+fn base64_url(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).unwrap()
 }

@@ -523,7 +523,8 @@ fn webhook_headers(example: &CloudEvent) -> Vec<Header> {
     let (key, kid) = example_key();
     let mut signature = webhook_verify::signature_header(&[EXAMPLE_SECRET.as_bytes()], signed_at, &body);
     signature.push_str(&webhook_verify::ed25519_entry(&kid, &key, signed_at, &body));
-    let public_x = webhook_verify::public_jwk(&kid, &key.verifying_key())["x"].clone();
+    let jwk = webhook_verify::public_jwk(&kid, &key.verifying_key());
+    let public_x = jwk["x"].as_str().expect("a JWK's x is text");
     vec![
         Header::required(
             "Content-Type",
@@ -549,7 +550,7 @@ fn webhook_headers(example: &CloudEvent) -> Vec<Header> {
                      among them) ignore `v1a`. Refuse a `t` too far from your clock (the \
                      `webhook-verify` crate and `business-wallet verify` allow 5 minutes). The \
                      example is signed with the secret `{EXAMPLE_SECRET}` and the Ed25519 key \
-                     `{kid}` (private key, hex: {EXAMPLE_ED25519_SEED}; public `x`: {public_x}) \
+                     `{kid}` (private key, hex: `{EXAMPLE_ED25519_SEED}`; public `x`: `{public_x}`) \
                      over the example payload as compact JSON."
                 ),
             }),
