@@ -499,6 +499,7 @@ async fn hand_off_and_deliver(db: &Db, n: u64) -> anyhow::Result<()> {
                 correlation_id: uuid::Uuid::new_v4().to_string(),
                 traceparent: Some(business_wallet::events::TraceContext::fresh().traceparent().to_string()),
                 tracestate: None,
+                sequence: Some(1),
                 data: format!("{{\"walletExternalKey\":\"{key}\",\"displayName\":\"Bench wallet\"}}"),
             };
             let fan_out = FanOut::Leased {
@@ -506,7 +507,11 @@ async fn hand_off_and_deliver(db: &Db, n: u64) -> anyhow::Result<()> {
                 lease_token: &token,
                 lease_ms: 300_000,
             };
-            written.extend(events::insert_with_deliveries(&mut tx, &event, 15, now_ms(), fan_out).await?);
+            written.extend(
+                events::insert_with_deliveries(&mut tx, &event, 15, now_ms(), fan_out)
+                    .await?
+                    .deliveries,
+            );
         }
         tx.commit().await?;
         let records: Vec<OutcomeRecord> = written.iter().map(delivered).collect();

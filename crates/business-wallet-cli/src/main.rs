@@ -50,11 +50,19 @@ enum Command {
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         ttl: Duration,
     },
-    /// Check a webhook signature header against a body (read from stdin or --body-file).
+    /// Check a webhook signature header against a body (read from stdin or --body-file): its
+    /// HMAC `v1` values with --secret, its Ed25519 `v1a` value with --jwks-url or --key-file.
     Verify {
         /// A channel secret (repeat during a rotation).
-        #[arg(long = "secret", required = true)]
+        #[arg(long = "secret", required_unless_present_any = ["jwks_url", "key_file"])]
         secrets: Vec<String>,
+        /// The deployment's published signing keys, e.g.
+        /// https://wallet.example/api/public/webhook-signing-keys.json.
+        #[arg(long, conflicts_with = "key_file")]
+        jwks_url: Option<String>,
+        /// A saved copy of that JWKS (or a single JWK).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
         /// The X-Credenco-Signature header value.
         #[arg(long)]
         header: String,
@@ -65,9 +73,124 @@ enum Command {
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         tolerance: Duration,
     },
+    /// Manage the Ed25519 keys that sign webhooks.
+    SigningKey {
+        #[command(subcommand)]
+        action: SigningKeyAction,
+    },
     /// Receive webhooks on this machine: print each CloudEvent, check its signature, answer a
     /// chosen status; optionally create the channel that points here.
     Listen(listen::ListenArgs),
+}
+
+#[derive(Subcommand)]
+enum SigningKeyAction {
+    /// Add the next key to the generated key file (the embedded default): published at once,
+    /// signing after --lead; the oldest keys past their grace period are dropped. Running
+    /// instances pick it up within a second.
+    Rotate {
+        /// How long the new key is published before it signs (default
+        /// integration.webhook.signing.publish_lead_secs).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        lead: Option<Duration>,
+    },
+    /// Print a new key as an entry for integration.webhook.signing.keys (production).
+    Generate {
+        /// When it starts signing, RFC 3339 (default: publish_lead_secs from now).
+        #[arg(long)]
+        signs_from: Option<String>,
+    },
+}
+
+fn signing_key(settings: &Settings, action: SigningKeyAction) -> anyhow::Result<()> {
+    use business_wallet::channels::webhook::keys;
+    match action {
+        SigningKeyAction::Rotate { lead } => {
+            let lead = lead.unwrap_or(Duration::from_secs(
+                settings.integration.webhook.signing.publish_lead_secs,
+            ));
+            let rotated = keys::rotate_key_file(settings, lead)?;
+            println!(
+                "added key {}: published now, signing from {} ({} keys in {})",
+                rotated.kid,
+                rotated.signs_from.to_rfc3339(),
+                rotated.keys,
+                settings.signing_key_file().display()
+            );
+        }
+        SigningKeyAction::Generate { signs_from } => {
+            let (entry, kid) = keys::generate_key_setting(settings, signs_from.as_deref())?;
+            eprintln!("kid {kid}; add this entry to integration.webhook.signing.keys (it holds the private key):");
+            println!("{entry}");
+        }
+    }
+    Ok(())
+}
+
+/// Checks the HMAC values against `secrets` and the Ed25519 value against the key set, each
+/// when given; prints one line per check.
+async fn verify(args: VerifyArgs) -> anyhow::Result<bool> {
+    let body = match &args.body_file {
+        Some(path) => std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+        None => {
+            let mut body = Vec::new();
+            std::io::stdin().read_to_end(&mut body)?;
+            body
+        }
+    };
+    let mut all_valid = true;
+    if !args.secrets.is_empty() {
+        let keys: Vec<&[u8]> = args.secrets.iter().map(|s| s.as_bytes()).collect();
+        match webhook_verify::verify_now(&args.header, &body, &keys, args.tolerance) {
+            Ok(verified) => println!(
+                "valid: signed at {} with secret #{}",
+                verified.timestamp,
+                verified.secret_index + 1
+            ),
+            Err(err) => {
+                eprintln!("invalid: {err}");
+                all_valid = false;
+            }
+        }
+    }
+    let key_set = match (&args.jwks_url, &args.key_file) {
+        (Some(url), _) => Some(
+            reqwest::get(url)
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .with_context(|| format!("cannot fetch {url}"))?
+                .text()
+                .await
+                .with_context(|| format!("cannot read {url}"))?,
+        ),
+        (None, Some(path)) => {
+            Some(std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?)
+        }
+        (None, None) => None,
+    };
+    if let Some(text) = key_set {
+        let keys = webhook_verify::PublicKeys::from_jwks(&text)?;
+        match webhook_verify::verify_ed25519(&args.header, &body, &keys, args.tolerance, std::time::SystemTime::now()) {
+            Ok(verified) => println!(
+                "valid: signed at {} with Ed25519 key {}",
+                verified.timestamp, verified.kid
+            ),
+            Err(err) => {
+                eprintln!("invalid: {err}");
+                all_valid = false;
+            }
+        }
+    }
+    Ok(all_valid)
+}
+
+struct VerifyArgs {
+    secrets: Vec<String>,
+    jwks_url: Option<String>,
+    key_file: Option<PathBuf>,
+    header: String,
+    body_file: Option<PathBuf>,
+    tolerance: Duration,
 }
 
 #[tokio::main]
@@ -77,32 +200,24 @@ async fn main() -> anyhow::Result<()> {
         Command::Listen(args) => listen::run(args).await,
         Command::Verify {
             secrets,
+            jwks_url,
+            key_file,
             header,
             body_file,
             tolerance,
         } => {
-            let body = match body_file {
-                Some(path) => std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
-                None => {
-                    let mut body = Vec::new();
-                    std::io::stdin().read_to_end(&mut body)?;
-                    body
-                }
+            let args = VerifyArgs {
+                secrets,
+                jwks_url,
+                key_file,
+                header,
+                body_file,
+                tolerance,
             };
-            let keys: Vec<&[u8]> = secrets.iter().map(|s| s.as_bytes()).collect();
-            match webhook_verify::verify_now(&header, &body, &keys, tolerance) {
-                Ok(verified) => {
-                    println!(
-                        "valid: signed at {} with secret #{}",
-                        verified.timestamp,
-                        verified.secret_index + 1
-                    );
-                    Ok(())
-                }
-                Err(err) => {
-                    eprintln!("invalid: {err}");
-                    std::process::exit(1);
-                }
+            if verify(args).await? {
+                Ok(())
+            } else {
+                std::process::exit(1);
             }
         }
         command => {
@@ -140,6 +255,7 @@ async fn main() -> anyhow::Result<()> {
                     println!("{token}");
                     Ok(())
                 }
+                Command::SigningKey { action } => signing_key(&settings, action),
                 Command::Verify { .. } | Command::Listen(_) => unreachable!("handled above"),
             }
         }

@@ -14,12 +14,21 @@
 //! * While a secret is being rotated, a second `v1` computed with the previous
 //!   secret follows the first one. A request is authentic when *any* `v1`
 //!   matches *any* secret the receiver currently trusts.
+//! * Last comes `v1a=<kid>:<signature>`: an Ed25519 signature over the same
+//!   `<t>.<raw body>` by the deployment's signing key named `kid`, whose public
+//!   half is published as a JWKS (see [`verify_ed25519`] and [`PublicKeys`]).
+//!   Verifiers of the `v1` values skip it, as they skip every key they do not
+//!   know.
 //!
 //! This crate implements both sides of that contract:
 //!
 //! * [`verify`] / [`verify_now`] check a received request,
 //! * [`sign`] / [`signature_header`] produce the values a sender puts on the
 //!   wire (useful for tests and tooling),
+//! * [`verify_ed25519`] checks the Ed25519 entry against a key set read with
+//!   [`PublicKeys::from_jwks`]; [`sign_ed25519`] / [`ed25519_entry`] make it,
+//! * [`standard_signature_header`] makes the `webhook-signature` value of a
+//!   channel that also sends the Standard Webhooks headers,
 //! * [`parse_ce_headers`] reads the CloudEvents attributes of a binary-mode
 //!   request, and [`percent_encode_header_value`] /
 //!   [`percent_decode_header_value`] implement the header value encoding of
@@ -48,11 +57,19 @@
 #![forbid(unsafe_code)]
 
 mod cloudevents;
+mod ed25519;
+mod standard;
 
 pub use cloudevents::{
     parse_ce_headers, percent_decode_header_value, percent_encode_header_value, CloudEventHeaderError,
     CloudEventHeaders, PercentDecodeError,
 };
+
+pub use ed25519::{
+    ed25519_entry, jwk_thumbprint, public_jwk, sign_ed25519, verify_ed25519, KeySetError, PublicKeys, VerifiedEd25519,
+    ED25519_SCHEME,
+};
+pub use standard::{standard_signature_header, standard_webhooks_key};
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -191,8 +208,31 @@ pub struct ParsedHeader {
 /// assert_eq!(parse_header("t=1746094937"), Err(VerifyError::NoSignature));
 /// ```
 pub fn parse_header(header: &str) -> Result<ParsedHeader, VerifyError> {
+    let items = parse_items(header)?;
+    let timestamp = items.timestamp.ok_or(VerifyError::MissingTimestamp)?;
+    if items.signatures.is_empty() {
+        return Err(VerifyError::NoSignature);
+    }
+    Ok(ParsedHeader {
+        timestamp,
+        signatures: items.signatures,
+    })
+}
+
+/// Every entry of a signature header that this crate knows.
+pub(crate) struct HeaderItems<'a> {
+    pub(crate) timestamp: Option<i64>,
+    pub(crate) signatures: Vec<Vec<u8>>,
+    /// The `v1a` values, unparsed: a verifier of the `v1` values never fails on them.
+    pub(crate) ed25519: Vec<&'a str>,
+}
+
+/// Reads the items of a signature header by the rules of [`parse_header`], keeping the `v1a`
+/// values as they are.
+pub(crate) fn parse_items(header: &str) -> Result<HeaderItems<'_>, VerifyError> {
     let mut timestamp = None;
     let mut signatures = Vec::new();
+    let mut ed25519 = Vec::new();
 
     for item in header.split(',') {
         let item = item.trim();
@@ -226,16 +266,16 @@ pub fn parse_header(header: &str) -> Result<ParsedHeader, VerifyError> {
                 }
                 signatures.push(bytes);
             }
+            ED25519_SCHEME => ed25519.push(value),
             // Unknown schemes are skipped on purpose.
             _ => {}
         }
     }
-
-    let timestamp = timestamp.ok_or(VerifyError::MissingTimestamp)?;
-    if signatures.is_empty() {
-        return Err(VerifyError::NoSignature);
-    }
-    Ok(ParsedHeader { timestamp, signatures })
+    Ok(HeaderItems {
+        timestamp,
+        signatures,
+        ed25519,
+    })
 }
 
 /// Accepts an optional leading `-` followed by ASCII digits only (no `+`, no
@@ -398,6 +438,20 @@ pub enum VerifyError {
     /// No `v1` signature matches any of the trusted secrets (wrong secret,
     /// modified body, or modified timestamp).
     NoMatchingSignature,
+    /// The header has no `v1a=` item (Ed25519 verification only).
+    NoEd25519Signature,
+    /// No `v1a` item names a key of the trusted key set: the set is out of
+    /// date (fetch the JWKS again) or the request is not from this deployment.
+    UnknownKey {
+        /// The key names the header's `v1a` items give.
+        kids: Vec<String>,
+    },
+    /// The `v1a` signature by a trusted key does not verify (modified body
+    /// or timestamp, or not signed by that key).
+    BadEd25519Signature {
+        /// The key that should have signed it.
+        kid: String,
+    },
 }
 
 impl fmt::Display for VerifyError {
@@ -413,6 +467,13 @@ impl fmt::Display for VerifyError {
                 (i128::from(*now) - i128::from(*timestamp)).unsigned_abs()
             ),
             Self::NoMatchingSignature => f.write_str("no v1 signature matches any of the configured secrets"),
+            Self::NoEd25519Signature => f.write_str("signature header has no `v1a=` Ed25519 signature"),
+            Self::UnknownKey { kids } => write!(
+                f,
+                "no v1a signature is by a key of the key set (the header names {})",
+                kids.join(", ")
+            ),
+            Self::BadEd25519Signature { kid } => write!(f, "the v1a signature by key `{kid}` does not verify"),
         }
     }
 }

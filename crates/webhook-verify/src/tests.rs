@@ -293,3 +293,123 @@ fn errors_display() {
     let boxed: Box<dyn std::error::Error> = Box::new(VerifyError::NoMatchingSignature);
     assert!(!boxed.to_string().is_empty());
 }
+
+/// The secret key of RFC 8032's first test vector, its JWK thumbprint (the `kid`) and the
+/// Ed25519 signature of `1746094937.{"a":1}`, computed with PyPI `cryptography`.
+const ED25519_SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+const ED25519_KID: &str = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
+const ED25519_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+const KNOWN_V1A: &str = "x8KWqDq83kADBFxZBvQ3YoE1j1QTguJXNmwMpIoCZmI7Bpmsecdo1Esfw5NY9RNDokV_dx7NUCnaJPIhOlhUCg";
+
+fn ed25519_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&hex::decode(ED25519_SEED).unwrap().try_into().unwrap())
+}
+
+fn jwks() -> PublicKeys {
+    PublicKeys::from_jwks(&format!(
+        r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"{ED25519_KID}","x":"{ED25519_X}"}}]}}"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn ed25519_known_answer_and_both_verifications_of_one_header() {
+    let key = ed25519_key();
+    assert_eq!(jwk_thumbprint(&key.verifying_key()), ED25519_KID);
+    assert_eq!(public_jwk(ED25519_KID, &key.verifying_key())["x"], ED25519_X);
+    let header = format!("t={T},v1={KNOWN_V1},v1a={ED25519_KID}:{KNOWN_V1A}");
+    assert_eq!(
+        format!(
+            "{}{}",
+            signature_header(&[SECRET], T, BODY),
+            ed25519_entry(ED25519_KID, &key, T, BODY)
+        ),
+        header
+    );
+    // The HMAC verifier ignores the entry; the Ed25519 verifier ignores the v1 values.
+    assert_eq!(
+        verify(&header, BODY, &[SECRET], DEFAULT_TOLERANCE, at(T))
+            .unwrap()
+            .secret_index,
+        0
+    );
+    let verified = verify_ed25519(&header, BODY, &jwks(), DEFAULT_TOLERANCE, at(T)).unwrap();
+    assert_eq!(verified.kid, ED25519_KID);
+    assert_eq!(verified.timestamp, T);
+}
+
+#[test]
+fn ed25519_failures_say_what_is_wrong() {
+    let good = format!("t={T},v1={KNOWN_V1},v1a={ED25519_KID}:{KNOWN_V1A}");
+    assert_eq!(
+        verify_ed25519(&good, b"{}", &jwks(), DEFAULT_TOLERANCE, at(T)),
+        Err(VerifyError::BadEd25519Signature {
+            kid: ED25519_KID.into()
+        })
+    );
+    assert!(matches!(
+        verify_ed25519(&good, BODY, &jwks(), DEFAULT_TOLERANCE, at(T + 301)),
+        Err(VerifyError::TimestampOutsideTolerance { .. })
+    ));
+    assert_eq!(
+        verify_ed25519(&good, BODY, &PublicKeys::default(), DEFAULT_TOLERANCE, at(T)),
+        Err(VerifyError::UnknownKey {
+            kids: vec![ED25519_KID.into()]
+        })
+    );
+    let hmac_only = format!("t={T},v1={KNOWN_V1}");
+    assert_eq!(
+        verify_ed25519(&hmac_only, BODY, &jwks(), DEFAULT_TOLERANCE, at(T)),
+        Err(VerifyError::NoEd25519Signature)
+    );
+    // A damaged v1a value fails the Ed25519 check and never the HMAC one.
+    let damaged = format!("t={T},v1={KNOWN_V1},v1a=nonsense");
+    assert!(matches!(
+        verify_ed25519(&damaged, BODY, &jwks(), DEFAULT_TOLERANCE, at(T)),
+        Err(VerifyError::MalformedHeader(_))
+    ));
+    assert!(verify(&damaged, BODY, &[SECRET], DEFAULT_TOLERANCE, at(T)).is_ok());
+}
+
+#[test]
+fn a_key_set_skips_other_key_types_and_refuses_broken_ed25519_keys() {
+    let single = format!(r#"{{"kty":"OKP","crv":"Ed25519","kid":"a","x":"{ED25519_X}"}}"#);
+    assert_eq!(
+        PublicKeys::from_jwks(&single).unwrap().kids().collect::<Vec<_>>(),
+        ["a"]
+    );
+    let others = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"p"},{"kty":"OKP","crv":"X25519","kid":"x"}]}"#;
+    assert_eq!(PublicKeys::from_jwks(others).unwrap().kids().count(), 0);
+    assert!(PublicKeys::from_jwks(r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"AA"}]}"#).is_err());
+    assert!(PublicKeys::from_jwks(r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k","x":"AA"}]}"#).is_err());
+    assert!(PublicKeys::from_jwks("not json").is_err());
+}
+
+/// The vectors of docs/receiving-webhooks.md: its example request, secret and Ed25519 key.
+#[test]
+fn the_receiver_guide_vectors_hold() {
+    let body = br#"{"walletExternalKey":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","displayName":"Example Logistics B.V.","email":"integrations@example.com","website":"https://logistics.example.com","phoneNumber":"+31 20 123 4567","address":{"street":"Havenstraat 12","postalCode":"1011 AB","city":"Amsterdam","country":"NL"},"createdAt":"2026-05-01T09:42:17.812Z","createdBy":"operator@example.com"}"#;
+    let secret = "whsec_ZXhhbXBsZSBzZWNyZXQsIGRvIG5vdCB1c2UhISEhIQ";
+    let t = 1_777_628_538;
+    let header = format!(
+        "{}{}",
+        signature_header(&[secret.as_bytes()], t, body),
+        ed25519_entry(ED25519_KID, &ed25519_key(), t, body)
+    );
+    assert_eq!(
+        header,
+        "t=1777628538,v1=1dd5f685319abc19823dd0aa4c149df7c70579fa474bbf180d9c82eb66bf488e,\
+         v1a=kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k:aOTMXRNpj9POTKWgXGpyowjrKTdp_M4RY2FUKe2oAW2JRrHJXnBwkCT1FK2fqBz0henyG-YoIP1vmF2h_Q6cAw"
+    );
+    assert_eq!(
+        standard_signature_header(
+            &[secret],
+            Some(&ed25519_key()),
+            "5c3a1e7e-2b7d-4f0e-9a51-0f6d2b8c9e41",
+            t,
+            body
+        ),
+        "v1,Kz9df/cDQnkMIcShWt+J7vL8f6VidVZWobdJ6XHUKjo= \
+         v1a,blMhr/w8RzBGT0eYztWaoJWNc1vaUmCfjJeJkkjWTYxd3Rn1lilquQdnTwsqJmzOHpq2/0S26C9qCDC2AQcmDA=="
+    );
+}

@@ -179,6 +179,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(public::get_schema))
         .routes(routes!(public::list_channel_types))
         .routes(routes!(public::asyncapi))
+        .routes(routes!(public::webhook_signing_keys))
         .routes(routes!(openapi_document))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))

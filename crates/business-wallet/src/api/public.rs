@@ -1,5 +1,6 @@
 //! Unauthenticated routes under `/api/public`: the event catalog and its JSON Schemas, the
-//! AsyncAPI description of what the channels send, and the channel types this instance offers.
+//! AsyncAPI description of what the channels send, the channel types this instance offers,
+//! and the public keys that verify the webhooks' Ed25519 signatures.
 
 use axum::extract::State;
 use axum::http::header;
@@ -118,6 +119,34 @@ pub async fn asyncapi(State(state): State<AppState>) -> Json<serde_json::Value> 
         state.outbox.base_url(),
         &state.channels.transports(),
     ))
+}
+
+/// The public halves of the deployment's webhook signing keys, as a JWKS (RFC 7517): every
+/// key that signs now or will sign later, and those that stopped signing within the grace
+/// period (`integration.webhook.signing.grace_secs`). The `kid` of each is the one that the
+/// `v1a=<kid>:<signature>` entry of `X-Credenco-Signature` names. Cacheable for 5 minutes; a
+/// new key is published well before it signs (`integration.webhook.signing.publish_lead_secs`).
+#[utoipa::path(
+    get,
+    path = "/api/public/webhook-signing-keys.json",
+    tag = "channels",
+    responses(
+        (status = 200, description = "The JWKS: `{\"keys\": [{\"kty\": \"OKP\", \"crv\": \"Ed25519\", \"alg\": \"EdDSA\", \"use\": \"sig\", \"kid\": ..., \"x\": ...}]}` (no keys when the webhook type is off)", content_type = "application/jwk-set+json", body = Object),
+        (status = 400, response = doc::BadRequest),
+    )
+)]
+pub async fn webhook_signing_keys(State(state): State<AppState>) -> impl IntoResponse {
+    let jwks = state
+        .channels
+        .signing_keys()
+        .map_or_else(|| serde_json::json!({ "keys": [] }), |keys| keys.jwks());
+    (
+        [
+            (header::CONTENT_TYPE, "application/jwk-set+json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        jwks.to_string(),
+    )
 }
 
 /// One entry of `GET /api/public/channel-types`.

@@ -41,6 +41,7 @@ pub use secrets::{generate_hmac_secret, ChannelSecrets};
 #[derive(Clone, Default)]
 pub struct ChannelRegistry {
     channels: BTreeMap<String, Arc<dyn Channel>>,
+    signing_keys: Option<Arc<webhook::SigningKeys>>,
 }
 
 impl std::fmt::Debug for ChannelRegistry {
@@ -58,7 +59,9 @@ impl ChannelRegistry {
         let mut registry = ChannelRegistry::default();
         let webhook_on = settings.mode == DeploymentMode::Saas || settings.integration.channels.webhook.enabled;
         if webhook_on {
-            registry.register(Arc::new(webhook::WebhookChannel::from_settings(settings)?));
+            let webhook = webhook::WebhookChannel::from_settings(settings)?;
+            registry.signing_keys = webhook.signing_keys().cloned();
+            registry.register(Arc::new(webhook));
         }
         // Brokers are on-premise only (the settings refuse them in saas mode as well).
         let on_premise = settings.mode == DeploymentMode::OnPremise;
@@ -79,6 +82,12 @@ impl ChannelRegistry {
     /// Adds (or replaces) a channel type under its [`Channel::kind`].
     pub fn register(&mut self, channel: Arc<dyn Channel>) {
         self.channels.insert(channel.kind().to_string(), channel);
+    }
+
+    /// The deployment's webhook signing keys (published as a JWKS), when the built-in webhook
+    /// type is on.
+    pub fn signing_keys(&self) -> Option<&Arc<webhook::SigningKeys>> {
+        self.signing_keys.as_ref()
     }
 
     /// The channel type called `kind`, when it is on.

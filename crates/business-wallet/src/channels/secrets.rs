@@ -2,7 +2,10 @@
 //!
 //! The stored form is the JSON of [`ChannelSecrets`] sealed with the instance's
 //! [`SecretBox`]. The HMAC secret is `whsec_` followed by the unpadded base64url of 32 random
-//! bytes; receivers key their HMAC with the UTF-8 bytes of that whole string.
+//! bytes; receivers of `X-Credenco-Signature` key their HMAC with the UTF-8 bytes of that whole
+//! string. New secrets use only the characters that base64url and standard base64 share, so
+//! that the same text is also a Standard Webhooks secret (whose libraries decode the part after
+//! `whsec_` as standard base64 and key `webhook-signature` with those bytes).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -51,11 +54,18 @@ pub enum SecretsError {
     Format(#[from] serde_json::Error),
 }
 
-/// A new random HMAC secret: `whsec_` + base64url (no padding) of 32 random bytes.
+/// A new random HMAC secret: `whsec_` + base64url (no padding) of 32 random bytes, drawn
+/// again until the text has no `-` or `_`, so that it reads the same as standard base64 (the
+/// Standard Webhooks form). About one draw in four qualifies; the secret keeps 254 bits.
 pub fn generate_hmac_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("{HMAC_SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+    loop {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let encoded = URL_SAFE_NO_PAD.encode(bytes);
+        if !encoded.contains(['-', '_']) {
+            return format!("{HMAC_SECRET_PREFIX}{encoded}");
+        }
+    }
 }
 
 impl ChannelSecrets {
@@ -116,6 +126,20 @@ mod tests {
         assert_ne!(a, b);
         let encoded = a.strip_prefix(HMAC_SECRET_PREFIX).unwrap();
         assert_eq!(URL_SAFE_NO_PAD.decode(encoded).unwrap().len(), 32);
+    }
+
+    #[test]
+    fn generated_secrets_are_standard_webhooks_secrets_too() {
+        use base64::engine::general_purpose::STANDARD_NO_PAD;
+        for _ in 0..64 {
+            let secret = generate_hmac_secret();
+            let encoded = secret.strip_prefix(HMAC_SECRET_PREFIX).unwrap();
+            assert_eq!(
+                STANDARD_NO_PAD.decode(encoded).unwrap(),
+                URL_SAFE_NO_PAD.decode(encoded).unwrap()
+            );
+            assert_eq!(webhook_verify::standard_webhooks_key(&secret).len(), 32);
+        }
     }
 
     #[test]

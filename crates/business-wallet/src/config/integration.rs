@@ -1,7 +1,10 @@
 //! Delivery settings: attempts and back-off, the dispatcher's claim loop, webhook requests and
 //! the retention of finished deliveries.
 
-use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::channels::ChannelSwitches;
 
@@ -176,6 +179,63 @@ pub struct WebhookSettings {
     pub max_timeout_ms: u64,
     /// Time allowed to open the TCP and TLS connection, in milliseconds.
     pub connect_timeout_ms: u64,
+    /// The Ed25519 keys that sign every webhook beside the HMAC (published as a JWKS at
+    /// `/api/public/webhook-signing-keys.json`).
+    pub signing: SigningSettings,
+}
+
+/// The deployment's Ed25519 webhook signing keys. With no `keys` configured (the embedded
+/// default), they are generated into `key_file`, their private halves encrypted with the
+/// secret-encryption key, and `business-wallet signing-key rotate` adds the next one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SigningSettings {
+    /// Keys given by configuration (production). A key signs from its `signs_from` until the
+    /// next key's `signs_from`, and is published from the moment it is configured: give a new
+    /// key a `signs_from` at least a day ahead so receivers' cached key sets have it.
+    pub keys: Vec<SigningKeySetting>,
+    /// The file of generated keys when no `keys` are configured. Defaults to
+    /// `{data_dir}/webhook-signing-keys.json`.
+    pub key_file: Option<PathBuf>,
+    /// How long a key that no longer signs stays published, in seconds (default 7 days): a
+    /// request signed just before a rotation must still verify when it is retried or checked
+    /// later.
+    pub grace_secs: u64,
+    /// How long `business-wallet signing-key rotate` publishes a new key before it signs, in
+    /// seconds (default 1 day; receivers may cache the key set for 5 minutes).
+    pub publish_lead_secs: u64,
+}
+
+impl Default for SigningSettings {
+    fn default() -> Self {
+        SigningSettings {
+            keys: Vec::new(),
+            key_file: None,
+            grace_secs: 7 * 24 * 3600,
+            publish_lead_secs: 24 * 3600,
+        }
+    }
+}
+
+/// One configured signing key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeySetting {
+    /// The key's name in the key set; defaults to its RFC 7638 JWK thumbprint. Letters,
+    /// digits, `-` and `_`, at most 64.
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// Base64 of the 32-byte Ed25519 private key (seed).
+    #[serde(serialize_with = "serialize_exposed_key")]
+    pub private_key: SecretString,
+    /// When the key starts signing (RFC 3339).
+    pub signs_from: String,
+}
+
+/// Writes the key as its plain value, as the settings' other secrets are (see
+/// `config::secret`): serialising is how settings are layered, never how they are logged.
+fn serialize_exposed_key<S: Serializer>(key: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(key.expose_secret())
 }
 
 impl Default for WebhookSettings {
@@ -184,6 +244,7 @@ impl Default for WebhookSettings {
             default_timeout_ms: 10_000,
             max_timeout_ms: 30_000,
             connect_timeout_ms: 5_000,
+            signing: SigningSettings::default(),
         }
     }
 }

@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
 
 pub use channels::{ChannelSwitches, JmsProtocol, JmsSettings, KafkaSettings, Switch, KAFKA_FIXED_PROPERTIES};
 pub use integration::{
-    DispatchSettings, FailureSettings, IntegrationSettings, RetentionSettings, RetrySettings, WebhookSettings,
+    DispatchSettings, FailureSettings, IntegrationSettings, RetentionSettings, RetrySettings, SigningKeySetting,
+    SigningSettings, WebhookSettings,
 };
 pub use service::{AuthSettings, DatabaseSettings, LogFormat, LogSettings, SecretSettings, ServerSettings};
 
@@ -148,6 +149,16 @@ impl Settings {
             .key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("secret-encryption.key"))
+    }
+
+    /// The file of generated webhook signing keys.
+    pub fn signing_key_file(&self) -> PathBuf {
+        self.integration
+            .webhook
+            .signing
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("webhook-signing-keys.json"))
     }
 }
 

@@ -225,7 +225,11 @@ pub fn example_envelope(event: &EventType, base_url: &str) -> CloudEvent {
     envelope.traceparent = Some(EXAMPLE_TRACEPARENT.into());
     envelope.tracestate = Some(EXAMPLE_TRACESTATE.into());
     envelope.sequence = Some(crate::events::sequence_text(1));
-    if let Some(created) = envelope.data["createdAt"].as_str() {
+    // The event's time is when what it tells of happened, as its data says.
+    if let Some(created) = ["createdAt", "changedAt"]
+        .iter()
+        .find_map(|at| envelope.data[*at].as_str())
+    {
         envelope.time = created.to_string();
     }
     envelope

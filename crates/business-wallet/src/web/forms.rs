@@ -51,6 +51,8 @@ pub struct ChannelForm {
     pub url: String,
     /// Webhook timeout in milliseconds.
     pub timeout_ms: String,
+    /// The Standard Webhooks headers checkbox.
+    pub standard_webhooks: bool,
     /// API key header name.
     pub api_key_header: String,
     /// API key value (never pre-filled).
@@ -112,6 +114,7 @@ impl ChannelForm {
             ordering: get("ordering"),
             url: get("url"),
             timeout_ms: get("timeout_ms"),
+            standard_webhooks: field(pairs, "standard_webhooks").is_some(),
             api_key_header: get("api_key_header"),
             api_key_value: get("api_key_value"),
             oauth2_token_url: get("oauth2_token_url"),
@@ -141,6 +144,7 @@ impl ChannelForm {
             ordering: view.ordering.clone(),
             url: text(&webhook, "/url"),
             timeout_ms: text(&webhook, "/timeoutMs"),
+            standard_webhooks: webhook["standardWebhooks"] == Value::Bool(true),
             api_key_header: text(&webhook, "/apiKey/headerName"),
             oauth2_token_url: text(&webhook, "/oauth2/tokenUrl"),
             oauth2_client_id: text(&webhook, "/oauth2/clientId"),
@@ -190,6 +194,7 @@ impl ChannelForm {
             Some(WebhookBody {
                 url: self.url.trim().to_string(),
                 timeout_ms,
+                standard_webhooks: self.standard_webhooks.then_some(true),
                 api_key: some(&self.api_key_header).map(|header_name| ApiKeyBody {
                     header_name,
                     value: some(&self.api_key_value),

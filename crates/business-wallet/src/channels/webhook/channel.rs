@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use anyhow::Context as _;
+
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -13,6 +15,7 @@ use webhook_verify::SIGNATURE_HEADER;
 use super::body::{read_limited, BodyError};
 use super::classify::{classify_error, classify_status, parse_retry_after, prefix_error, rejected, retryable};
 use super::config::{OAuth2Config, WebhookChannelConfig};
+use super::keys::{KeyEntry, SigningKeys};
 use super::ssrf::{check_url, GatedResolver, NetworkPolicy};
 use crate::channels::prelude::REDACTED;
 use crate::channels::{
@@ -38,6 +41,7 @@ pub struct WebhookChannel {
     settings: WebhookSettings,
     excerpt_bytes: usize,
     tokens: Mutex<HashMap<String, CachedToken>>,
+    signing_keys: Option<Arc<SigningKeys>>,
 }
 
 impl std::fmt::Debug for WebhookChannel {
@@ -74,11 +78,25 @@ impl WebhookChannel {
     /// # Errors
     /// The HTTP client cannot be built.
     pub fn from_settings(settings: &Settings) -> anyhow::Result<WebhookChannel> {
-        WebhookChannel::new(
+        let keys = SigningKeys::from_settings(settings).context("cannot load the webhook signing keys")?;
+        Ok(WebhookChannel::new(
             NetworkPolicy::from_settings(settings),
             settings.integration.webhook.clone(),
             settings.integration.dispatch.response_excerpt_bytes,
-        )
+        )?
+        .with_signing_keys(Arc::new(keys)))
+    }
+
+    /// The channel signing every request with the current key of `keys` too (the `v1a`
+    /// entries); without keys, requests carry the HMAC signatures only.
+    pub fn with_signing_keys(mut self, keys: Arc<SigningKeys>) -> WebhookChannel {
+        self.signing_keys = Some(keys);
+        self
+    }
+
+    /// The Ed25519 keys this channel signs with, when it has them.
+    pub fn signing_keys(&self) -> Option<&Arc<SigningKeys>> {
+        self.signing_keys.as_ref()
     }
 
     /// A channel applying `policy`, with the given timeouts and response excerpt size.
@@ -108,6 +126,7 @@ impl WebhookChannel {
             settings,
             excerpt_bytes,
             tokens: Mutex::new(HashMap::new()),
+            signing_keys: None,
         })
     }
 
@@ -179,13 +198,60 @@ impl WebhookChannel {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         let keys: Vec<&[u8]> = message.signing_secrets.iter().map(|s| s.as_bytes()).collect();
-        let signature = webhook_verify::signature_header(&keys, timestamp, message.body);
+        let key_set = self.signing_keys.as_ref().map(|keys| keys.current());
+        // The key is chosen by the clock in milliseconds, not by `t`: a key generated in this very
+        // second signs at once.
+        let signer: Option<&KeyEntry> = key_set.as_ref().and_then(|set| set.signer(crate::store::now_ms()));
+        let mut signature = webhook_verify::signature_header(&keys, timestamp, message.body);
+        if let Some(signer) = signer {
+            signature.push_str(&webhook_verify::ed25519_entry(
+                &signer.kid,
+                &signer.key,
+                timestamp,
+                message.body,
+            ));
+        }
+        // The stored copy keeps its shape of before the Ed25519 entry: the HMAC values are
+        // secret-derived and redacted, the public-key signature is no help to a reader.
         let signature_shown = format!("t={timestamp},v1={REDACTED}");
         result = result.and(add(
             HeaderName::from_static("x-credenco-signature"),
             signature,
             Some(&signature_shown),
         ));
+        if config.standard_webhooks {
+            let secrets: Vec<&str> = message.signing_secrets.iter().map(String::as_str).collect();
+            let id = &message.envelope.id;
+            let signature = webhook_verify::standard_signature_header(
+                &secrets,
+                signer.map(|s| &s.key),
+                id,
+                timestamp,
+                message.body,
+            );
+            let shown = signature
+                .split(' ')
+                .map(|entry| {
+                    if entry.starts_with("v1,") {
+                        format!("v1,{REDACTED}")
+                    } else {
+                        entry.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            result = result.and(add(HeaderName::from_static("webhook-id"), id.clone(), None));
+            result = result.and(add(
+                HeaderName::from_static("webhook-timestamp"),
+                timestamp.to_string(),
+                None,
+            ));
+            result = result.and(add(
+                HeaderName::from_static("webhook-signature"),
+                signature,
+                Some(&shown),
+            ));
+        }
         if let Some(api_key) = &config.api_key {
             match (
                 HeaderName::from_bytes(api_key.header_name.as_bytes()),
@@ -402,6 +468,21 @@ impl Channel for WebhookChannel {
 /// The secret the AsyncAPI document's examples are signed with.
 pub const EXAMPLE_SECRET: &str = "whsec_ZXhhbXBsZS1zZWNyZXQtZm9yLWRvY3M";
 
+/// The Ed25519 private key (hex) the AsyncAPI document's examples are signed with: the
+/// secret key of RFC 8032's first test vector.
+pub const EXAMPLE_ED25519_SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+
+/// The key the examples are signed with, and its kid (its JWK thumbprint).
+fn example_key() -> (ed25519_dalek::SigningKey, String) {
+    let seed: [u8; 32] = hex::decode(EXAMPLE_ED25519_SEED)
+        .expect("the example seed is hex")
+        .try_into()
+        .expect("the example seed is 32 bytes");
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let kid = webhook_verify::jwk_thumbprint(&key.verifying_key());
+    (key, kid)
+}
+
 /// What a webhook request looks like, for the AsyncAPI document.
 pub fn transport() -> Transport {
     Transport {
@@ -411,9 +492,14 @@ pub fn transport() -> Transport {
             "A `POST` to the channel's `webhook.url`, in CloudEvents HTTP binary mode: the \
              attributes as `ce-` headers (their values percent-encoded as the binding says), the \
              event's data as the JSON body, `Content-Type: application/json`. Every request is \
-             signed with `{SIGNATURE_HEADER}`. A channel with `webhook.apiKey` also sends that \
-             header with its value; one with `webhook.oauth2` sends `Authorization: Bearer` with a \
-             client-credentials token from its `tokenUrl`.\n\n\
+             signed with `{SIGNATURE_HEADER}`: HMAC-SHA256 with the channel's secret (`v1`) and \
+             Ed25519 with the deployment's signing key (`v1a`), whose public keys are served \
+             without authentication at `/api/public/webhook-signing-keys.json`. A channel with \
+             `webhook.standardWebhooks` also sends `webhook-id`, `webhook-timestamp` and \
+             `webhook-signature` as the Standard Webhooks specification defines them. A channel \
+             with `webhook.apiKey` also sends that header with its value; one with \
+             `webhook.oauth2` sends `Authorization: Bearer` with a client-credentials token from \
+             its `tokenUrl`.\n\n\
              Answer with a 2xx once the event is stored: the delivery is then DELIVERED. A 408, a \
              429, a 3xx or a 5xx (with `Retry-After` honoured), no answer within \
              `webhook.timeoutMs`, or a connection or TLS error is retried later; any other 4xx \
@@ -430,11 +516,15 @@ pub fn transport() -> Transport {
 }
 
 /// The headers of a webhook request besides the `ce-` ones; the example is signed with
-/// [`EXAMPLE_SECRET`] at the example's `time`.
+/// [`EXAMPLE_SECRET`] and [`EXAMPLE_ED25519_SEED`] at the example's `time`.
 fn webhook_headers(example: &CloudEvent) -> Vec<Header> {
     let body = serde_json::to_vec(&example.data).expect("the data is JSON");
     let signed_at = chrono::DateTime::parse_from_rfc3339(&example.time).map_or(0, |t| t.timestamp());
-    let signature = webhook_verify::signature_header(&[EXAMPLE_SECRET.as_bytes()], signed_at, &body);
+    let (key, kid) = example_key();
+    let mut signature = webhook_verify::signature_header(&[EXAMPLE_SECRET.as_bytes()], signed_at, &body);
+    signature.push_str(&webhook_verify::ed25519_entry(&kid, &key, signed_at, &body));
+    let jwk = webhook_verify::public_jwk(&kid, &key.verifying_key());
+    let public_x = jwk["x"].as_str().expect("a JWK's x is text");
     vec![
         Header::required(
             "Content-Type",
@@ -445,16 +535,23 @@ fn webhook_headers(example: &CloudEvent) -> Vec<Header> {
             SIGNATURE_HEADER,
             json!({
                 "type": "string",
-                "pattern": "^t=[0-9]+(,v1=[0-9a-f]{64})+$",
+                "pattern": "^t=[0-9]+(,v1=[0-9a-f]{64})+(,v1a=[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{86})?$",
                 "description": format!(
-                    "`t=<unix seconds>,v1=<hex>`: `v1` is the lowercase hex HMAC-SHA256, keyed with \
-                     the UTF-8 bytes of the channel's `hmacSecret` (the `whsec_...` text exactly as \
-                     it was shown once), of `<t>.<raw body>`, `t` written in decimal. During a secret \
-                     rotation's grace window a second `v1`, made with the previous secret, follows. \
-                     A request is authentic when any `v1` matches a secret the receiver trusts; \
-                     refuse a `t` too far from your clock (the `webhook-verify` crate and \
-                     `business-wallet verify` allow 5 minutes). The example is signed with the \
-                     secret `{EXAMPLE_SECRET}` over the example payload as compact JSON."
+                    "`t=<unix seconds>,v1=<hex>[,v1=<hex>],v1a=<kid>:<signature>`: `v1` is the \
+                     lowercase hex HMAC-SHA256, keyed with the UTF-8 bytes of the channel's \
+                     `hmacSecret` (the `whsec_...` text exactly as it was shown once), of \
+                     `<t>.<raw body>`, `t` written in decimal. During a secret rotation's grace \
+                     window a second `v1`, made with the previous secret, follows. `v1a` is the \
+                     Ed25519 signature (unpadded base64url of its 64 bytes) of the same \
+                     `<t>.<raw body>` by the deployment's signing key `kid`, whose public key is \
+                     in the JWKS at `/api/public/webhook-signing-keys.json`. A request is \
+                     authentic when any `v1` matches a secret the receiver trusts, or when the \
+                     `v1a` verifies with the published key it names; verifiers of `v1` (Stripe's \
+                     among them) ignore `v1a`. Refuse a `t` too far from your clock (the \
+                     `webhook-verify` crate and `business-wallet verify` allow 5 minutes). The \
+                     example is signed with the secret `{EXAMPLE_SECRET}` and the Ed25519 key \
+                     `{kid}` (private key, hex: `{EXAMPLE_ED25519_SEED}`; public `x`: `{public_x}`) \
+                     over the example payload as compact JSON."
                 ),
             }),
             signature,
@@ -465,6 +562,29 @@ fn webhook_headers(example: &CloudEvent) -> Vec<Header> {
                 "type": "string",
                 "pattern": "^Bearer .+$",
                 "description": "`Bearer <token>`, on a channel with `webhook.oauth2`: a client-credentials token of its `tokenUrl`, cached until 60 s before it expires and fetched again once when the receiver answers 401.",
+            }),
+        ),
+        Header::optional(
+            "webhook-id",
+            json!({
+                "type": "string",
+                "description": "On a channel with `webhook.standardWebhooks`: the event's id (the same as `ce-id`), stable across retries and replays.",
+            }),
+        ),
+        Header::optional(
+            "webhook-timestamp",
+            json!({
+                "type": "string",
+                "pattern": "^[0-9]+$",
+                "description": "On a channel with `webhook.standardWebhooks`: the signing time in Unix seconds (the same as `t` of the signature header).",
+            }),
+        ),
+        Header::optional(
+            "webhook-signature",
+            json!({
+                "type": "string",
+                "pattern": "^v1,[A-Za-z0-9+/=]+( v1,[A-Za-z0-9+/=]+)*( v1a,[A-Za-z0-9+/=]+)?$",
+                "description": "On a channel with `webhook.standardWebhooks`, as the Standard Webhooks specification defines it, over `<webhook-id>.<webhook-timestamp>.<raw body>`: `v1,<base64 HMAC-SHA256>` keyed with the base64-decoded part of the `hmacSecret` after `whsec_` (a second one during a secret rotation), then `v1a,<base64 Ed25519 signature>` by the deployment's current signing key. The `standardwebhooks` libraries verify it given the `hmacSecret` unchanged.",
             }),
         ),
     ]

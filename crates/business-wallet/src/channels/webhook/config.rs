@@ -26,7 +26,14 @@ pub struct WebhookChannelConfig {
     /// secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth2: Option<OAuth2Config>,
+    /// Also send the Standard Webhooks headers (`webhook-id`, `webhook-timestamp`,
+    /// `webhook-signature`), so that receivers can use the `standardwebhooks` libraries.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub standard_webhooks: bool,
 }
+
+/// The headers a channel with `standardWebhooks` sets.
+pub const STANDARD_WEBHOOKS_HEADERS: [&str; 3] = ["webhook-id", "webhook-timestamp", "webhook-signature"];
 
 /// The API key header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,7 +89,8 @@ impl WebhookChannelConfig {
                     "webhook.apiKey.headerName is not a valid header name".into(),
                 ));
             }
-            if RESERVED_HEADERS.contains(&name.as_str()) || name.starts_with("ce-") {
+            let standard = config.standard_webhooks && STANDARD_WEBHOOKS_HEADERS.contains(&name.as_str());
+            if RESERVED_HEADERS.contains(&name.as_str()) || name.starts_with("ce-") || standard {
                 return Err(InvalidConfig(format!(
                     "webhook.apiKey.headerName `{}` is set by the channel itself",
                     api_key.header_name
@@ -138,5 +146,23 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.0.contains("headerName"), "{err}");
+    }
+
+    #[test]
+    fn the_standard_webhooks_option_is_off_unless_set_and_reserves_its_headers() {
+        let settings = WebhookSettings::default();
+        let plain = WebhookChannelConfig::from_value(&json!({"url": "https://r.example"}), &settings).unwrap();
+        assert!(!plain.standard_webhooks);
+        assert_eq!(
+            serde_json::to_value(&plain).unwrap(),
+            json!({"url": "https://r.example"})
+        );
+        // Without the option a channel may name its API key header like a Standard Webhooks one.
+        let block = json!({"url": "https://r.example", "apiKey": {"headerName": "webhook-id"}});
+        assert!(WebhookChannelConfig::from_value(&block, &settings).is_ok());
+        let mut block = block;
+        block["standardWebhooks"] = json!(true);
+        let err = WebhookChannelConfig::from_value(&block, &settings).unwrap_err();
+        assert!(err.0.contains("set by the channel itself"), "{err}");
     }
 }

@@ -55,6 +55,9 @@ pub struct WebhookBody {
     /// OAuth2 client-credentials.
     #[serde(default, deserialize_with = "optional_object")]
     pub oauth2: Option<OAuth2Body>,
+    /// Also send the Standard Webhooks headers (default false).
+    #[serde(default)]
+    pub standard_webhooks: Option<bool>,
 }
 
 /// A whole number that JSON may write with a zero fraction (`1000.0`), as JSON Schema's
@@ -117,6 +120,9 @@ pub async fn prepare(webhook: WebhookBody, policy: &NetworkPolicy) -> Result<Pre
     let mut config = json!({ "url": webhook.url.trim() });
     if let Some(ms) = webhook.timeout_ms {
         config["timeoutMs"] = json!(ms);
+    }
+    if webhook.standard_webhooks == Some(true) {
+        config["standardWebhooks"] = json!(true);
     }
     if let Some(api_key) = &webhook.api_key {
         config["apiKey"] = json!({ "headerName": api_key.header_name.trim() });

@@ -150,6 +150,16 @@ pub(crate) fn body_schema<'k>(
                 )),
         )
         .property(
+            "standardWebhooks",
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::Boolean, Type::Null]))
+                .description(Some(
+                    "Also send the Standard Webhooks headers `webhook-id` (the event id), \
+                     `webhook-timestamp` and `webhook-signature` (`v1,` HMAC and `v1a,` Ed25519), \
+                     besides the CloudEvents `ce-` headers and `X-Credenco-Signature` (default false).",
+                )),
+        )
+        .property(
             "apiKey",
             nullable(api_key).description(Some("A static API key sent in a header.")),
         )
