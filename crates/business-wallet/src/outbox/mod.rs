@@ -137,9 +137,21 @@ impl Outbox {
             },
             None => FanOut::Pending,
         };
-        let written =
+        let mut written =
             store::events::insert_with_deliveries(tx, &row, self.max_attempts, store::now_ms(), fan_out).await?;
         let deliveries = written.len() as u64;
+        if taker.is_some() {
+            // Pull channels' receivers fetch their deliveries: never hand those to the dispatcher.
+            let pull: Vec<i64> = written
+                .iter()
+                .filter(|d| d.channel_type == crate::channels::kind::PULL)
+                .map(|d| d.id)
+                .collect();
+            if !pull.is_empty() {
+                store::pull::unlease_fanned_out(tx, &pull).await?;
+                written.retain(|d| d.channel_type != crate::channels::kind::PULL);
+            }
+        }
         match taker {
             Some(taker) if !written.is_empty() => tx.hand_off(&taker.to, written),
             Some(_) => {}

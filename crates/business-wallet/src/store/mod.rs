@@ -20,6 +20,7 @@ pub mod health;
 pub mod history;
 pub mod identifiers;
 pub mod instances;
+pub mod pull;
 mod sqlite_tx;
 pub mod wallets;
 

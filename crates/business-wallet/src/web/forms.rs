@@ -65,6 +65,8 @@ pub struct ChannelForm {
     pub kafka_topic: String,
     /// JMS destination.
     pub jms_destination: String,
+    /// Pull lease in seconds (empty: the default).
+    pub pull_lease_seconds: String,
     /// A custom adapter's settings, as JSON text (the body's `config`).
     pub config: String,
     /// Every error of the last save: the field it is about (API naming, e.g. `webhook.url`;
@@ -113,6 +115,7 @@ impl ChannelForm {
             oauth2_scope: get("oauth2_scope"),
             kafka_topic: get("kafka_topic"),
             jms_destination: get("jms_destination"),
+            pull_lease_seconds: get("pull_lease_seconds"),
             config: get("config"),
             errors: Vec::new(),
         }
@@ -123,6 +126,7 @@ impl ChannelForm {
         let webhook = view.webhook.clone().unwrap_or(Value::Null);
         let kafka = view.kafka.clone().unwrap_or(Value::Null);
         let jms = view.jms.clone().unwrap_or(Value::Null);
+        let pull = view.pull.clone().unwrap_or(Value::Null);
         ChannelForm {
             name: view.name.clone(),
             description: view.description.clone().unwrap_or_default(),
@@ -137,6 +141,7 @@ impl ChannelForm {
             oauth2_scope: text(&webhook, "/oauth2/scope"),
             kafka_topic: text(&kafka, "/topic"),
             jms_destination: text(&jms, "/destination"),
+            pull_lease_seconds: text(&pull, "/leaseSeconds"),
             config: view.config.as_ref().map(pretty_json).unwrap_or_default(),
             ..ChannelForm::default()
         }
@@ -199,6 +204,19 @@ impl ChannelForm {
             }),
             _ => None,
         };
+        let pull = (kind == ChannelKind::Pull).then(|| match some(&self.pull_lease_seconds) {
+            None => json!({}),
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(seconds) => json!({ "leaseSeconds": seconds }),
+                Err(_) => {
+                    errors.push(ApiError::invalid_field(
+                        "pull.leaseSeconds",
+                        "must be a whole number of seconds",
+                    ));
+                    json!({})
+                }
+            },
+        });
         let body = ChannelBody {
             name: self.name.clone(),
             description: some(&self.description),
@@ -209,6 +227,7 @@ impl ChannelForm {
             kafka: (kind == ChannelKind::Kafka).then(|| json!({ "topic": self.kafka_topic.trim() })),
             jms: (kind == ChannelKind::Jms).then(|| json!({ "destination": self.jms_destination.trim() })),
             config,
+            pull,
         };
         (body, errors)
     }
