@@ -13,6 +13,7 @@ mod postgres;
 
 mod dispatchers;
 mod postgres_outage;
+mod pull;
 mod sigkill;
 mod smoke;
 mod sqlite_disk_full;

@@ -61,6 +61,7 @@ use extract::CorrelationId;
         (name = "events", description = "The event catalog and its schemas"),
         (name = "channels", description = "A wallet's integration channels"),
         (name = "deliveries", description = "The deliveries log of a wallet's channels"),
+        (name = "pull", description = "Fetching and committing the events of a PULL channel (for receivers that cannot be reached)"),
         (name = "platform", description = "Platform channels and their deliveries (every wallet's events)"),
         (name = "erasure", description = "Erasure of a wallet's integration data on request"),
         (name = "history", description = "The audit log"),
@@ -160,6 +161,10 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(v1::channels::platform_rotate_secret))
         .routes(routes!(v1::channels::platform_resume_channel))
         .routes(routes!(v1::channels::platform_test_channel))
+        .routes(routes!(v1::pull::wallet_fetch_events))
+        .routes(routes!(v1::pull::wallet_commit_events))
+        .routes(routes!(v1::pull::platform_fetch_events))
+        .routes(routes!(v1::pull::platform_commit_events))
         .routes(routes!(v1::deliveries::list_wallet_deliveries))
         .routes(routes!(v1::deliveries::get_wallet_delivery))
         .routes(routes!(v1::deliveries::replay_wallet_delivery))

@@ -1,6 +1,6 @@
 //! [`ChannelKind`]: which channel type a channel is, and the one mapping between a kind and the
 //! TEXT value stored on channel rows and sent as the body's `type` (`WEBHOOK`, `KAFKA`, `JMS`,
-//! or a custom adapter's own name).
+//! `PULL`, or a custom adapter's own name).
 
 use std::fmt;
 
@@ -10,6 +10,8 @@ pub const WEBHOOK: &str = "WEBHOOK";
 pub const KAFKA: &str = "KAFKA";
 /// Stored name of [`ChannelKind::Jms`].
 pub const JMS: &str = "JMS";
+/// Stored name of [`ChannelKind::Pull`].
+pub const PULL: &str = "PULL";
 
 /// A channel type: one of the built-in ones or a custom adapter's.
 ///
@@ -23,13 +25,20 @@ pub enum ChannelKind {
     Kafka,
     /// Messages on a JMS queue or topic.
     Jms,
+    /// Fetched by the receiver over HTTP (`GET .../events`), acknowledged with a commit.
+    Pull,
     /// An embedding application's adapter, by its type name.
     Custom(String),
 }
 
 impl ChannelKind {
     /// The built-in kinds, in the order the OpenAPI document lists their body variants.
-    pub const BUILT_IN: [ChannelKind; 3] = [ChannelKind::Webhook, ChannelKind::Kafka, ChannelKind::Jms];
+    pub const BUILT_IN: [ChannelKind; 4] = [
+        ChannelKind::Webhook,
+        ChannelKind::Kafka,
+        ChannelKind::Jms,
+        ChannelKind::Pull,
+    ];
 
     /// The kind a stored or requested type name stands for (exact, case-sensitive).
     pub fn parse(name: &str) -> ChannelKind {
@@ -37,6 +46,7 @@ impl ChannelKind {
             WEBHOOK => ChannelKind::Webhook,
             KAFKA => ChannelKind::Kafka,
             JMS => ChannelKind::Jms,
+            PULL => ChannelKind::Pull,
             other => ChannelKind::Custom(other.to_string()),
         }
     }
@@ -47,6 +57,7 @@ impl ChannelKind {
             ChannelKind::Webhook => WEBHOOK,
             ChannelKind::Kafka => KAFKA,
             ChannelKind::Jms => JMS,
+            ChannelKind::Pull => PULL,
             ChannelKind::Custom(name) => name,
         }
     }
@@ -56,13 +67,14 @@ impl ChannelKind {
         !matches!(self, ChannelKind::Custom(_))
     }
 
-    /// The body field that holds the type's own settings: `webhook`, `kafka`, `jms`, or
-    /// `config` for a custom adapter.
+    /// The body field that holds the type's own settings: `webhook`, `kafka`, `jms`, `pull`,
+    /// or `config` for a custom adapter.
     pub fn block_field(&self) -> &'static str {
         match self {
             ChannelKind::Webhook => "webhook",
             ChannelKind::Kafka => "kafka",
             ChannelKind::Jms => "jms",
+            ChannelKind::Pull => "pull",
             ChannelKind::Custom(_) => "config",
         }
     }

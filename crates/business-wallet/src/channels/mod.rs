@@ -11,6 +11,7 @@
 //! - [`webhook`]: HTTP POST in CloudEvents binary mode, signed, behind the SSRF gate.
 //! - `kafka` (Cargo feature `kafka`): records in CloudEvents structured mode on a topic.
 //! - `jms` (Cargo feature `jms`): text messages in structured mode on a JMS queue or topic.
+//! - [`pull`]: nothing is sent; the receiver fetches batches over HTTP and commits them.
 
 #[cfg(feature = "jms")]
 pub mod jms;
@@ -18,6 +19,7 @@ pub mod jms;
 pub mod kafka;
 pub mod kind;
 pub mod prelude;
+pub mod pull;
 pub mod secrets;
 pub mod webhook;
 
@@ -75,7 +77,10 @@ impl ChannelRegistry {
         if on_premise && settings.integration.channels.jms.enabled {
             registry.register(Arc::new(jms::JmsChannel::new(&settings.integration.channels.jms)));
         }
-        let _ = on_premise;
+        // Like the brokers, pull channels are on-premise only (SaaS offers webhooks alone).
+        if on_premise && settings.integration.channels.pull.enabled {
+            registry.register(Arc::new(pull::PullChannel));
+        }
         Ok(registry)
     }
 

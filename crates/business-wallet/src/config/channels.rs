@@ -15,6 +15,9 @@ pub struct ChannelSwitches {
     pub kafka: KafkaSettings,
     /// JMS channels and the broker connection they use.
     pub jms: JmsSettings,
+    /// Pull channels (on-premise): the receiver fetches its events over HTTP and commits them.
+    /// Off by default.
+    pub pull: Switch,
 }
 
 impl Default for ChannelSwitches {
@@ -23,6 +26,7 @@ impl Default for ChannelSwitches {
             webhook: Switch { enabled: true },
             kafka: KafkaSettings::default(),
             jms: JmsSettings::default(),
+            pull: Switch { enabled: false },
         }
     }
 }

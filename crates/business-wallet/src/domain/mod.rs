@@ -15,6 +15,7 @@ pub(crate) mod identifier;
 pub mod ids;
 pub mod keys;
 pub(crate) mod page;
+pub(crate) mod pull;
 pub(crate) mod scope;
 pub(crate) mod validate;
 pub(crate) mod wallet;

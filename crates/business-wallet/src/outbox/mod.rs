@@ -141,9 +141,10 @@ impl Outbox {
         };
         let store::events::Written {
             deliveries: written,
+            held,
             to_claim,
         } = store::events::insert_with_deliveries(tx, &row, self.max_attempts, store::now_ms(), fan_out).await?;
-        let deliveries = (written.len() + to_claim) as u64;
+        let deliveries = (written.len() + held) as u64;
         // Deliveries left for a claim (all of them without a taker; an ordered channel's with
         // one) wake the dispatchers; leased ones are handed over.
         let waiting = if taker.is_some() { to_claim } else { written.len() };

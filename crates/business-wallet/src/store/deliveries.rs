@@ -154,13 +154,13 @@ pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDel
     const PG_CLAIM: &str = "UPDATE integration_delivery SET state = {delivering}, due_at = {now} + $1, lease_token = $2, \
                             lease_owner = $5, attempts = attempts + 1, updated_at = {now} \
                             WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                            WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.delivery_state <> 'PAUSED' {in_order} \
+                            WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.channel_type <> 'PULL' AND c.delivery_state <> 'PAUSED' {in_order} \
                             AND NOT (d.channel_id = ANY($4)) \
                             ORDER BY d.due_at, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED)";
     const SQLITE_CLAIM: &str = "UPDATE integration_delivery SET state = {delivering}, due_at = {now} + $1, lease_token = $2, \
                                 lease_owner = $5, attempts = attempts + 1, updated_at = {now} \
                                 WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                                WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.delivery_state <> 'PAUSED' {in_order} \
+                                WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.channel_type <> 'PULL' AND c.delivery_state <> 'PAUSED' {in_order} \
                                 AND d.channel_id NOT IN (SELECT value FROM json_each($4)) \
                                 ORDER BY d.due_at, d.id LIMIT $3)";
     // The claimed rows are loaded by id: there is no index on `lease_token`, and a look-up by

@@ -99,9 +99,10 @@ struct FannedOut {
 pub const PER_WALLET: &str = "PER_WALLET";
 
 /// The deliveries a fan-out never leases, whatever it asks: those of a PAUSED channel (they
-/// wait for a resume) and those of a PER_WALLET channel (they wait for their wallet's earlier
-/// deliveries: only the claim knows when they may go).
-const HELD: &str = "(c.delivery_state = 'PAUSED' OR c.ordering = 'PER_WALLET')";
+/// wait for a resume), those of a PER_WALLET channel (they wait for their wallet's earlier
+/// deliveries: only the claim knows when they may go) and those of a PULL channel (its
+/// receiver fetches them; no dispatcher sends them).
+const HELD: &str = "(c.delivery_state = 'PAUSED' OR c.ordering = 'PER_WALLET' OR c.channel_type = 'PULL')";
 
 /// What [`insert_with_deliveries`] wrote.
 #[derive(Debug)]
@@ -109,8 +110,11 @@ pub struct Written {
     /// The deliveries written as `fan_out` asked (all of them for [`FanOut::Pending`]), as a
     /// dispatcher that claimed them would hold them.
     pub deliveries: Vec<ClaimedDelivery>,
-    /// Deliveries written PENDING although the fan-out leased, that a claim may take now (an
-    /// ordered channel's): the dispatchers must be woken for them.
+    /// Deliveries written PENDING although the fan-out leased (see [`HELD`]), left out of
+    /// `deliveries`.
+    pub held: usize,
+    /// Of those, the ones a claim may take now (an ordered channel's): the dispatchers must be
+    /// woken for them.
     pub to_claim: usize,
 }
 
@@ -159,7 +163,8 @@ pub async fn insert_with_deliveries(
                 RETURNING id, delivery_external_key, channel_id, state) \
                 SELECT d.id, d.delivery_external_key, d.channel_id, c.channel_external_key, c.channel_type, \
                 c.config AS channel_config, c.secrets AS channel_secrets, c.delivery_state AS channel_delivery_state, \
-                d.state = $13 AS as_asked, (c.ordering = 'PER_WALLET' AND c.delivery_state <> 'PAUSED') AS to_claim \
+                d.state = $13 AS as_asked, \
+                (c.ordering = 'PER_WALLET' AND c.delivery_state <> 'PAUSED' AND c.channel_type <> 'PULL') AS to_claim \
                 FROM d JOIN integration_channel c ON c.id = d.channel_id ORDER BY d.id";
             let insert = INSERT.replace("{held}", HELD);
             bind_event!(sqlx::query_as(&insert), event, now)
@@ -223,8 +228,9 @@ pub async fn insert_with_deliveries(
                 // A PAUSED channel's delivery waits as PENDING, never leased; so does an ordered
                 // channel's, which goes out only after the wallet's earlier ones (the claim's rule).
                 let ordered = ordering == PER_WALLET;
-                let to_claim = ordered && delivery_state != "PAUSED";
-                let paused = delivery_state == "PAUSED" || ordered;
+                let pulled = channel_type == crate::channels::kind::PULL;
+                let to_claim = ordered && delivery_state != "PAUSED" && !pulled;
+                let paused = delivery_state == "PAUSED" || ordered || pulled;
                 let id: i64 = sqlx::query_scalar(INSERT)
                     .bind(&key)
                     .bind(event_row_id)
@@ -256,6 +262,7 @@ pub async fn insert_with_deliveries(
             rows
         }
     };
+    let held = rows.iter().filter(|row| !row.as_asked).count();
     let to_claim = rows.iter().filter(|row| !row.as_asked && row.to_claim).count();
     let deliveries = rows
         .into_iter()
@@ -277,7 +284,11 @@ pub async fn insert_with_deliveries(
             event: event.clone(),
         })
         .collect();
-    Ok(Written { deliveries, to_claim })
+    Ok(Written {
+        deliveries,
+        held,
+        to_claim,
+    })
 }
 
 /// Gives the next `sequence` of `wallet`'s events (1 for its first), in the caller's

@@ -73,6 +73,8 @@ pub struct ChannelForm {
     pub jms_destination: String,
     /// JMS checkbox: every attribute as a property (`jms.cloudEventsProperties`).
     pub jms_cloud_events_properties: bool,
+    /// Pull lease in seconds (empty: the default).
+    pub pull_lease_seconds: String,
     /// A custom adapter's settings, as JSON text (the body's `config`).
     pub config: String,
     /// Every error of the last save: the field it is about (API naming, e.g. `webhook.url`;
@@ -125,6 +127,7 @@ impl ChannelForm {
             kafka_binary: field(pairs, "kafka_binary").is_some(),
             jms_destination: get("jms_destination"),
             jms_cloud_events_properties: field(pairs, "jms_cloud_events_properties").is_some(),
+            pull_lease_seconds: get("pull_lease_seconds"),
             config: get("config"),
             errors: Vec::new(),
         }
@@ -135,6 +138,7 @@ impl ChannelForm {
         let webhook = view.webhook.clone().unwrap_or(Value::Null);
         let kafka = view.kafka.clone().unwrap_or(Value::Null);
         let jms = view.jms.clone().unwrap_or(Value::Null);
+        let pull = view.pull.clone().unwrap_or(Value::Null);
         ChannelForm {
             name: view.name.clone(),
             description: view.description.clone().unwrap_or_default(),
@@ -153,6 +157,7 @@ impl ChannelForm {
             kafka_binary: kafka.pointer("/contentMode") == Some(&json!("BINARY")),
             jms_destination: text(&jms, "/destination"),
             jms_cloud_events_properties: jms.pointer("/cloudEventsProperties") == Some(&json!(true)),
+            pull_lease_seconds: text(&pull, "/leaseSeconds"),
             config: view.config.as_ref().map(pretty_json).unwrap_or_default(),
             ..ChannelForm::default()
         }
@@ -216,6 +221,19 @@ impl ChannelForm {
             }),
             _ => None,
         };
+        let pull = (kind == ChannelKind::Pull).then(|| match some(&self.pull_lease_seconds) {
+            None => json!({}),
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(seconds) => json!({ "leaseSeconds": seconds }),
+                Err(_) => {
+                    errors.push(ApiError::invalid_field(
+                        "pull.leaseSeconds",
+                        "must be a whole number of seconds",
+                    ));
+                    json!({})
+                }
+            },
+        });
         let body = ChannelBody {
             name: self.name.clone(),
             description: some(&self.description),
@@ -227,6 +245,7 @@ impl ChannelForm {
             kafka: (kind == ChannelKind::Kafka).then(|| self.kafka_block()),
             jms: (kind == ChannelKind::Jms).then(|| self.jms_block()),
             config,
+            pull,
         };
         (body, errors)
     }

@@ -16,6 +16,7 @@ mod operations;
 mod outbox;
 mod permissions;
 mod public;
+mod pull;
 mod robustness;
 mod trace;
 mod validation;

@@ -7,6 +7,7 @@
 mod common;
 mod console;
 mod pages;
+mod pull;
 #[allow(dead_code)]
 #[path = "../dispatch/receiver.rs"]
 mod receiver;

@@ -5,6 +5,7 @@ pub mod deliveries;
 pub mod erasure;
 pub mod history;
 pub mod identifiers;
+pub mod pull;
 pub mod wallets;
 
 use crate::domain::{Scope, WalletKey};

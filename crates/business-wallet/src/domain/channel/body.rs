@@ -44,6 +44,9 @@ pub struct ChannelBody {
     /// A custom adapter's block, validated by the adapter.
     #[serde(default, deserialize_with = "optional_object")]
     pub config: Option<Value>,
+    /// The pull block (type PULL): `{"leaseSeconds": 30}` (optional fields).
+    #[serde(default, deserialize_with = "optional_object")]
+    pub pull: Option<Value>,
 }
 
 fn default_true() -> bool {
@@ -71,7 +74,7 @@ pub(crate) fn body_schema<'k>(
     use crate::api::doc;
     use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, SchemaType, Type};
 
-    const BLOCKS: [&str; 4] = ["webhook", "kafka", "jms", "config"];
+    const BLOCKS: [&str; 5] = ["webhook", "kafka", "jms", "config", "pull"];
     let secret = |what: &str| {
         ObjectBuilder::new()
             .schema_type(Type::String)
@@ -207,10 +210,23 @@ pub(crate) fn body_schema<'k>(
                 )),
         )
         .build();
+    let pull = doc::closed_object()
+        .property(
+            "leaseSeconds",
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+                .minimum(Some(1))
+                .maximum(Some(crate::channels::pull::config::MAX_LEASE_SECONDS))
+                .description(Some(
+                    "Seconds a fetched batch stays with the receiver before its uncommitted events are \
+                     offered again (default 30).",
+                )),
+        )
+        .build();
 
     let mut variants = OneOfBuilder::new().description(Some(
         "A channel: its name, type, subscriptions, and the block of its type (`webhook`, `kafka`, \
-         `jms`, or `config` for a custom adapter); the other blocks are left out or null.",
+         `jms`, `pull`, or `config` for a custom adapter); the other blocks are left out or null.",
     ));
     for kind in kinds {
         let field = ChannelKind::parse(kind).block_field();
@@ -218,6 +234,7 @@ pub(crate) fn body_schema<'k>(
             "webhook" => webhook.clone(),
             "kafka" => kafka.clone(),
             "jms" => jms.clone(),
+            "pull" => pull.clone(),
             _ => ObjectBuilder::new()
                 .schema_type(Type::Object)
                 .description(Some("The adapter's own settings; the adapter validates them (400)."))

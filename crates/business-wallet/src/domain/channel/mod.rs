@@ -78,6 +78,10 @@ pub struct ChannelView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub config: Option<Value>,
+    /// Pull block (`leaseSeconds`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub pull: Option<Value>,
     /// Until when the previous HMAC secret still signs, after a rotation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret_valid_until: Option<String>,
@@ -97,7 +101,7 @@ pub struct ChannelView {
 impl ChannelView {
     /// The type block, whichever field holds it (exactly one does).
     fn block(&self) -> Option<&Value> {
-        [&self.webhook, &self.kafka, &self.jms, &self.config]
+        [&self.webhook, &self.kafka, &self.jms, &self.config, &self.pull]
             .into_iter()
             .find_map(Option::as_ref)
     }
@@ -138,6 +142,7 @@ fn view(row: &ChannelRow, event_types: Vec<String>, secrets: Option<&ChannelSecr
         kafka: (field == "kafka").then(|| config.clone()),
         jms: (field == "jms").then(|| config.clone()),
         config: (field == "config").then(|| config.clone()),
+        pull: (field == "pull").then(|| config.clone()),
         previous_secret_valid_until: secrets
             .and_then(|s| s.previous_hmac_secret_expires_at)
             .filter(|t| *t > now)
@@ -260,6 +265,7 @@ async fn validate_block(
         ("kafka", body.kafka.is_some()),
         ("jms", body.jms.is_some()),
         ("config", body.config.is_some()),
+        ("pull", body.pull.is_some()),
     ];
     if let Some((other, _)) = present.iter().find(|(f, set)| *set && *f != field) {
         return Err(DomainError::unprocessable(
@@ -277,6 +283,7 @@ async fn validate_block(
         }
         "kafka" => (body.kafka.unwrap_or(Value::Null), None, None),
         "jms" => (body.jms.unwrap_or(Value::Null), None, None),
+        "pull" => (body.pull.unwrap_or(Value::Null), None, None),
         _ => (body.config.unwrap_or(Value::Null), None, None),
     };
     if config.is_null() {

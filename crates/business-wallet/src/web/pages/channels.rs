@@ -43,6 +43,8 @@ struct ChannelFormPage {
     chart: Option<Chart>,
     /// The result of a test send of the unsaved form, shown above it.
     test: Option<TestView>,
+    /// A saved pull channel's endpoint and cursor state.
+    pull: Option<crate::domain::pull::PullStatus>,
 }
 
 /// A test send's result as the pages show it.
@@ -173,6 +175,7 @@ pub async fn new_channel(
         types: channel_types(&state),
         test: None,
         health: None,
+        pull: None,
         chart: None,
     })
     .into_response())
@@ -209,6 +212,7 @@ fn form_with_errors(
         types: channel_types(state),
         test: None,
         health: None,
+        pull: None,
         chart: None,
     })
     .into_response();
@@ -296,6 +300,9 @@ pub async fn channel(
         Err(DomainError::Forbidden(_)) => None,
         Err(err) => return Err(PageError::new(Some(&ctx), err.into())),
     };
+    let pull = crate::domain::pull::status(&state, &principal, &scope, &key)
+        .await
+        .in_page(&ctx)?;
     Ok(HtmlTemplate(ChannelFormPage {
         ctx,
         form: ChannelForm::from_view(&view),
@@ -305,6 +312,7 @@ pub async fn channel(
         test: None,
         health: Some(health),
         chart,
+        pull,
     })
     .into_response())
 }
@@ -472,6 +480,7 @@ pub async fn test_draft(State(state): State<AppState>, post: Post<ChannelsTab>) 
             catalog: catalog(),
             types: channel_types(&state),
             health: None,
+            pull: None,
             chart: None,
         })
         .into_response()),
