@@ -66,7 +66,7 @@ pub static IDENTIFIER_CREATED_V1: EventType = EventType {
 };
 
 /// Fired when a wallet's channel moves along the failure ladder (see
-/// [`crate::domain::channel::ladder`]). Never subscribed to unless a channel names it.
+/// `domain::channel::ladder`). Never subscribed to unless a channel names it.
 pub static CHANNEL_STATE_CHANGED_V1: EventType = EventType {
     type_name: "com.credenco.businesswallet.integration-channel.state-changed.v1",
     slug: "integration-channel-state-changed",

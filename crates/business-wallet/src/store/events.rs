@@ -110,7 +110,7 @@ pub struct Written {
     /// The deliveries written as `fan_out` asked (all of them for [`FanOut::Pending`]), as a
     /// dispatcher that claimed them would hold them.
     pub deliveries: Vec<ClaimedDelivery>,
-    /// Deliveries written PENDING although the fan-out leased (see [`HELD`]), left out of
+    /// Deliveries written PENDING although the fan-out leased (see `HELD`), left out of
     /// `deliveries`.
     pub held: usize,
     /// Of those, the ones a claim may take now (an ordered channel's): the dispatchers must be

@@ -1,5 +1,5 @@
 //! The failure ladder's rows: a channel's delivery state with its health, the compare-and-set
-//! that moves it, and what a resume releases (see [`crate::domain::channel::ladder`]).
+//! that moves it, and what a resume releases (see `domain::channel::ladder`).
 
 use sqlx::FromRow;
 
