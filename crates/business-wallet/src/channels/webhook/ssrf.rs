@@ -148,6 +148,11 @@ pub fn check_url(url: &str, policy: &NetworkPolicy) -> Result<url::Url, UrlRejec
                 policy.check_ip(IpAddr::V4(Ipv4Addr::LOCALHOST))?;
                 policy.check_ip(IpAddr::V6(Ipv6Addr::LOCALHOST))?;
             }
+            // The URL parser reads an address with more than one trailing dot
+            // (`10.0.0.1..`) as a name; a resolver may still read it as the address.
+            if let Ok(ip) = name.parse::<IpAddr>() {
+                policy.check_ip(ip)?;
+            }
         }
     }
     Ok(parsed)
@@ -337,6 +342,9 @@ mod tests {
             "https://192.0.2.10/hook",
             "https://localhost/hook",
             "https://api.localhost./hook",
+            // An address with trailing dots, which the URL parser leaves as a name.
+            "https://10.0.254.0../hook",
+            "https://127.0.0.1.../hook",
             // Alternative spellings normalise to the same address.
             "https://2130706433/hook",
             "https://0x7f.1/hook",
