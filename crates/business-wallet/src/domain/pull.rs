@@ -60,6 +60,7 @@ pub struct PullBatch {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CommitBody {
     /// The cursor of the fetched batch to acknowledge.
+    #[schema(pattern = r"^p1\.(0|[1-9][0-9]{0,17})\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     pub cursor: String,
 }
 
@@ -164,7 +165,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// presented that is not this channel's (a 401: whether the channel exists is not said).
 ///
 /// # Errors
-/// 403/404 for a principal; 422 for a channel that is not a PULL channel; 409 for a disabled one.
+/// 403/404 for a principal; 404 too for a channel that is not a PULL channel; 409 for a
+/// disabled one.
 async fn authorize(
     state: &AppState,
     caller: Caller<'_>,
@@ -193,13 +195,11 @@ async fn authorize(
         }
     };
     if ChannelKind::parse(&row.channel_type) != ChannelKind::Pull {
-        return Err(DomainError::unprocessable(
-            "channelExternalKey",
-            format!(
-                "channel {key} is a {} channel: only {PULL} channels are fetched",
-                row.channel_type
-            ),
-        ));
+        // The channel exists, its events resource does not: only a PULL channel has one.
+        return Err(DomainError::NotFound(format!(
+            "channel {key} is a {} channel: it has no events to fetch (only {PULL} channels do)",
+            row.channel_type
+        )));
     }
     if !row.enabled {
         return Err(DomainError::Conflict(format!(

@@ -388,7 +388,7 @@ async fn tokens_authorities_and_bad_input(backend: Backend) {
             None,
         )
         .await;
-    assert_error(status, &body, 422, "only PULL channels");
+    assert_error(status, &body, 404, "only PULL channels");
     let (status, _) = app
         .call(
             reqwest::Method::PUT,

@@ -74,6 +74,7 @@ pub struct FetchQuery {
     /// Continue after this batch: the `cursor` of an earlier fetch. Without it the fetch
     /// starts at the oldest event waiting (a receiver that restarts passes its last committed
     /// cursor, or none).
+    #[param(pattern = r"^p1\.(0|[1-9][0-9]{0,17})\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     pub cursor: Option<String>,
     /// Most events in the batch, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -131,7 +132,6 @@ async fn commit(
         (status = 200, description = "The next batch (possibly empty)", body = PullBatch),
         doc::SecuredLookup,
         (status = 409, response = doc::Conflict),
-        (status = 422, response = doc::Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -158,7 +158,6 @@ pub async fn wallet_fetch_events(
         doc::SecuredLookup,
         (status = 409, response = doc::Conflict),
         (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -183,7 +182,6 @@ pub async fn wallet_commit_events(
         (status = 200, description = "The next batch (possibly empty)", body = PullBatch),
         doc::SecuredLookup,
         (status = 409, response = doc::Conflict),
-        (status = 422, response = doc::Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -209,7 +207,6 @@ pub async fn platform_fetch_events(
         doc::SecuredLookup,
         (status = 409, response = doc::Conflict),
         (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::Unprocessable),
     ),
     security(("bearer" = []))
 )]
