@@ -28,6 +28,11 @@
 //! instance. Channels at their limit are left out of the next claim, and rows beyond the limit
 //! that one claim returned are given back at once, so a slow receiver holds a few slots, never
 //! all of them.
+//!
+//! **Limits.** A channel's own rate and in-flight limits, and a pause its receiver asked for,
+//! hold for all instances together: the claim counts them in the database, under the channel
+//! row's lock (see `store::limits`). When a rate leaves due deliveries behind, the claim says
+//! when the channel may send again, and the loop claims then instead of at the next poll.
 
 mod admission;
 mod listener;
@@ -103,6 +108,9 @@ struct Inner {
     instance_id: Arc<str>,
     /// The outbox of this process, which hands deliveries over while the claim loop runs.
     outbox: Outbox,
+    /// When the last claim's rate-limited (or receiver-paused) channels may send again: the
+    /// claim loop claims then rather than at the next poll.
+    limited_wake: Mutex<Option<Instant>>,
 }
 
 impl Inner {
@@ -182,6 +190,7 @@ impl Dispatcher {
                 slot_freed: Notify::new(),
                 instance_id: uuid::Uuid::new_v4().to_string().into(),
                 outbox: state.outbox.clone(),
+                limited_wake: Mutex::new(None),
             }),
         }
     }
@@ -266,7 +275,7 @@ impl Dispatcher {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = self.inner.wake.notified() => claim_due = true,
-                _ = tokio::time::sleep(poll) => claim_due = true,
+                _ = tokio::time::sleep(self.until_next_claim(poll)) => claim_due = true,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 Some(published) = handed_off.recv() => {
                     let (slots, _) = self.admit(published, true);
@@ -299,6 +308,12 @@ impl Dispatcher {
         tracing::info!("dispatcher stopped");
     }
 
+    /// The poll interval, or less when a limited channel may send again sooner.
+    fn until_next_claim(&self, poll: Duration) -> Duration {
+        let wake = *self.inner.limited_wake.lock().expect("wake lock is never poisoned");
+        wake.map_or(poll, |at| at.saturating_duration_since(Instant::now()).min(poll))
+    }
+
     fn nothing_queued(&self) -> bool {
         self.inner.admission().queued.is_empty()
     }
@@ -321,7 +336,10 @@ impl Dispatcher {
             skip_channels: &skip,
             owner: &self.inner.instance_id,
         };
-        let claimed = deliveries::claim(&ctx.db, &request).await?;
+        let claimed = deliveries::claim_with_limits(&ctx.db, &request).await?;
+        *self.inner.limited_wake.lock().expect("wake lock is never poisoned") =
+            claimed.next_in.map(|after| Instant::now() + after);
+        let claimed = claimed.deliveries;
         let mut outcome = RunOutcome {
             claimed: claimed.len(),
             ..RunOutcome::default()

@@ -29,6 +29,21 @@ pub fn next(attempt: u32, max_attempts: u32, outcome: &Outcome, settings: &Retry
     }
 }
 
+/// How long the whole channel pauses after `outcome`: when the receiver answered `429 Too Many
+/// Requests` or `503 Service Unavailable` with a `Retry-After`, for that long (at most
+/// `max_delay_ms`); otherwise not at all. Other statuses' `Retry-After` only delays the one
+/// delivery.
+pub fn channel_pause(outcome: &Outcome, settings: &RetrySettings) -> Option<Duration> {
+    match outcome {
+        Outcome::Retryable {
+            retry_after: Some(asked),
+            response: Some(response),
+            ..
+        } if matches!(response.status, 429 | 503) => Some((*asked).min(Duration::from_millis(settings.max_delay_ms))),
+        _ => None,
+    }
+}
+
 /// The wait after failed attempt `attempt`.
 fn delay(attempt: u32, retry_after: Option<Duration>, settings: &RetrySettings, jitter: f64) -> Duration {
     let base = settings.base_delay_ms;
@@ -115,6 +130,30 @@ mod tests {
         );
         // Out-of-range jitter values are clamped, not trusted.
         assert_eq!(after_failure(3, 15, &s, 7.0), high);
+    }
+
+    #[test]
+    fn only_429_and_503_with_retry_after_pause_the_channel() {
+        let settings = RetrySettings::default();
+        let answered = |status: u16, retry_after: Option<Duration>| Outcome::Retryable {
+            error: String::new(),
+            retry_after,
+            response: Some(crate::channels::ResponseRecord {
+                status,
+                headers: Vec::new(),
+                body_excerpt: String::new(),
+            }),
+        };
+        let two = Some(Duration::from_secs(2));
+        assert_eq!(channel_pause(&answered(429, two), &settings), two);
+        assert_eq!(channel_pause(&answered(503, two), &settings), two);
+        assert_eq!(channel_pause(&answered(500, two), &settings), None);
+        assert_eq!(channel_pause(&answered(429, None), &settings), None);
+        let long = Some(Duration::from_secs(86_400));
+        assert_eq!(
+            channel_pause(&answered(429, long), &settings),
+            Some(Duration::from_millis(settings.max_delay_ms))
+        );
     }
 
     #[test]

@@ -153,6 +153,18 @@ pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery, attempt
     let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
     attempt_over();
 
+    if let Some(pause) = retry::channel_pause(&attempt.outcome, &ctx.settings.integration.retry) {
+        // The receiver asked for a pause: the whole channel waits, on every instance.
+        let pause_ms = i64::try_from(pause.as_millis()).unwrap_or(i64::MAX);
+        match crate::store::limits::throttle(&ctx.db, delivery.channel_id, pause_ms).await {
+            Ok(()) => {
+                tracing::info!(channel = %delivery.channel_external_key, pause_ms, "receiver asked for a pause; the channel waits")
+            }
+            Err(err) => {
+                tracing::warn!(channel = %delivery.channel_external_key, error = %err, "could not store the pause the receiver asked for")
+            }
+        }
+    }
     let max_attempts = u32::try_from(delivery.max_attempts).unwrap_or(u32::MAX);
     let jitter = rand::random::<f64>() * 2.0 - 1.0;
     let resolution = retry::next(

@@ -40,11 +40,21 @@ pub struct ChannelRow {
     pub delivery_state_since: Option<i64>,
     /// `BEST_EFFORT` or `PER_WALLET`.
     pub ordering: String,
+    /// Most deliveries a second, on all instances together (`None`: no rate limit).
+    pub rate_per_sec: Option<f64>,
+    /// Most deliveries at once within the rate (set when `rate_per_sec` is).
+    pub rate_burst: Option<i32>,
+    /// Most deliveries in flight at once, on all instances together (`None`: no limit beyond
+    /// `integration.dispatch.max_in_flight_per_channel` per instance).
+    pub max_in_flight: Option<i32>,
+    /// The receiver asked for a pause (`429`/`503` with `Retry-After`) until then, epoch ms.
+    pub throttled_until: Option<i64>,
 }
 
 const COLUMNS: &str =
     "id, channel_external_key, wallet_external_key, name, description, channel_type, enabled, config, \
-                       secrets, created_at, updated_at, created_by, updated_by, delivery_state, delivery_state_since, ordering";
+                       secrets, created_at, updated_at, created_by, updated_by, delivery_state, delivery_state_since, ordering, \
+                       rate_per_sec, rate_burst, max_in_flight, throttled_until";
 
 fn owner_clause(scope: &Scope) -> &'static str {
     match scope {
@@ -66,8 +76,9 @@ fn owner(scope: &Scope) -> Option<&WalletKey> {
 /// Database failure, including the unique violation of a duplicate name.
 pub async fn insert(tx: &mut Tx, row: &ChannelRow, event_types: &[String]) -> Result<i64, sqlx::Error> {
     const SQL: &str = "INSERT INTO integration_channel (channel_external_key, wallet_external_key, name, description, \
-                       channel_type, enabled, config, secrets, created_at, updated_at, created_by, updated_by, ordering) \
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
+                       channel_type, enabled, config, secrets, created_at, updated_at, created_by, updated_by, ordering, \
+                       rate_per_sec, rate_burst, max_in_flight) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id";
     let id: i64 = with_tx!(&mut *tx, c => sqlx::query_scalar(SQL)
         .bind(&row.channel_external_key)
         .bind(&row.wallet_external_key)
@@ -82,6 +93,9 @@ pub async fn insert(tx: &mut Tx, row: &ChannelRow, event_types: &[String]) -> Re
         .bind(&row.created_by)
         .bind(&row.updated_by)
         .bind(&row.ordering)
+        .bind(row.rate_per_sec)
+        .bind(row.rate_burst)
+        .bind(row.max_in_flight)
         .fetch_one(c)
         .await)?;
     replace_subscriptions(tx, id, event_types).await?;
@@ -115,7 +129,8 @@ pub async fn replace_subscriptions(tx: &mut Tx, channel_id: i64, event_types: &[
 /// Database failure, including the unique violation of a duplicate name.
 pub async fn update(tx: &mut Tx, row: &ChannelRow, event_types: &[String]) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE integration_channel SET name = $2, description = $3, channel_type = $4, enabled = $5, \
-                       config = $6, secrets = $7, updated_at = $8, updated_by = $9, ordering = $10 WHERE id = $1";
+                       config = $6, secrets = $7, updated_at = $8, updated_by = $9, ordering = $10, \
+                       rate_per_sec = $11, rate_burst = $12, max_in_flight = $13 WHERE id = $1";
     with_tx!(&mut *tx, c => sqlx::query(SQL)
         .bind(row.id)
         .bind(&row.name)
@@ -127,6 +142,9 @@ pub async fn update(tx: &mut Tx, row: &ChannelRow, event_types: &[String]) -> Re
         .bind(row.updated_at)
         .bind(&row.updated_by)
         .bind(&row.ordering)
+        .bind(row.rate_per_sec)
+        .bind(row.rate_burst)
+        .bind(row.max_in_flight)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;

@@ -42,6 +42,14 @@ pub(crate) fn expand(db: &Db, template: &str) -> String {
     expand_with(template, now)
 }
 
+/// [`expand`] for the backend of a transaction.
+pub(super) fn expand_in(tx: &super::Tx, template: &str) -> String {
+    match tx.inner {
+        super::TxInner::Postgres(_) => expand_with(template, PG_NOW),
+        super::TxInner::Sqlite(_) => expand_with(template, SQLITE_NOW),
+    }
+}
+
 fn expand_with(template: &str, now: &str) -> String {
     let mut sql = String::with_capacity(template.len() + 2 * now.len());
     let mut rest = template;
@@ -137,87 +145,184 @@ pub struct ClaimRequest<'a> {
     pub owner: &'a str,
 }
 
+/// What one claim took, and when a rate-limited channel may send again.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    /// The deliveries, each channel's oldest due first.
+    pub deliveries: Vec<ClaimedDelivery>,
+    /// How soon a channel that had due deliveries left behind (by its rate, or by its
+    /// receiver's `Retry-After`) may send again; `None` when none was left behind so.
+    pub next_in: Option<Duration>,
+}
+
+/// The claim's rule for a channel without limits: the limited ones are claimed one channel at
+/// a time, under their row's lock (see [`claim_with_limits`]).
+const UNLIMITED: &str = "AND c.rate_per_sec IS NULL AND c.max_in_flight IS NULL AND c.throttled_until IS NULL";
+/// The claim's rule for one limited channel, `$6`.
+const ONE_CHANNEL: &str = "AND d.channel_id = $6";
+
+// The inner SELECT picks the rows; on PostgreSQL it locks them and skips rows another
+// instance is claiming at this moment, so concurrent dispatchers never take the same row.
+// SQLite runs the statement on its single writer connection, which serialises claims.
+const PG_CLAIM: &str = "UPDATE integration_delivery SET state = {delivering}, due_at = {now} + $1, lease_token = $2, \
+                        lease_owner = $5, attempts = attempts + 1, updated_at = {now} \
+                        WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
+                        WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.channel_type <> 'PULL' AND c.delivery_state <> 'PAUSED' {in_order} \
+                        AND NOT (d.channel_id = ANY($4)) {which} \
+                        ORDER BY d.due_at, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED)";
+const SQLITE_CLAIM: &str = "UPDATE integration_delivery SET state = {delivering}, due_at = {now} + $1, lease_token = $2, \
+                            lease_owner = $5, attempts = attempts + 1, updated_at = {now} \
+                            WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
+                            WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.channel_type <> 'PULL' AND c.delivery_state <> 'PAUSED' {in_order} \
+                            AND d.channel_id NOT IN (SELECT value FROM json_each($4)) {which} \
+                            ORDER BY d.due_at, d.id LIMIT $3)";
+// The claimed rows are loaded by id: there is no index on `lease_token`, and a look-up by
+// token would read the whole table, so that a claim would cost more as the table grows.
+const COLUMNS: &str = "d.id, d.delivery_external_key, d.lease_token, d.attempts, d.max_attempts, d.created_at, d.channel_id, \
+                       c.channel_external_key, c.channel_type, c.config AS channel_config, c.secrets AS channel_secrets, \
+                       c.delivery_state AS channel_delivery_state, c.ordering AS channel_ordering, e.event_id, e.event_type, e.source, e.subject, e.wallet_external_key, e.time, e.dataschema, \
+                       e.correlation_id, e.traceparent, e.tracestate, e.sequence, e.data";
+
+/// The claim statement for `db`, taking the rows `which` allows.
+fn claim_sql(db: &Db, which: &str) -> String {
+    let template = match db {
+        Db::Postgres(_) => PG_CLAIM,
+        Db::Sqlite { .. } => SQLITE_CLAIM,
+    };
+    let sql = expand(db, &template.replace("{in_order}", IN_ORDER).replace("{which}", which));
+    match db {
+        // One round trip: the update returns the rows it took and the same statement joins
+        // their channels and events.
+        Db::Postgres(_) => format!(
+            "WITH d AS ({sql} RETURNING id, delivery_external_key, lease_token, attempts, max_attempts, created_at, channel_id, \
+             event_id, due_at) \
+             SELECT {COLUMNS} FROM d JOIN integration_channel c ON c.id = d.channel_id \
+             JOIN integration_event e ON e.id = d.event_id ORDER BY d.due_at, d.id"
+        ),
+        Db::Sqlite { .. } => format!("{sql} RETURNING id"),
+    }
+}
+
 /// Takes up to `limit` due PENDING deliveries of enabled channels, oldest due first: sets them
 /// DELIVERING under a fresh lease token owned by `request.owner`, counts the attempt, and
 /// returns them with their events and channels. The claim commits before anything is sent.
 /// Deliveries of disabled and of PAUSED channels are left as they are. Equal due times are
 /// taken in the order the deliveries were created. A lease that ended, or whose owner
 /// stopped sending heartbeats, is turned back into PENDING by [`super::instances`] first.
+/// Channels with limits take no more than their limits allow ([`claim_with_limits`]).
 ///
 /// # Errors
 /// Database failure.
 pub async fn claim(db: &Db, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
+    Ok(claim_with_limits(db, request).await?.deliveries)
+}
+
+/// [`claim`], telling also when a rate-limited channel may send again.
+///
+/// First the limited channels (a rate, an in-flight limit, or a receiver's `Retry-After`):
+/// their rows are locked, one transaction for all of them, so that two dispatchers never count
+/// the same room twice (one that finds a channel locked leaves it to the other); each takes
+/// what its limits allow now, and its rate's TAT moves on by what it took. Then the rest, in
+/// one statement, as many as `limit` still allows.
+///
+/// # Errors
+/// Database failure.
+pub async fn claim_with_limits(db: &Db, request: &ClaimRequest<'_>) -> Result<Claimed, sqlx::Error> {
     let lease_token = uuid::Uuid::new_v4().to_string();
-    // The inner SELECT picks the rows; on PostgreSQL it locks them and skips rows another
-    // instance is claiming at this moment, so concurrent dispatchers never take the same row.
-    // SQLite runs the statement on its single writer connection, which serialises claims.
-    const PG_CLAIM: &str = "UPDATE integration_delivery SET state = {delivering}, due_at = {now} + $1, lease_token = $2, \
-                            lease_owner = $5, attempts = attempts + 1, updated_at = {now} \
-                            WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                            WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.channel_type <> 'PULL' AND c.delivery_state <> 'PAUSED' {in_order} \
-                            AND NOT (d.channel_id = ANY($4)) \
-                            ORDER BY d.due_at, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED)";
-    const SQLITE_CLAIM: &str = "UPDATE integration_delivery SET state = {delivering}, due_at = {now} + $1, lease_token = $2, \
-                                lease_owner = $5, attempts = attempts + 1, updated_at = {now} \
-                                WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                                WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.channel_type <> 'PULL' AND c.delivery_state <> 'PAUSED' {in_order} \
-                                AND d.channel_id NOT IN (SELECT value FROM json_each($4)) \
-                                ORDER BY d.due_at, d.id LIMIT $3)";
-    // The claimed rows are loaded by id: there is no index on `lease_token`, and a look-up by
-    // token would read the whole table, so that a claim would cost more as the table grows.
-    const COLUMNS: &str = "d.id, d.delivery_external_key, d.lease_token, d.attempts, d.max_attempts, d.created_at, d.channel_id, \
-                           c.channel_external_key, c.channel_type, c.config AS channel_config, c.secrets AS channel_secrets, \
-                           c.delivery_state AS channel_delivery_state, c.ordering AS channel_ordering, e.event_id, e.event_type, e.source, e.subject, e.wallet_external_key, e.time, e.dataschema, \
-                           e.correlation_id, e.traceparent, e.tracestate, e.sequence, e.data";
+    let mut claimed = Claimed::default();
+    let mut sqlite_ids = Vec::new();
+    if super::limits::any_limited(db).await? {
+        let mut tx = db.begin().await?;
+        let rows = super::limits::lock_due(&mut tx, request.skip_channels).await?;
+        let mut plan = super::limits::plan(&mut tx, &rows, request.limit).await?;
+        // Each room is filled as far as there are due rows, and then says what was taken.
+        let sql = claim_sql(db, ONE_CHANNEL);
+        for room in &mut plan.rooms {
+            if room.take == 0 {
+                continue;
+            }
+            let (channel, take) = (room.channel, room.take);
+            let taken = match &mut tx.inner {
+                super::TxInner::Postgres(tx) => {
+                    let rows: Vec<ClaimedDelivery> = sqlx::query_as(&sql)
+                        .bind(request.lease_ms)
+                        .bind(&lease_token)
+                        .bind(take)
+                        .bind(request.skip_channels)
+                        .bind(request.owner)
+                        .bind(channel)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                    let taken = rows.len();
+                    claimed.deliveries.extend(rows);
+                    taken
+                }
+                super::TxInner::Sqlite(tx) => {
+                    let ids: Vec<i64> = sqlx::query_scalar(&sql)
+                        .bind(request.lease_ms)
+                        .bind(&lease_token)
+                        .bind(take)
+                        .bind(serde_json::to_string(request.skip_channels).expect("a list of integers serialises"))
+                        .bind(request.owner)
+                        .bind(channel)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                    let taken = ids.len();
+                    sqlite_ids.extend(ids);
+                    taken
+                }
+            };
+            room.take = i64::try_from(taken).unwrap_or(i64::MAX);
+        }
+        claimed.next_in = super::limits::record_taken(&mut tx, &plan).await?;
+        tx.commit().await?;
+    }
+    let taken = i64::try_from(claimed.deliveries.len() + sqlite_ids.len()).unwrap_or(i64::MAX);
+    let rest = request.limit.saturating_sub(taken);
+    let sql = claim_sql(db, UNLIMITED);
     match db {
-        // One round trip: the update returns the rows it took and the same statement joins
-        // their channels and events.
         Db::Postgres(pool) => {
-            let sql = format!(
-                "WITH d AS ({} RETURNING id, delivery_external_key, lease_token, attempts, max_attempts, created_at, channel_id, \
-                 event_id, due_at) \
-                 SELECT {COLUMNS} FROM d JOIN integration_channel c ON c.id = d.channel_id \
-                 JOIN integration_event e ON e.id = d.event_id ORDER BY d.due_at, d.id",
-                expand(db, &PG_CLAIM.replace("{in_order}", IN_ORDER))
-            );
-            sqlx::query_as::<_, ClaimedDelivery>(&sql)
-                .bind(request.lease_ms)
-                .bind(&lease_token)
-                .bind(request.limit)
-                .bind(request.skip_channels)
-                .bind(request.owner)
-                .fetch_all(pool)
-                .await
+            if rest > 0 {
+                let rows: Vec<ClaimedDelivery> = sqlx::query_as(&sql)
+                    .bind(request.lease_ms)
+                    .bind(&lease_token)
+                    .bind(rest)
+                    .bind(request.skip_channels)
+                    .bind(request.owner)
+                    .fetch_all(pool)
+                    .await?;
+                claimed.deliveries.extend(rows);
+            }
         }
         Db::Sqlite { writer, reader, .. } => {
-            let ids: Vec<i64> = sqlx::query_scalar(&format!(
-                "{} RETURNING id",
-                expand(db, &SQLITE_CLAIM.replace("{in_order}", IN_ORDER))
-            ))
-            .bind(request.lease_ms)
-            .bind(&lease_token)
-            .bind(request.limit)
-            .bind(serde_json::to_string(request.skip_channels).expect("a list of integers serialises"))
-            .bind(request.owner)
-            .fetch_all(writer)
-            .await?;
-            if ids.is_empty() {
-                return Ok(Vec::new());
+            if rest > 0 {
+                let ids: Vec<i64> = sqlx::query_scalar(&sql)
+                    .bind(request.lease_ms)
+                    .bind(&lease_token)
+                    .bind(rest)
+                    .bind(serde_json::to_string(request.skip_channels).expect("a list of integers serialises"))
+                    .bind(request.owner)
+                    .fetch_all(writer)
+                    .await?;
+                sqlite_ids.extend(ids);
             }
-            let load = format!(
-                "SELECT {COLUMNS} FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                 JOIN integration_event e ON e.id = d.event_id \
-                 WHERE d.id IN (SELECT value FROM json_each($1)) AND d.lease_token = $2 AND d.state = $3 \
-                 ORDER BY d.due_at, d.id"
-            );
-            sqlx::query_as::<_, ClaimedDelivery>(&load)
-                .bind(serde_json::to_string(&ids).expect("a list of integers serialises"))
-                .bind(&lease_token)
-                .bind(DeliveryState::Delivering)
-                .fetch_all(reader)
-                .await
+            if !sqlite_ids.is_empty() {
+                let load = format!(
+                    "SELECT {COLUMNS} FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
+                     JOIN integration_event e ON e.id = d.event_id \
+                     WHERE d.id IN (SELECT value FROM json_each($1)) AND d.lease_token = $2 AND d.state = $3 \
+                     ORDER BY d.due_at, d.id"
+                );
+                claimed.deliveries = sqlx::query_as::<_, ClaimedDelivery>(&load)
+                    .bind(serde_json::to_string(&sqlite_ids).expect("a list of integers serialises"))
+                    .bind(&lease_token)
+                    .bind(DeliveryState::Delivering)
+                    .fetch_all(reader)
+                    .await?;
+            }
         }
     }
+    Ok(claimed)
 }
 
 /// One attempt as stored in `integration_delivery_attempt`: written by the dispatcher, read

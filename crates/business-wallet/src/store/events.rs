@@ -100,9 +100,14 @@ pub const PER_WALLET: &str = "PER_WALLET";
 
 /// The deliveries a fan-out never leases, whatever it asks: those of a PAUSED channel (they
 /// wait for a resume), those of a PER_WALLET channel (they wait for their wallet's earlier
-/// deliveries: only the claim knows when they may go) and those of a PULL channel (its
-/// receiver fetches them; no dispatcher sends them).
-const HELD: &str = "(c.delivery_state = 'PAUSED' OR c.ordering = 'PER_WALLET' OR c.channel_type = 'PULL')";
+/// deliveries: only the claim knows when they may go), those of a PULL channel (its
+/// receiver fetches them; no dispatcher sends them) and those of a limited channel (a rate, an
+/// in-flight limit or a pause its receiver asked for: only the claim counts them against the
+/// limits, for every instance together).
+const HELD: &str = "(c.delivery_state = 'PAUSED' OR c.ordering = 'PER_WALLET' OR c.channel_type = 'PULL' \
+                    OR c.rate_per_sec IS NOT NULL OR c.max_in_flight IS NOT NULL OR c.throttled_until IS NOT NULL)";
+/// Of the held deliveries, those a claim may take at once: all but a PAUSED or PULL channel's.
+const TO_CLAIM: &str = "(c.delivery_state <> 'PAUSED' AND c.channel_type <> 'PULL')";
 
 /// What [`insert_with_deliveries`] wrote.
 #[derive(Debug)]
@@ -164,9 +169,9 @@ pub async fn insert_with_deliveries(
                 SELECT d.id, d.delivery_external_key, d.channel_id, c.channel_external_key, c.channel_type, \
                 c.config AS channel_config, c.secrets AS channel_secrets, c.delivery_state AS channel_delivery_state, \
                 d.state = $13 AS as_asked, \
-                (c.ordering = 'PER_WALLET' AND c.delivery_state <> 'PAUSED' AND c.channel_type <> 'PULL') AS to_claim \
+                {to_claim} AS to_claim \
                 FROM d JOIN integration_channel c ON c.id = d.channel_id ORDER BY d.id";
-            let insert = INSERT.replace("{held}", HELD);
+            let insert = INSERT.replace("{held}", HELD).replace("{to_claim}", TO_CLAIM);
             bind_event!(sqlx::query_as(&insert), event, now)
                 .bind(state)
                 .bind(attempts)
@@ -186,7 +191,8 @@ pub async fn insert_with_deliveries(
                 time, dataschema, correlation_id, data, created_at, traceparent, tracestate, sequence) \
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
             const CHANNELS: &str = "SELECT c.id, c.wallet_external_key, c.channel_external_key, c.channel_type, c.config, c.secrets, \
-                c.delivery_state, c.ordering \
+                c.delivery_state, c.ordering, \
+                (c.rate_per_sec IS NOT NULL OR c.max_in_flight IS NOT NULL OR c.throttled_until IS NOT NULL) AS limited \
                 FROM integration_channel c JOIN integration_channel_subscription s ON s.channel_id = c.id \
                 WHERE s.event_type = $1 AND c.enabled AND (c.wallet_external_key = $2 OR c.wallet_external_key IS NULL)";
             const INSERT: &str =
@@ -206,6 +212,7 @@ pub async fn insert_with_deliveries(
                 Option<Vec<u8>>,
                 String,
                 String,
+                bool,
             );
             let channels: Vec<Channel> = sqlx::query_as(CHANNELS)
                 .bind(&event.event_type)
@@ -222,15 +229,17 @@ pub async fn insert_with_deliveries(
                 secrets,
                 delivery_state,
                 ordering,
+                limited,
             ) in channels
             {
                 let key = DeliveryKey::generate();
                 // A PAUSED channel's delivery waits as PENDING, never leased; so does an ordered
-                // channel's, which goes out only after the wallet's earlier ones (the claim's rule).
+                // channel's, which goes out only after the wallet's earlier ones (the claim's rule),
+                // and a limited channel's, which only the claim counts against its limits.
                 let ordered = ordering == PER_WALLET;
                 let pulled = channel_type == crate::channels::kind::PULL;
-                let to_claim = ordered && delivery_state != "PAUSED" && !pulled;
-                let paused = delivery_state == "PAUSED" || ordered || pulled;
+                let to_claim = delivery_state != "PAUSED" && !pulled;
+                let paused = delivery_state == "PAUSED" || ordered || pulled || limited;
                 let id: i64 = sqlx::query_scalar(INSERT)
                     .bind(&key)
                     .bind(event_row_id)

@@ -21,6 +21,7 @@ pub mod history;
 pub mod identifiers;
 pub mod instances;
 pub mod ladder;
+pub mod limits;
 pub mod pull;
 mod sqlite_tx;
 pub mod wallets;

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::channels::ChannelKind;
+use crate::domain::channel::limits::ChannelLimits;
 use crate::domain::channel::{ApiKeyBody, ChannelBody, ChannelView, OAuth2Body, WebhookBody};
 use crate::error::ApiError;
 
@@ -47,6 +48,12 @@ pub struct ChannelForm {
     pub events: Vec<String>,
     /// `BEST_EFFORT` or `PER_WALLET` (blank: the default, BEST_EFFORT).
     pub ordering: String,
+    /// Rate limit, deliveries a second (blank: none).
+    pub limit_rate: String,
+    /// Burst of the rate limit (blank: the default).
+    pub limit_burst: String,
+    /// In-flight limit (blank: none).
+    pub limit_in_flight: String,
     /// Webhook URL.
     pub url: String,
     /// Webhook timeout in milliseconds.
@@ -114,6 +121,9 @@ impl ChannelForm {
             enabled: field(pairs, "enabled").is_some(),
             events: fields(pairs, "event").into_iter().map(str::to_string).collect(),
             ordering: get("ordering"),
+            limit_rate: get("limit_rate"),
+            limit_burst: get("limit_burst"),
+            limit_in_flight: get("limit_in_flight"),
             url: get("url"),
             timeout_ms: get("timeout_ms"),
             standard_webhooks: field(pairs, "standard_webhooks").is_some(),
@@ -146,6 +156,21 @@ impl ChannelForm {
             enabled: view.enabled,
             events: view.event_type_filters.clone(),
             ordering: view.ordering.clone(),
+            limit_rate: view
+                .limits
+                .and_then(|l| l.events_per_second)
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+            limit_burst: view
+                .limits
+                .and_then(|l| l.burst)
+                .map(|b| b.to_string())
+                .unwrap_or_default(),
+            limit_in_flight: view
+                .limits
+                .and_then(|l| l.max_in_flight)
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
             url: text(&webhook, "/url"),
             timeout_ms: text(&webhook, "/timeoutMs"),
             standard_webhooks: webhook["standardWebhooks"] == Value::Bool(true),
@@ -234,6 +259,7 @@ impl ChannelForm {
                 }
             },
         });
+        let limits = self.limits(&mut errors);
         let body = ChannelBody {
             name: self.name.clone(),
             description: some(&self.description),
@@ -241,6 +267,7 @@ impl ChannelForm {
             enabled: self.enabled,
             event_type_filters: self.events.clone(),
             ordering: some(&self.ordering),
+            limits,
             webhook,
             kafka: (kind == ChannelKind::Kafka).then(|| self.kafka_block()),
             jms: (kind == ChannelKind::Jms).then(|| self.jms_block()),
@@ -248,6 +275,30 @@ impl ChannelForm {
             pull,
         };
         (body, errors)
+    }
+
+    /// The limits as typed: each blank field unset, none at all when every one is blank.
+    fn limits(&self, errors: &mut Vec<ApiError>) -> Option<ChannelLimits> {
+        fn number<T: std::str::FromStr>(raw: &str, field: &str, what: &str, errors: &mut Vec<ApiError>) -> Option<T> {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                return None;
+            }
+            raw.parse()
+                .map_err(|_| errors.push(ApiError::invalid_field(field, what)))
+                .ok()
+        }
+        let limits = ChannelLimits {
+            events_per_second: number(&self.limit_rate, "limits.eventsPerSecond", "must be a number", errors),
+            burst: number(&self.limit_burst, "limits.burst", "must be a whole number", errors),
+            max_in_flight: number(
+                &self.limit_in_flight,
+                "limits.maxInFlight",
+                "must be a whole number",
+                errors,
+            ),
+        };
+        (limits != ChannelLimits::default()).then_some(limits)
     }
 
     /// The Kafka block: the topic, and the content mode only when binary is checked (a channel

@@ -58,6 +58,8 @@ macro_rules! dispatch_tests_with {
     )+};
 }
 
+mod limits;
+
 /// On-premise with the local receivers allowed, short back-off and short timeouts.
 async fn spawn(backend: Backend) -> TestApp {
     spawn_with(backend, |_| {}).await

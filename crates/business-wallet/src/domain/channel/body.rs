@@ -32,6 +32,9 @@ pub struct ChannelBody {
     /// in event order.
     #[serde(default)]
     pub ordering: Option<String>,
+    /// Rate and concurrency limits, over every dispatcher instance together (not for PULL).
+    #[serde(default, deserialize_with = "optional_object")]
+    pub limits: Option<super::limits::ChannelLimits>,
     /// The webhook block (type WEBHOOK).
     #[serde(default, deserialize_with = "optional_object")]
     pub webhook: Option<WebhookBody>,
@@ -281,6 +284,9 @@ pub(crate) fn body_schema<'k>(
                          is delivered, replayed or dismissed.",
                     )),
             );
+        if kind != crate::channels::kind::PULL {
+            variant = variant.property("limits", limits_schema());
+        }
         for other in BLOCKS {
             variant = if other == field {
                 variant.property(other, block.clone()).required(other)
@@ -291,6 +297,54 @@ pub(crate) fn body_schema<'k>(
         variants = variants.item(variant);
     }
     variants.build().into()
+}
+
+/// The schema of a body's `limits` (null or an object; every field optional).
+fn limits_schema() -> utoipa::openapi::schema::Schema {
+    use super::limits::{MAX_BURST, MAX_IN_FLIGHT, MAX_RATE};
+    use crate::api::doc;
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let integer = |max: u32, what: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(max))
+            .description(Some(what))
+    };
+    doc::closed_object()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .property(
+            "eventsPerSecond",
+            ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .exclusive_minimum(Some(0))
+                .maximum(Some(MAX_RATE))
+                .description(Some(
+                    "Most deliveries a second, counted over every dispatcher instance together \
+                     (fractions allowed: 0.5 is one every two seconds).",
+                )),
+        )
+        .property(
+            "burst",
+            integer(
+                MAX_BURST,
+                "Most deliveries sent at once within the rate after a quiet spell (default: a tenth of \
+                 a second's worth, at least 1). Needs eventsPerSecond.",
+            ),
+        )
+        .property(
+            "maxInFlight",
+            integer(
+                MAX_IN_FLIGHT,
+                "Most deliveries in flight at once, over every dispatcher instance together.",
+            ),
+        )
+        .description(Some(
+            "Rate and concurrency limits (null or {}: none). A receiver answering 429 or 503 with \
+             Retry-After pauses the whole channel for that long, limits or not.",
+        ))
+        .build()
+        .into()
 }
 
 impl utoipa::PartialSchema for ChannelBody {

@@ -7,6 +7,7 @@
 mod body;
 pub mod health;
 pub mod ladder;
+pub mod limits;
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -62,6 +63,12 @@ pub struct ChannelView {
     pub event_type_filters: Vec<String>,
     /// BEST_EFFORT, or PER_WALLET: one wallet's deliveries go out one at a time, in event order.
     pub ordering: String,
+    /// The channel's rate and concurrency limits, counted over every dispatcher instance (the
+    /// burst filled in when it was left out); null when it has none.
+    pub limits: Option<limits::ChannelLimits>,
+    /// Until when the receiver asked for a pause (it answered 429 or 503 with `Retry-After`):
+    /// nothing of the channel is sent before then (RFC 3339 UTC); null when it is not paused so.
+    pub throttled_until: Option<String>,
     /// Webhook block without secrets (`apiKey.headerName`, `oauth2.tokenUrl/clientId/scope`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -138,6 +145,12 @@ fn view(row: &ChannelRow, event_types: Vec<String>, secrets: Option<&ChannelSecr
         delivery_state_since: row.delivery_state_since.map(rfc3339_ms),
         event_type_filters: event_types,
         ordering: row.ordering.clone(),
+        limits: limits::ChannelLimits::from_columns(limits::LimitColumns {
+            rate_per_sec: row.rate_per_sec,
+            rate_burst: row.rate_burst,
+            max_in_flight: row.max_in_flight,
+        }),
+        throttled_until: row.throttled_until.filter(|t| *t > now).map(rfc3339_ms),
         webhook: (field == "webhook").then(|| config.clone()),
         kafka: (field == "kafka").then(|| config.clone()),
         jms: (field == "jms").then(|| config.clone()),
@@ -163,6 +176,7 @@ struct Validated {
     enabled: bool,
     event_types: Vec<String>,
     ordering: String,
+    limits: limits::LimitColumns,
     config: Value,
     api_key_value: Option<Option<String>>,
     oauth2_client_secret: Option<Option<String>>,
@@ -188,9 +202,10 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
     }));
     let event_types = errors.take(subscribed_types(&body.event_type_filters));
     let ordering = errors.take(ordering_of(body.ordering.as_deref()));
+    let limits = errors.take(limits_of(&channel_type, body.limits.as_ref()));
     let enabled = body.enabled;
-    let (Some(name), Some(description), Some(channel), Some(event_types), Some(ordering)) =
-        (name, description, channel, event_types, ordering)
+    let (Some(name), Some(description), Some(channel), Some(event_types), Some(ordering), Some(limits)) =
+        (name, description, channel, event_types, ordering, limits)
     else {
         if state.channels.get(&channel_type).is_some() {
             if let Err(err) = validate_block(state, &channel_type, body).await {
@@ -211,10 +226,23 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
         enabled,
         event_types,
         ordering,
+        limits,
         config,
         api_key_value,
         oauth2_client_secret,
     })
+}
+
+/// The `limits` of a body, checked; a PULL channel takes none (its receiver sets the pace).
+fn limits_of(channel_type: &str, value: Option<&limits::ChannelLimits>) -> Result<limits::LimitColumns, DomainError> {
+    let columns = limits::ChannelLimits::columns(value)?;
+    if ChannelKind::parse(channel_type) == ChannelKind::Pull && columns != limits::LimitColumns::default() {
+        return Err(DomainError::invalid_field(
+            "limits",
+            "a PULL channel's receiver fetches at its own pace: it takes no limits",
+        ));
+    }
+    Ok(columns)
 }
 
 /// The `ordering` of a body: BEST_EFFORT when left out or null.
@@ -410,6 +438,10 @@ pub async fn create(
         delivery_state: ladder::ChannelState::Active.as_str().to_string(),
         delivery_state_since: None,
         ordering: valid.ordering.clone(),
+        rate_per_sec: valid.limits.rate_per_sec,
+        rate_burst: valid.limits.rate_burst,
+        max_in_flight: valid.limits.max_in_flight,
+        throttled_until: None,
     };
     let mut tx = state.db.begin().await?;
     if store_channels::name_taken(&mut tx, scope, &row.name, None).await? {
@@ -501,6 +533,9 @@ pub async fn replace(
         config: valid.config.to_string(),
         secrets: Some(secrets.seal(&state.secrets)),
         ordering: valid.ordering.clone(),
+        rate_per_sec: valid.limits.rate_per_sec,
+        rate_burst: valid.limits.rate_burst,
+        max_in_flight: valid.limits.max_in_flight,
         updated_at: now,
         updated_by: principal.sub.clone(),
         ..current

@@ -1,0 +1,253 @@
+//! The limited channels' part of the claim (see `deliveries::claim_with_limits`): which
+//! channels have limits and due deliveries, how many each may take now, and what the claim
+//! took. A channel is limited when it has a rate (`rate_per_sec`), an in-flight limit
+//! (`max_in_flight`) or a pause its receiver asked for (`throttled_until`); the partial index
+//! `integration_channel_limited` finds them.
+//!
+//! Every dispatcher instance reads and moves the same columns under the channel row's lock, so
+//! the limits hold for all instances together: the rate through the stored TAT of a generic
+//! cell rate algorithm ([`Gcra`]), the in-flight limit by counting the channel's DELIVERING
+//! rows (a delivery whose attempt is over counts until its outcome is stored: the count errs on
+//! the safe side).
+
+use std::time::Duration;
+
+use super::deliveries::expand_in;
+use super::{with_reader, Db, Tx, TxInner};
+use crate::domain::channel::limits::Gcra;
+
+/// The rule that makes a channel limited; the partial index has the same.
+const LIMITED: &str = "(c.rate_per_sec IS NOT NULL OR c.max_in_flight IS NOT NULL OR c.throttled_until IS NOT NULL)";
+
+/// A limited channel with due deliveries, locked by this claim.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(super) struct LimitedRow {
+    id: i64,
+    rate_per_sec: Option<f64>,
+    rate_burst: Option<i32>,
+    max_in_flight: Option<i32>,
+    rate_tat_us: i64,
+    throttled_until: Option<i64>,
+    /// The database clock when the row was read, epoch milliseconds.
+    now_ms: i64,
+}
+
+impl LimitedRow {
+    fn gcra(&self) -> Option<Gcra> {
+        self.rate_per_sec
+            .map(|rate| Gcra::new(rate, self.rate_burst.unwrap_or(1)))
+    }
+}
+
+/// How many deliveries one limited channel may take in this claim.
+#[derive(Debug)]
+pub(super) struct Room {
+    /// The channel's row id.
+    pub channel: i64,
+    /// At most this many; set to what was taken once the channel's claim ran.
+    pub take: i64,
+    /// What its rate alone allowed (`None`: no rate).
+    by_rate: Option<i64>,
+    row: LimitedRow,
+}
+
+/// What the limited channels may take in this claim.
+#[derive(Debug)]
+pub(super) struct Plan {
+    /// One per locked channel.
+    pub rooms: Vec<Room>,
+}
+
+/// Whether any channel is limited: the claim's common case (none) costs this one probe of an
+/// empty index.
+///
+/// # Errors
+/// Database failure.
+pub(super) async fn any_limited(db: &Db) -> Result<bool, sqlx::Error> {
+    let sql = format!("SELECT EXISTS (SELECT 1 FROM integration_channel c WHERE {LIMITED})");
+    with_reader!(db, p => sqlx::query_scalar::<_, bool>(&sql).fetch_one(p).await)
+}
+
+/// Locks the limited channels of dispatchable state that have due deliveries, skipping those
+/// in `skip` (full on this instance) and, on PostgreSQL, those another claim holds right now
+/// (it takes their room; this claim leaves them alone).
+///
+/// # Errors
+/// Database failure.
+pub(super) async fn lock_due(tx: &mut Tx, skip: &[i64]) -> Result<Vec<LimitedRow>, sqlx::Error> {
+    const TEMPLATE: &str =
+        "SELECT c.id, c.rate_per_sec, c.rate_burst, c.max_in_flight, c.rate_tat_us, c.throttled_until, \
+        {now} AS now_ms FROM integration_channel c WHERE {limited} AND c.enabled AND c.channel_type <> 'PULL' \
+        AND c.delivery_state <> 'PAUSED' AND {not_skipped} AND EXISTS (SELECT 1 FROM integration_delivery p \
+        WHERE p.channel_id = c.id AND p.state = {pending} AND p.due_at <= {now}) ORDER BY c.id{lock}";
+    let template = TEMPLATE.replace("{limited}", LIMITED);
+    let sql = |tx: &Tx, not_skipped: &str, lock: &str| {
+        expand_in(
+            tx,
+            &template.replace("{not_skipped}", not_skipped).replace("{lock}", lock),
+        )
+    };
+    match &tx.inner {
+        TxInner::Postgres(_) => {
+            let sql = sql(tx, "NOT (c.id = ANY($1))", " FOR UPDATE OF c SKIP LOCKED");
+            let TxInner::Postgres(pg) = &mut tx.inner else {
+                unreachable!()
+            };
+            sqlx::query_as(&sql).bind(skip).fetch_all(&mut **pg).await
+        }
+        TxInner::Sqlite(_) => {
+            // The one writer connection serialises claims: no lock to take.
+            let sql = sql(tx, "c.id NOT IN (SELECT value FROM json_each($1))", "");
+            let TxInner::Sqlite(lite) = &mut tx.inner else {
+                unreachable!()
+            };
+            sqlx::query_as(&sql)
+                .bind(serde_json::to_string(skip).expect("a list of integers serialises"))
+                .fetch_all(&mut **lite)
+                .await
+        }
+    }
+}
+
+/// How many each locked channel may take now, `limit` in all: none while its receiver's pause
+/// lasts; otherwise what its rate allows and what its in-flight limit leaves (counted after the
+/// lock was taken, so that the claims of every instance that held it before are seen).
+///
+/// # Errors
+/// Database failure.
+pub(super) async fn plan(tx: &mut Tx, rows: &[LimitedRow], limit: i64) -> Result<Plan, sqlx::Error> {
+    let counted: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.max_in_flight.is_some())
+        .map(|r| r.id)
+        .collect();
+    let in_flight: Vec<(i64, i64)> = if counted.is_empty() {
+        Vec::new()
+    } else {
+        const TEMPLATE: &str = "SELECT channel_id, count(*) FROM integration_delivery WHERE state = {delivering} \
+                                AND {channels} GROUP BY channel_id";
+        match &tx.inner {
+            TxInner::Postgres(_) => {
+                let sql = expand_in(tx, &TEMPLATE.replace("{channels}", "channel_id = ANY($1)"));
+                let TxInner::Postgres(pg) = &mut tx.inner else {
+                    unreachable!()
+                };
+                sqlx::query_as(&sql).bind(&counted).fetch_all(&mut **pg).await?
+            }
+            TxInner::Sqlite(_) => {
+                let sql = expand_in(
+                    tx,
+                    &TEMPLATE.replace("{channels}", "channel_id IN (SELECT value FROM json_each($1))"),
+                );
+                let TxInner::Sqlite(lite) = &mut tx.inner else {
+                    unreachable!()
+                };
+                sqlx::query_as(&sql)
+                    .bind(serde_json::to_string(&counted).expect("a list of integers serialises"))
+                    .fetch_all(&mut **lite)
+                    .await?
+            }
+        }
+    };
+    let mut left = limit.max(0);
+    let rooms = rows
+        .iter()
+        .map(|row| {
+            let throttled = row.throttled_until.is_some_and(|until| until > row.now_ms);
+            let by_rate = row
+                .gcra()
+                .map(|gcra| gcra.available(row.rate_tat_us, row.now_ms.saturating_mul(1000)));
+            let by_in_flight = row.max_in_flight.map(|most| {
+                let busy = in_flight
+                    .iter()
+                    .find(|(channel, _)| *channel == row.id)
+                    .map_or(0, |(_, n)| *n);
+                (i64::from(most) - busy).max(0)
+            });
+            let take = if throttled {
+                0
+            } else {
+                [Some(left), by_rate, by_in_flight]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap_or(0)
+            };
+            left -= take;
+            Room {
+                channel: row.id,
+                take,
+                by_rate: if throttled { None } else { by_rate },
+                row: row.clone(),
+            }
+        })
+        .collect();
+    Ok(Plan { rooms })
+}
+
+/// Stores what the claim took: each rated channel's TAT moves on by its deliveries taken, and a
+/// receiver's pause that is over is cleared. Returns how soon a channel left behind may send
+/// again: one whose rate was used up, or whose receiver's pause still lasts.
+///
+/// # Errors
+/// Database failure.
+pub(super) async fn record_taken(tx: &mut Tx, plan: &Plan) -> Result<Option<Duration>, sqlx::Error> {
+    let mut next_in_us: Option<i64> = None;
+    let mut soonest = |us: i64| next_in_us = Some(next_in_us.map_or(us, |n| n.min(us)));
+    for room in &plan.rooms {
+        let row = &room.row;
+        let now_us = row.now_ms.saturating_mul(1000);
+        match row.throttled_until {
+            Some(until) if until > row.now_ms => {
+                soonest((until - row.now_ms).saturating_mul(1000));
+                continue;
+            }
+            Some(_) => {
+                let sql =
+                    "UPDATE integration_channel SET throttled_until = NULL WHERE id = $1 AND throttled_until <= $2";
+                super::with_tx!(&mut *tx, c => sqlx::query(sql).bind(row.id).bind(row.now_ms).execute(c).await.map(|_| ()))?;
+            }
+            None => {}
+        }
+        let Some(gcra) = row.gcra() else { continue };
+        if room.take > 0 {
+            let tat = gcra.take(row.rate_tat_us, now_us, room.take);
+            let sql = "UPDATE integration_channel SET rate_tat_us = $2 WHERE id = $1";
+            super::with_tx!(&mut *tx, c => sqlx::query(sql).bind(row.id).bind(tat).execute(c).await.map(|_| ()))?;
+            if Some(room.take) == room.by_rate {
+                soonest(gcra.next_in(tat, now_us));
+            }
+        } else if room.by_rate == Some(0) {
+            soonest(gcra.next_in(row.rate_tat_us, now_us));
+        }
+    }
+    Ok(next_in_us.map(|us| Duration::from_micros(u64::try_from(us).unwrap_or(0))))
+}
+
+/// Pauses a channel for `for_ms` from now (database clock) because its receiver asked for it
+/// (`429` or `503` with `Retry-After`): no delivery of the channel is claimed before then, on
+/// any instance. A longer pause already set is kept.
+///
+/// # Errors
+/// Database failure.
+pub async fn throttle(db: &Db, channel_id: i64, for_ms: i64) -> Result<(), sqlx::Error> {
+    let sql = super::deliveries::expand(
+        db,
+        "UPDATE integration_channel SET throttled_until = {now} + $2 \
+         WHERE id = $1 AND (throttled_until IS NULL OR throttled_until < {now} + $2)",
+    );
+    match db {
+        Db::Postgres(pool) => sqlx::query(&sql)
+            .bind(channel_id)
+            .bind(for_ms)
+            .execute(pool)
+            .await
+            .map(|_| ()),
+        Db::Sqlite { writer, .. } => sqlx::query(&sql)
+            .bind(channel_id)
+            .bind(for_ms)
+            .execute(writer)
+            .await
+            .map(|_| ()),
+    }
+}
