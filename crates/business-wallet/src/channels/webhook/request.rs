@@ -206,9 +206,7 @@ fn prepare_tls(body: &TlsBody) -> Result<(Option<Value>, Option<Option<String>>)
     let mut block = serde_json::Map::new();
     let mut chain = None;
     if let Some(pem) = &body.client_certificate {
-        chain = Some(
-            tls::parse_certificates(pem).map_err(|e| InvalidField::new("webhook.tls.clientCertificate", e))?,
-        );
+        chain = Some(tls::parse_certificates(pem).map_err(|e| InvalidField::new("webhook.tls.clientCertificate", e))?);
         block.insert("clientCertificate".into(), json!(normalised_pem(pem)));
     }
     let key = match &body.client_key {

@@ -108,9 +108,7 @@ pub fn parse_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, Str
 /// What is wrong, for a person.
 pub fn parse_private_key(pem: &str) -> Result<PrivateKeyDer<'static>, String> {
     if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
-        return Err(
-            "is an encrypted (password-protected) key; give it unencrypted (it is stored encrypted)".into(),
-        );
+        return Err("is an encrypted (password-protected) key; give it unencrypted (it is stored encrypted)".into());
     }
     let mut keys = Vec::new();
     for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
@@ -203,7 +201,9 @@ fn kind_label(kind: SectionKind) -> &'static str {
 
 /// How many PEM blocks the text opens (recognised kinds or not).
 fn begin_markers(pem: &str) -> usize {
-    pem.lines().filter(|line| line.trim_start().starts_with("-----BEGIN ")).count()
+    pem.lines()
+        .filter(|line| line.trim_start().starts_with("-----BEGIN "))
+        .count()
 }
 
 /// The TLS material of one channel, ready for its client.
@@ -236,7 +236,10 @@ impl TlsMaterial {
             (None, _) => None,
         };
         let mut hasher = Sha256::new();
-        for part in [identity_pem.as_deref(), tls.ca_certificates.as_deref().map(str::as_bytes)] {
+        for part in [
+            identity_pem.as_deref(),
+            tls.ca_certificates.as_deref().map(str::as_bytes),
+        ] {
             let part = part.unwrap_or_default();
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part);
@@ -304,7 +307,10 @@ impl TlsClients {
 
     /// How many clients are kept.
     pub fn len(&self) -> usize {
-        self.clients.lock().expect("TLS client cache lock is never poisoned").len()
+        self.clients
+            .lock()
+            .expect("TLS client cache lock is never poisoned")
+            .len()
     }
 
     /// Whether none is kept.
