@@ -536,7 +536,10 @@ pub fn transport() -> Transport {
              `webhook-signature` as the Standard Webhooks specification defines them. A channel \
              with `webhook.apiKey` also sends that header with its value; one with \
              `webhook.oauth2` sends `Authorization: Bearer` with a client-credentials token from \
-             its `tokenUrl`.\n\n\
+             its `tokenUrl`. A channel with `webhook.tls` presents its `clientCertificate` when \
+             the receiver asks for one (mutual TLS), and checks the receiver's certificate against \
+             its `caCertificates` only (a private CA) instead of the public roots; both apply to \
+             that channel's `url` alone.\n\n\
              Answer with a 2xx once the event is stored: the delivery is then DELIVERED. A 408, a \
              429, a 3xx or a 5xx (with `Retry-After` honoured), no answer within \
              `webhook.timeoutMs`, or a connection or TLS error is retried later; any other 4xx \

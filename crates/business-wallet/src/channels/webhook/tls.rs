@@ -91,11 +91,12 @@ pub fn parse_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, Str
         }
         certificates.push(CertificateDer::from(der));
     }
+    let blocks = begin_markers(pem);
+    if blocks != certificates.len() && blocks > 0 {
+        return Err("must hold CERTIFICATE blocks only".into());
+    }
     if certificates.is_empty() {
         return Err("holds no PEM CERTIFICATE block (-----BEGIN CERTIFICATE-----)".into());
-    }
-    if begin_markers(pem) != certificates.len() {
-        return Err("must hold CERTIFICATE blocks only".into());
     }
     Ok(certificates)
 }
@@ -322,5 +323,86 @@ impl TlsClients {
 impl std::fmt::Debug for TlsClients {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsClients").field("clients", &self.len()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issued(name: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn certificates_and_keys_are_read_and_matched() {
+        let (certificate, key) = issued("a");
+        let (_, other_key) = issued("b");
+        let chain = parse_certificates(&certificate).unwrap();
+        assert_eq!(chain.len(), 1);
+        assert!(check_key_matches(&chain, &parse_private_key(&key).unwrap()).is_ok());
+        let err = check_key_matches(&chain, &parse_private_key(&other_key).unwrap()).unwrap_err();
+        assert!(err.contains("not the private key"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_block_is_named() {
+        let (certificate, key) = issued("a");
+        assert!(parse_certificates("").unwrap_err().contains("no PEM CERTIFICATE"));
+        let err = parse_certificates(&format!("{certificate}{key}")).unwrap_err();
+        assert!(err.contains("not a PRIVATE KEY block"), "{err}");
+        let err = parse_certificates("-----BEGIN TRUSTED CERTIFICATE-----\nAAAA\n-----END TRUSTED CERTIFICATE-----\n")
+            .unwrap_err();
+        assert!(err.contains("CERTIFICATE blocks only"), "{err}");
+        let err = parse_private_key(&certificate).unwrap_err();
+        assert!(err.contains("not a CERTIFICATE block"), "{err}");
+        let err = parse_private_key(&format!("{key}{key}")).unwrap_err();
+        assert!(err.contains("exactly one"), "{err}");
+        let encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        assert!(parse_private_key(encrypted).unwrap_err().contains("encrypted"));
+        let junk = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        assert!(parse_private_key(junk).unwrap_err().contains("not a usable"));
+    }
+
+    #[test]
+    fn expiry_is_flagged_within_thirty_days() {
+        let (certificate, _) = issued("a");
+        let tls = TlsConfig {
+            client_certificate: Some(certificate.clone()),
+            ca_certificates: Some(certificate),
+        };
+        let described = describe(&tls, 0);
+        assert_eq!(described.len(), 2);
+        assert_eq!(described[0].usage, CertificateUse::Client);
+        assert_eq!(described[0].subject, "CN=a");
+        assert!(!described[0].expires_soon);
+        let not_after = described[0].not_after_ms;
+        let warning = EXPIRY_WARNING.as_millis() as i64;
+        assert!(!describe(&tls, not_after - warning - 1)[0].expires_soon);
+        assert!(describe(&tls, not_after - warning)[0].expires_soon);
+        assert!(describe(&tls, not_after + 1)[1].expires_soon);
+    }
+
+    #[test]
+    fn the_cache_key_follows_the_material() {
+        let (certificate, key) = issued("a");
+        let tls = TlsConfig {
+            client_certificate: Some(certificate),
+            ca_certificates: None,
+        };
+        let a = TlsMaterial::new(&tls, Some(&key)).unwrap();
+        let b = TlsMaterial::new(&tls, Some(&key)).unwrap();
+        assert_eq!(a.digest, b.digest);
+        let (_, other) = issued("b");
+        assert_ne!(a.digest, TlsMaterial::new(&tls, Some(&other)).unwrap().digest);
+        assert!(TlsMaterial::new(&tls, None).is_err());
+        let clients = TlsClients::default();
+        let build = |m: &TlsMaterial| m.apply(reqwest::Client::builder())?.build().map_err(|e| e.to_string());
+        clients.get_or_build(&a, build).unwrap();
+        clients.get_or_build(&b, |_| panic!("the client is kept")).unwrap();
+        assert_eq!(clients.len(), 1);
     }
 }
