@@ -8,6 +8,9 @@
 //! - `business_wallet_delivery_backlog`: deliveries still PENDING or DELIVERING.
 //! - `business_wallet_oldest_due_delivery_age_seconds`: how long the oldest due delivery has
 //!   been waiting.
+//! - `business_wallet_channel_certificates_expiring{certificate}`: webhook channels whose
+//!   client certificate (`certificate="client"`) or a CA certificate of whose bundle
+//!   (`certificate="ca"`) has expired or expires within 30 days.
 //!
 //! The gauges are read from the database when scraped, so every instance reports the shared
 //! truth; counters and the histogram are this process's own. Labels are bounded: channel types
@@ -25,6 +28,8 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 const ATTEMPTS: &str = "business_wallet_delivery_attempts_total";
 /// The commit-to-delivery latency histogram.
 const LATENCY: &str = "business_wallet_delivery_latency_seconds";
+/// The gauge of channels with a certificate that expires soon.
+const CERTIFICATES_EXPIRING: &str = "business_wallet_channel_certificates_expiring";
 
 /// The process's Prometheus recorder, installed on first use. The `metrics` facade has one
 /// recorder per process; an embedding application that installed its own keeps it, and this
@@ -105,5 +110,33 @@ pub async fn render(db: &Db) -> Result<String, sqlx::Error> {
     for (name, help, value) in gauges {
         text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"));
     }
+    let (client, ca) = expiring_certificates(db).await?;
+    let name = CERTIFICATES_EXPIRING;
+    text.push_str(&format!(
+        "# HELP {name} Webhook channels whose client certificate, or a certificate of whose CA bundle, has expired or expires within 30 days.\n\
+         # TYPE {name} gauge\n{name}{{certificate=\"client\"}} {client}\n{name}{{certificate=\"ca\"}} {ca}\n"
+    ));
     Ok(text)
+}
+
+/// How many webhook channels have a client certificate, and how many a CA certificate, that
+/// has expired or expires within 30 days.
+async fn expiring_certificates(db: &Db) -> Result<(u64, u64), sqlx::Error> {
+    use crate::channels::webhook::config::TlsConfig;
+    use crate::channels::webhook::tls::{describe, CertificateUse};
+    let now = store::now_ms();
+    let (mut client, mut ca) = (0, 0);
+    for config in store::channels::webhook_tls_configs(db).await? {
+        let Ok(block) = serde_json::from_str::<serde_json::Value>(&config) else {
+            continue;
+        };
+        let Ok(tls) = serde_json::from_value::<TlsConfig>(block["tls"].clone()) else {
+            continue;
+        };
+        let expiring = describe(&tls, now);
+        let soon = |usage| expiring.iter().any(|c| c.usage == usage && c.expires_soon);
+        client += u64::from(soon(CertificateUse::Client));
+        ca += u64::from(soon(CertificateUse::Ca));
+    }
+    Ok((client, ca))
 }

@@ -35,6 +35,9 @@ pub struct ChannelSecrets {
     /// The webhook OAuth2 client secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth2_client_secret: Option<String>,
+    /// The private key of the webhook client certificate (`webhook.tls.clientKey`), PEM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key_pem: Option<String>,
 }
 
 impl std::fmt::Debug for ChannelSecrets {

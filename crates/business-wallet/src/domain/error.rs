@@ -98,7 +98,11 @@ impl FieldErrors {
 
 impl From<InvalidField> for DomainError {
     fn from(err: InvalidField) -> Self {
-        DomainError::invalid_field(err.field, err.message)
+        if err.impossible {
+            DomainError::unprocessable(err.field, err.message)
+        } else {
+            DomainError::invalid_field(err.field, err.message)
+        }
     }
 }
 

@@ -264,3 +264,13 @@ pub async fn update_secrets(tx: &mut Tx, id: i64, sealed: &[u8], now: i64, actor
         .map(|r| r.rows_affected()))?;
     Ok(())
 }
+
+/// The type blocks of the webhook channels (of every wallet and the platform) that have TLS
+/// settings: what the certificate expiry gauge reads at scrape time.
+///
+/// # Errors
+/// Database failure.
+pub async fn webhook_tls_configs(db: &Db) -> Result<Vec<String>, sqlx::Error> {
+    let sql = "SELECT config FROM integration_channel WHERE channel_type = 'WEBHOOK' AND config LIKE '%\"tls\"%'";
+    with_reader!(db, p => sqlx::query_scalar::<_, String>(sql).fetch_all(p).await)
+}

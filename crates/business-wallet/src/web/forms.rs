@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::channels::ChannelKind;
 use crate::domain::channel::limits::ChannelLimits;
-use crate::domain::channel::{ApiKeyBody, ChannelBody, ChannelView, OAuth2Body, WebhookBody};
+use crate::domain::channel::{ApiKeyBody, ChannelBody, ChannelView, OAuth2Body, TlsBody, WebhookBody};
 use crate::error::ApiError;
 
 /// Decoded `key=value` pairs of a query string or form body, repeated keys included, in their
@@ -72,6 +72,12 @@ pub struct ChannelForm {
     pub oauth2_client_secret: String,
     /// OAuth2 scope.
     pub oauth2_scope: String,
+    /// Client certificate, PEM.
+    pub tls_client_certificate: String,
+    /// Its private key, PEM (never pre-filled).
+    pub tls_client_key: String,
+    /// CA bundle, PEM.
+    pub tls_ca_certificates: String,
     /// Kafka topic.
     pub kafka_topic: String,
     /// Kafka binary content mode checkbox (`kafka.contentMode: BINARY`).
@@ -133,6 +139,9 @@ impl ChannelForm {
             oauth2_client_id: get("oauth2_client_id"),
             oauth2_client_secret: get("oauth2_client_secret"),
             oauth2_scope: get("oauth2_scope"),
+            tls_client_certificate: get("tls_client_certificate"),
+            tls_client_key: get("tls_client_key"),
+            tls_ca_certificates: get("tls_ca_certificates"),
             kafka_topic: get("kafka_topic"),
             kafka_binary: field(pairs, "kafka_binary").is_some(),
             jms_destination: get("jms_destination"),
@@ -178,6 +187,8 @@ impl ChannelForm {
             oauth2_token_url: text(&webhook, "/oauth2/tokenUrl"),
             oauth2_client_id: text(&webhook, "/oauth2/clientId"),
             oauth2_scope: text(&webhook, "/oauth2/scope"),
+            tls_client_certificate: text(&webhook, "/tls/clientCertificate"),
+            tls_ca_certificates: text(&webhook, "/tls/caCertificates"),
             kafka_topic: text(&kafka, "/topic"),
             kafka_binary: kafka.pointer("/contentMode") == Some(&json!("BINARY")),
             jms_destination: text(&jms, "/destination"),
@@ -235,6 +246,7 @@ impl ChannelForm {
                     client_secret: some(&self.oauth2_client_secret),
                     scope: some(&self.oauth2_scope),
                 }),
+                tls: self.tls_block(),
             })
         } else {
             None
@@ -299,6 +311,19 @@ impl ChannelForm {
             ),
         };
         (limits != ChannelLimits::default()).then_some(limits)
+    }
+
+    /// The TLS block: present when any of its fields is filled (an empty key keeps the stored
+    /// one).
+    fn tls_block(&self) -> Option<TlsBody> {
+        let some = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        let tls = TlsBody {
+            client_certificate: some(&self.tls_client_certificate),
+            client_key: some(&self.tls_client_key),
+            ca_certificates: some(&self.tls_ca_certificates),
+        };
+        let empty = tls.client_certificate.is_none() && tls.client_key.is_none() && tls.ca_certificates.is_none();
+        (!empty).then_some(tls)
     }
 
     /// The Kafka block: the topic, and the content mode only when binary is checked (a channel

@@ -8,6 +8,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod receiver;
+mod tls;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -191,6 +192,20 @@ dispatch_tests!(
 );
 
 dispatch_tests_with!(short_shutdown_grace; deliveries_go_out_while_the_api_is_busy);
+use tls::{
+    a_ca_bundle_lets_a_private_ca_receiver_work_for_its_channel_only,
+    a_client_certificate_expiring_within_30_days_is_flagged_in_the_view_and_the_metric,
+    a_receiver_requiring_a_client_certificate_refuses_a_channel_without_one,
+    a_receiver_requiring_a_client_certificate_takes_the_channel_that_presents_it,
+    tls_blocks_are_checked_on_save_and_keep_the_key_on_replace,
+};
+dispatch_tests!(
+    a_receiver_requiring_a_client_certificate_takes_the_channel_that_presents_it,
+    a_receiver_requiring_a_client_certificate_refuses_a_channel_without_one,
+    a_ca_bundle_lets_a_private_ca_receiver_work_for_its_channel_only,
+    tls_blocks_are_checked_on_save_and_keep_the_key_on_replace,
+    a_client_certificate_expiring_within_30_days_is_flagged_in_the_view_and_the_metric,
+);
 dispatch_tests!(
     per_wallet_ordering_holds_back_only_the_wallet_of_a_failed_delivery,
     without_ordering_nothing_waits_behind_a_failed_delivery

@@ -1,6 +1,8 @@
 //! A real HTTP receiver on 127.0.0.1 whose answers a test scripts in advance: a status with
 //! headers, or no answer at all. It records every request it gets, and counts the hits on a
-//! second path that redirects point at.
+//! second path that redirects point at. It can also serve HTTPS with a given rustls server
+//! configuration (a private CA's certificate, client certificates required), recording why
+//! each refused TLS handshake failed.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,6 +49,8 @@ struct Inner {
     token_requests: Mutex<Vec<String>>,
     /// Bodies containing this text are answered with this status, before any script.
     refuse: Mutex<Option<(String, u16)>>,
+    /// Why TLS handshakes failed, in order.
+    handshake_errors: Mutex<Vec<String>>,
 }
 
 /// The running receiver; answers 200 when the script is empty.
@@ -54,25 +58,68 @@ struct Inner {
 pub struct Receiver {
     pub port: u16,
     inner: Arc<Inner>,
+    tls: bool,
+}
+
+fn router(inner: Arc<Inner>) -> Router {
+    Router::new()
+        .route("/hook", post(hook))
+        .route("/target", any(target))
+        .route("/token", post(token))
+        .with_state(inner)
 }
 
 impl Receiver {
     pub async fn start() -> Receiver {
         let inner = Arc::new(Inner::default());
-        let app = Router::new()
-            .route("/hook", post(hook))
-            .route("/target", any(target))
-            .route("/token", post(token))
-            .with_state(inner.clone());
+        let app = router(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Receiver { port, inner }
+        Receiver {
+            port,
+            inner,
+            tls: false,
+        }
     }
 
-    /// `http://127.0.0.1:{port}/hook`.
+    /// The same receiver over HTTPS with `config` (HTTP/1.1 only).
+    pub async fn start_tls(config: rustls::ServerConfig) -> Receiver {
+        let inner = Arc::new(Inner::default());
+        let app = router(inner.clone());
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let errors = inner.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { return };
+                let (acceptor, app, errors) = (acceptor.clone(), app.clone(), errors.clone());
+                tokio::spawn(async move {
+                    match acceptor.accept(tcp).await {
+                        Ok(stream) => {
+                            let service = hyper_util::service::TowerToHyperService::new(app);
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                .await;
+                        }
+                        Err(err) => errors.handshake_errors.lock().unwrap().push(err.to_string()),
+                    }
+                });
+            }
+        });
+        Receiver { port, inner, tls: true }
+    }
+
+    /// `http://127.0.0.1:{port}/hook` (`https` for a TLS receiver).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hook", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/hook", self.port)
+    }
+
+    /// Why the TLS handshakes that failed did, in order.
+    pub fn handshake_errors(&self) -> Vec<String> {
+        self.inner.handshake_errors.lock().unwrap().clone()
     }
 
     /// Queues answers, in order.

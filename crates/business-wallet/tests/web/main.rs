@@ -344,6 +344,98 @@ async fn operator_edits_and_deletes_a_channel(app: TestApp) {
 
 both_backends!(operator_edits_and_deletes_a_channel);
 
+/// A CA certificate and a client certificate of it valid for `days` more days, with its key
+/// (PEM each).
+fn client_certificate(days: u64) -> (String, String, String) {
+    use chrono::Datelike as _;
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, "Web CA");
+    let ca = params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, "web-client");
+    let until = chrono::Utc::now().date_naive() + chrono::Days::new(days);
+    params.not_after = rcgen::date_time_ymd(until.year(), until.month() as u8, until.day() as u8);
+    let certificate = params.signed_by(&key, &ca, &ca_key).unwrap();
+    (ca.pem(), certificate.pem(), key.serialize_pem())
+}
+
+async fn the_channel_page_flags_an_expiring_certificate_and_an_edit_keeps_the_tls_settings(app: TestApp) {
+    let wallet = app.create_wallet("Web TLS").await["walletExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (ca, certificate, key) = client_certificate(10);
+    let response = app
+        .post(
+            &format!("/api/wallets/{wallet}/integration-channels"),
+            Some(&app.admin_token),
+            &json!({
+                "name": "Mutual",
+                "type": "WEBHOOK",
+                "eventTypeFilters": [IDENTIFIER_CREATED],
+                "webhook": {"url": "https://receiver.example/hook",
+                            "tls": {"clientCertificate": certificate, "clientKey": key, "caCertificates": ca}}
+            }),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let channel = response.json::<serde_json::Value>().await.unwrap()["channelExternalKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = app.token("operator", &["WALLET_INTEGRATION_CHANNEL_CRUD"], Some(&wallet));
+    let cookie = sign_in(&app, &token).await;
+    let (_, list) = page(&app, &cookie, "/ui/integrations/channels").await;
+    assert!(list.contains("certificate expires soon"), "the list marks the channel");
+    let (_, detail) = page(&app, &cookie, &format!("/ui/integrations/channels/{channel}")).await;
+    assert!(detail.contains("data-testid=\"certificates\""), "{detail}");
+    assert!(detail.contains("CN=web-client") && detail.contains("CN=Web CA"));
+    assert!(detail.contains("data-testid=\"certificate-expiring\""));
+    // The key is never shown, not even in the edit form.
+    let key_body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    for piece in key_body.split(['/', '+']).filter(|p| p.len() >= 8) {
+        assert!(!detail.contains(piece), "a piece of the key is on the page");
+    }
+    // Saving the form with the key left empty keeps the TLS settings and the stored key.
+    let csrf = csrf_of(&detail);
+    let saved = post(
+        &app,
+        &cookie,
+        &format!("/ui/integrations/channels/{channel}"),
+        &[
+            ("_csrf", csrf.as_str()),
+            ("name", "Mutual, renamed"),
+            ("type", "WEBHOOK"),
+            ("enabled", "on"),
+            ("event", IDENTIFIER_CREATED),
+            ("url", "https://receiver.example/hook"),
+            ("tls_client_certificate", certificate.as_str()),
+            ("tls_client_key", ""),
+            ("tls_ca_certificates", ca.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status(), 303);
+    let view: serde_json::Value = app
+        .get(
+            &format!("/api/wallets/{wallet}/integration-channels/{channel}"),
+            Some(&app.admin_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["name"], "Mutual, renamed");
+    assert_eq!(view["webhook"]["tls"]["clientCertificate"], json!(certificate));
+    assert_eq!(view["webhook"]["tls"]["caCertificates"], json!(ca));
+    assert_eq!(view["certificates"][0]["expiresSoon"], true);
+}
+
+both_backends!(the_channel_page_flags_an_expiring_certificate_and_an_edit_keeps_the_tls_settings);
+
 async fn errors_keep_the_page_and_links_keep_the_wallet(app: TestApp) {
     let (wallet, channel) = wallet_with_channel(&app, "Kept").await;
     let cookie = sign_in(&app, &app.admin_token.clone()).await;

@@ -13,10 +13,13 @@ use serde_json::{json, Value};
 use webhook_verify::SIGNATURE_HEADER;
 
 use super::body::{read_limited, BodyError};
-use super::classify::{classify_error, classify_status, parse_retry_after, prefix_error, rejected, retryable};
+use super::classify::{
+    classify_error, classify_status, error_chain, parse_retry_after, prefix_error, rejected, retryable,
+};
 use super::config::{OAuth2Config, WebhookChannelConfig};
 use super::keys::{KeyEntry, SigningKeys};
 use super::ssrf::{check_url, GatedResolver, NetworkPolicy};
+use super::tls::{TlsClients, TlsMaterial};
 use crate::channels::prelude::REDACTED;
 use crate::channels::{
     Attempt, BoxFuture, Channel, ChannelConfig, InvalidConfig, OutboundMessage, Outcome, RequestRecord, ResponseRecord,
@@ -34,9 +37,11 @@ const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
 pub const TOKEN_RESPONSE_LIMIT: usize = 64 * 1024;
 
 /// The built-in `WEBHOOK` channel type. One instance serves every webhook channel; its HTTP
-/// connection pool and OAuth2 token cache are shared.
+/// connection pool and OAuth2 token cache are shared, except that a channel with `webhook.tls`
+/// sends through a client of its own (with its client certificate and CA bundle).
 pub struct WebhookChannel {
     client: reqwest::Client,
+    tls_clients: TlsClients,
     policy: Arc<NetworkPolicy>,
     settings: WebhookSettings,
     excerpt_bytes: usize,
@@ -109,19 +114,10 @@ impl WebhookChannel {
         excerpt_bytes: usize,
     ) -> anyhow::Result<WebhookChannel> {
         let policy = Arc::new(policy);
-        let client = reqwest::Client::builder()
-            // A redirect is reported as a retryable failure, never followed: following one
-            // would send the signed event to a place nobody configured.
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy from the environment would resolve names itself, around the gate.
-            .no_proxy()
-            .dns_resolver(Arc::new(GatedResolver::new(policy.clone())))
-            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("business-wallet/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let client = client_builder(&policy, &settings).build()?;
         Ok(WebhookChannel {
             client,
+            tls_clients: TlsClients::default(),
             policy,
             settings,
             excerpt_bytes,
@@ -139,9 +135,14 @@ impl WebhookChannel {
             return Attempt::without_request(rejected(err.to_string()));
         }
         let timeout = config.timeout(&self.settings);
+        let client = match self.client_for(&config, channel) {
+            Ok(client) => client,
+            Err(outcome) => return Attempt::without_request(outcome),
+        };
+        let client = &client;
         let Some(oauth2) = &config.oauth2 else {
             return self
-                .exchange(&config, message, channel, None, timeout)
+                .exchange(client, &config, message, channel, None, timeout)
                 .await
                 .into_attempt();
         };
@@ -149,7 +150,9 @@ impl WebhookChannel {
             Ok(token) => token,
             Err(outcome) => return Attempt::without_request(outcome),
         };
-        let exchange = self.exchange(&config, message, channel, Some(&token), timeout).await;
+        let exchange = self
+            .exchange(client, &config, message, channel, Some(&token), timeout)
+            .await;
         let unauthorized = matches!(&exchange.result, Ok(r) if r.status == StatusCode::UNAUTHORIZED.as_u16());
         if !unauthorized {
             return exchange.into_attempt();
@@ -157,16 +160,37 @@ impl WebhookChannel {
         // The receiver may have revoked the token before it expired: fetch a new one, once.
         match self.token(channel, oauth2, timeout, true).await {
             Ok(token) => self
-                .exchange(&config, message, channel, Some(&token), timeout)
+                .exchange(client, &config, message, channel, Some(&token), timeout)
                 .await
                 .into_attempt(),
             Err(outcome) => Attempt::without_request(outcome),
         }
     }
 
+    /// The client that sends to the channel's URL: the shared one, or for a channel with
+    /// `webhook.tls` its own (kept while its TLS material stays the same). A client certificate
+    /// without a stored key, or material that `reqwest` refuses, fails the delivery: sending
+    /// again will not help until the channel is fixed.
+    fn client_for(&self, config: &WebhookChannelConfig, channel: &ChannelConfig) -> Result<reqwest::Client, Outcome> {
+        let Some(tls) = &config.tls else {
+            return Ok(self.client.clone());
+        };
+        let material = TlsMaterial::new(tls, channel.secrets.client_key_pem.as_deref())
+            .map_err(|problem| rejected(format!("webhook.tls: {problem}")))?;
+        self.tls_clients
+            .get_or_build(&material, |material| {
+                material
+                    .apply(client_builder(&self.policy, &self.settings))?
+                    .build()
+                    .map_err(|err| format!("webhook.tls: the TLS client cannot be built: {}", error_chain(&err)))
+            })
+            .map_err(rejected)
+    }
+
     /// Sends the request once; signs it now, so every attempt carries a fresh timestamp.
     async fn exchange(
         &self,
+        client: &reqwest::Client,
         config: &WebhookChannelConfig,
         message: &OutboundMessage<'_>,
         channel: &ChannelConfig,
@@ -279,8 +303,7 @@ impl WebhookChannel {
                 result: Err(SendError::Unsendable(problem)),
             };
         }
-        let sent = self
-            .client
+        let sent = client
             .post(&config.url)
             .headers(headers)
             .body(message.body.to_vec())
@@ -465,6 +488,20 @@ impl Channel for WebhookChannel {
     }
 }
 
+/// The settings every webhook client shares, the per-channel TLS ones included.
+fn client_builder(policy: &Arc<NetworkPolicy>, settings: &WebhookSettings) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        // A redirect is reported as a retryable failure, never followed: following one
+        // would send the signed event to a place nobody configured.
+        .redirect(reqwest::redirect::Policy::none())
+        // A proxy from the environment would resolve names itself, around the gate.
+        .no_proxy()
+        .dns_resolver(Arc::new(GatedResolver::new(policy.clone())))
+        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .user_agent(concat!("business-wallet/", env!("CARGO_PKG_VERSION")))
+}
+
 /// The secret the AsyncAPI document's examples are signed with.
 pub const EXAMPLE_SECRET: &str = "whsec_ZXhhbXBsZS1zZWNyZXQtZm9yLWRvY3M";
 
@@ -499,7 +536,10 @@ pub fn transport() -> Transport {
              `webhook-signature` as the Standard Webhooks specification defines them. A channel \
              with `webhook.apiKey` also sends that header with its value; one with \
              `webhook.oauth2` sends `Authorization: Bearer` with a client-credentials token from \
-             its `tokenUrl`.\n\n\
+             its `tokenUrl`. A channel with `webhook.tls` presents its `clientCertificate` when \
+             the receiver asks for one (mutual TLS), and checks the receiver's certificate against \
+             its `caCertificates` only (a private CA) instead of the public roots; both apply to \
+             that channel's `url` alone.\n\n\
              Answer with a 2xx once the event is stored: the delivery is then DELIVERED. A 408, a \
              429, a 3xx or a 5xx (with `Retry-After` honoured), no answer within \
              `webhook.timeoutMs`, or a connection or TLS error is retried later; any other 4xx \

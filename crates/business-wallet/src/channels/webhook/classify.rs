@@ -55,12 +55,57 @@ pub fn classify_error(err: &reqwest::Error, timeout: Duration) -> Outcome {
     }
     let error = if err.is_timeout() {
         format!("no complete answer within {} ms", timeout.as_millis())
+    } else if let Some(hint) = tls_hint(err) {
+        format!("TLS failed, {hint}: {}", error_chain(err))
     } else if err.is_connect() {
         format!("connection failed: {}", error_chain(err))
     } else {
         format!("request failed: {}", error_chain(err))
     };
     retryable(error, None)
+}
+
+/// What a TLS failure most likely means for the channel's settings, when the error chain holds
+/// one (rustls reports it inside I/O errors, whose [`std::error::Error::source`] skips it).
+fn tls_hint(err: &reqwest::Error) -> Option<&'static str> {
+    use rustls::{AlertDescription, CertificateError};
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = source {
+        if let Some(tls) = rustls_error(current) {
+            return Some(match tls {
+                rustls::Error::AlertReceived(AlertDescription::CertificateRequired) => {
+                    "the receiver requires a client certificate (webhook.tls.clientCertificate)"
+                }
+                rustls::Error::AlertReceived(
+                    AlertDescription::UnknownCA | AlertDescription::BadCertificate | AlertDescription::AccessDenied,
+                ) => "the receiver refused the client certificate",
+                rustls::Error::AlertReceived(AlertDescription::CertificateExpired) => {
+                    "the receiver found the client certificate expired"
+                }
+                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::BadSignature) => {
+                    "the receiver's certificate is not issued by a trusted CA (webhook.tls.caCertificates)"
+                }
+                rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+                ) => "the receiver's certificate is not valid for the URL's host",
+                rustls::Error::InvalidCertificate(
+                    CertificateError::Expired | CertificateError::ExpiredContext { .. },
+                ) => "the receiver's certificate has expired",
+                _ => "the handshake with the receiver did not complete",
+            });
+        }
+        source = current.source();
+    }
+    None
+}
+
+/// The rustls error `err` is, or holds inside (nested) I/O errors.
+fn rustls_error<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
+    if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner = err.downcast_ref::<std::io::Error>()?.get_ref()?;
+    rustls_error(inner)
 }
 
 /// Parses `Retry-After`: delta seconds, or an HTTP date (a date in the past means now).
@@ -73,7 +118,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

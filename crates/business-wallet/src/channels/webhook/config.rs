@@ -30,6 +30,23 @@ pub struct WebhookChannelConfig {
     /// `webhook-signature`), so that receivers can use the `standardwebhooks` libraries.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub standard_webhooks: bool,
+    /// Mutual TLS and a private CA for this endpoint (the client key is a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// The public part of a channel's TLS settings; the client certificate's private key is in
+/// the channel's secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The client certificate the channel presents, PEM, leaf first (intermediates may
+    /// follow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<String>,
+    /// PEM CA certificates: the only roots the endpoint's certificate may chain to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificates: Option<String>,
 }
 
 /// The headers a channel with `standardWebhooks` sets.

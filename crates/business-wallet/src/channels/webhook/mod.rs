@@ -10,6 +10,8 @@
 //! - [`request`]: the webhook block of a create or replace request, checked and split from its
 //!   secrets.
 //! - [`ssrf`]: the gate deciding which addresses a webhook may reach.
+//! - [`tls`]: a channel's client certificate and CA bundle, checked, described and turned
+//!   into the channel's own HTTP client.
 //! - [`body`]: reading a remote body with a size limit (token and key set responses).
 
 pub mod body;
@@ -19,6 +21,7 @@ pub mod config;
 pub mod keys;
 pub mod request;
 pub mod ssrf;
+pub mod tls;
 
 pub use channel::WebhookChannel;
 pub use config::WebhookChannelConfig;

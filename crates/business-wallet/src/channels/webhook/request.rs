@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::ssrf::{allowed_networks_hint, check_url_on_save, NetworkPolicy};
+use super::tls;
 use crate::domain::validate::optional_object;
 
 /// A value of the block that cannot be stored, named by its field (`webhook.url`, ...).
@@ -16,6 +17,9 @@ pub struct InvalidField {
     pub field: &'static str,
     /// What is wrong with it.
     pub message: String,
+    /// The value is well-formed, but cannot go with the rest of the block (a client key
+    /// without its certificate, or of another certificate): a 422 rather than a 400.
+    pub impossible: bool,
 }
 
 impl InvalidField {
@@ -23,6 +27,14 @@ impl InvalidField {
         InvalidField {
             field,
             message: message.into(),
+            impossible: false,
+        }
+    }
+
+    fn impossible(field: &'static str, message: impl Into<String>) -> InvalidField {
+        InvalidField {
+            impossible: true,
+            ..InvalidField::new(field, message)
         }
     }
 }
@@ -38,6 +50,9 @@ pub struct Prepared {
     pub api_key_value: Option<Option<String>>,
     /// The OAuth2 client secret.
     pub oauth2_client_secret: Option<Option<String>>,
+    /// The client certificate's private key (`None` also when the block has no client
+    /// certificate).
+    pub client_key_pem: Option<Option<String>>,
 }
 
 /// The webhook block of a request, secrets included.
@@ -58,6 +73,24 @@ pub struct WebhookBody {
     /// Also send the Standard Webhooks headers (default false).
     #[serde(default)]
     pub standard_webhooks: Option<bool>,
+    /// Mutual TLS and a private CA for this endpoint.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub tls: Option<TlsBody>,
+}
+
+/// Mutual TLS and a private CA. On replace, an omitted `clientKey` keeps the stored one.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsBody {
+    /// The client certificate, PEM, leaf first (intermediates may follow).
+    #[serde(default)]
+    pub client_certificate: Option<String>,
+    /// Its private key, PEM, unencrypted (a secret: stored encrypted, never returned).
+    #[serde(default)]
+    pub client_key: Option<String>,
+    /// PEM CA certificates: the only roots the endpoint's certificate may chain to.
+    #[serde(default)]
+    pub ca_certificates: Option<String>,
 }
 
 /// A whole number that JSON may write with a zero fraction (`1000.0`), as JSON Schema's
@@ -150,11 +183,59 @@ pub async fn prepare(webhook: WebhookBody, policy: &NetworkPolicy) -> Result<Pre
             ));
         }
     }
+    let mut client_key_pem = None;
+    if let Some(body) = &webhook.tls {
+        let (block, key) = prepare_tls(body)?;
+        if let Some(block) = block {
+            config["tls"] = block;
+        }
+        client_key_pem = key;
+    }
     Ok(Prepared {
         api_key_value: webhook.api_key.map(|k| k.value),
         oauth2_client_secret: webhook.oauth2.map(|o| o.client_secret),
+        client_key_pem,
         config,
     })
+}
+
+/// Checks a `tls` block: its PEM texts parse, a key comes only with a certificate and
+/// belongs to it. Returns the block to store (`None` when it sets nothing) and the key as
+/// [`Prepared::client_key_pem`] has it.
+fn prepare_tls(body: &TlsBody) -> Result<(Option<Value>, Option<Option<String>>), InvalidField> {
+    let mut block = serde_json::Map::new();
+    let mut chain = None;
+    if let Some(pem) = &body.client_certificate {
+        chain = Some(tls::parse_certificates(pem).map_err(|e| InvalidField::new("webhook.tls.clientCertificate", e))?);
+        block.insert("clientCertificate".into(), json!(normalised_pem(pem)));
+    }
+    let key = match &body.client_key {
+        Some(pem) => Some(tls::parse_private_key(pem).map_err(|e| InvalidField::new("webhook.tls.clientKey", e))?),
+        None => None,
+    };
+    match (&chain, &key) {
+        (Some(chain), Some(key)) => {
+            tls::check_key_matches(chain, key).map_err(|e| InvalidField::impossible("webhook.tls.clientKey", e))?;
+        }
+        (None, Some(_)) => {
+            return Err(InvalidField::impossible(
+                "webhook.tls.clientKey",
+                "is given without webhook.tls.clientCertificate",
+            ))
+        }
+        _ => {}
+    }
+    if let Some(pem) = &body.ca_certificates {
+        tls::parse_certificates(pem).map_err(|e| InvalidField::new("webhook.tls.caCertificates", e))?;
+        block.insert("caCertificates".into(), json!(normalised_pem(pem)));
+    }
+    let key = chain.map(|_| body.client_key.as_deref().map(normalised_pem));
+    Ok(((!block.is_empty()).then_some(Value::Object(block)), key))
+}
+
+/// A PEM text as stored: without surrounding blank space, ending in one line break.
+fn normalised_pem(pem: &str) -> String {
+    format!("{}\n", pem.trim())
 }
 
 /// Refuses, naming the field, a webhook value that is sent in a request line, a header or the

@@ -136,6 +136,45 @@ pub(crate) fn body_schema<'k>(
         "clientSecret",
         "Client secret",
     );
+    let pem = |description: &str| {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .pattern(Some("-----BEGIN "))
+            .description(Some(description))
+    };
+    let client_key = pem(match usage {
+        BodyUse::Create => {
+            "The client certificate's private key, PEM, unencrypted: one PKCS#8 `PRIVATE KEY`, PKCS#1 \
+             `RSA PRIVATE KEY` or SEC1 `EC PRIVATE KEY` block (RSA, ECDSA P-256/P-384 or Ed25519). A \
+             secret: stored encrypted, never returned. Required with `clientCertificate` (400 \
+             without it), not allowed without it (422); a key that is not the certificate's is a 422."
+        }
+        BodyUse::Replace => {
+            "The client certificate's private key, PEM, unencrypted: one PKCS#8 `PRIVATE KEY`, PKCS#1 \
+             `RSA PRIVATE KEY` or SEC1 `EC PRIVATE KEY` block (RSA, ECDSA P-256/P-384 or Ed25519). A \
+             secret: stored encrypted, never returned. Left out or null with a `clientCertificate`: \
+             the stored key is kept (409 when there is none; 422 when it is not the key of the \
+             certificate given). Not allowed without `clientCertificate` (422)."
+        }
+    });
+    let tls = doc::closed_object()
+        .property(
+            "clientCertificate",
+            pem(
+                "The client certificate the channel presents to this endpoint, PEM `CERTIFICATE` \
+                 blocks only, leaf first (intermediates may follow). Returned, and described in the \
+                 channel's `certificates`.",
+            ),
+        )
+        .property("clientKey", client_key)
+        .property(
+            "caCertificates",
+            pem(
+                "PEM `CERTIFICATE` blocks: the only roots this endpoint's server certificate may chain \
+                 to (the public roots are not used for it; other channels are not affected). The host \
+                 name is still checked against the certificate.",
+            ),
+        );
     let webhook = doc::closed_object()
         .property(
             "url",
@@ -172,6 +211,14 @@ pub(crate) fn body_schema<'k>(
         .property(
             "oauth2",
             nullable(oauth2).description(Some("OAuth2 client credentials.")),
+        )
+        .property(
+            "tls",
+            nullable(tls).description(Some(
+                "Mutual TLS and a private CA for the `url` (not for the OAuth2 token endpoint). The \
+                 SSRF gate applies as without it. PEM that does not parse is a 400. Left out or null: \
+                 the public roots, no client certificate (and a stored client key is dropped).",
+            )),
         )
         .build();
     let kafka = doc::closed_object()

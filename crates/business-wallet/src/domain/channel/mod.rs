@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub use crate::channels::webhook::request::{ApiKeyBody, OAuth2Body, WebhookBody};
+pub use crate::channels::webhook::request::{ApiKeyBody, OAuth2Body, TlsBody, WebhookBody};
 pub(crate) use body::{body_schema, BodyUse};
 pub use body::{ChannelBody, ChannelReplaceBody};
 
@@ -24,6 +24,7 @@ use super::validate::{optional_text, required_text};
 use crate::auth::{Authority, Principal};
 use crate::channels::webhook::request as webhook_request;
 use crate::channels::webhook::ssrf::NetworkPolicy;
+use crate::channels::webhook::tls as webhook_tls;
 use crate::channels::{self, ChannelConfig, ChannelKind, ChannelSecrets, TestSendReport};
 use crate::config::DeploymentMode;
 use crate::domain::error::{DomainError, FieldErrors};
@@ -92,6 +93,11 @@ pub struct ChannelView {
     /// Until when the previous HMAC secret still signs, after a rotation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret_valid_until: Option<String>,
+    /// The certificates of `webhook.tls`: the client certificate (`use: CLIENT`), then each CA
+    /// certificate (`use: CA`), with subject, issuer, `notAfter` and `expiresSoon` (expired or
+    /// expiring within 30 days). Left out when the channel has none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<webhook_tls::CertificateInfo>,
     /// Created.
     pub created_at: String,
     /// Last change.
@@ -106,6 +112,11 @@ pub struct ChannelView {
 }
 
 impl ChannelView {
+    /// Whether a certificate of `webhook.tls` has expired or expires within 30 days.
+    pub fn certificate_expires_soon(&self) -> bool {
+        self.certificates.iter().any(|c| c.expires_soon)
+    }
+
     /// The type block, whichever field holds it (exactly one does).
     fn block(&self) -> Option<&Value> {
         [&self.webhook, &self.kafka, &self.jms, &self.config, &self.pull]
@@ -160,12 +171,23 @@ fn view(row: &ChannelRow, event_types: Vec<String>, secrets: Option<&ChannelSecr
             .and_then(|s| s.previous_hmac_secret_expires_at)
             .filter(|t| *t > now)
             .map(rfc3339_ms),
+        certificates: certificates_of(field, &config, now),
         created_at: rfc3339_ms(row.created_at),
         updated_at: rfc3339_ms(row.updated_at),
         created_by: row.created_by.clone(),
         updated_by: row.updated_by.clone(),
         hmac_secret: None,
     }
+}
+
+/// The `webhook.tls` certificates of a stored block, as the view shows them at `now`.
+fn certificates_of(field: &str, config: &Value, now: i64) -> Vec<webhook_tls::CertificateInfo> {
+    if field != "webhook" {
+        return Vec::new();
+    }
+    serde_json::from_value::<crate::channels::webhook::config::TlsConfig>(config["tls"].clone())
+        .map(|tls| webhook_tls::describe(&tls, now))
+        .unwrap_or_default()
 }
 
 /// A validated body: the columns to store and the secrets it carried.
@@ -178,8 +200,16 @@ struct Validated {
     ordering: String,
     limits: limits::LimitColumns,
     config: Value,
+    secrets: BlockSecrets,
+}
+
+/// The secrets a type block carried, each `None` when its block is absent and `Some(None)` when
+/// the block leaves the secret out (keep the stored one).
+#[derive(Default)]
+struct BlockSecrets {
     api_key_value: Option<Option<String>>,
     oauth2_client_secret: Option<Option<String>>,
+    client_key_pem: Option<Option<String>>,
 }
 
 async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated, DomainError> {
@@ -214,7 +244,7 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
         }
         return Err(errors.into_error());
     };
-    let (config, api_key_value, oauth2_client_secret) = validate_block(state, &channel_type, body).await?;
+    let (config, secrets) = validate_block(state, &channel_type, body).await?;
     channel.validate(&config).map_err(|e| DomainError::Invalid {
         message: e.0,
         details: Some(json!({ "field": block_field(&channel_type) })),
@@ -228,8 +258,7 @@ async fn validate_body(state: &AppState, body: ChannelBody) -> Result<Validated,
         ordering,
         limits,
         config,
-        api_key_value,
-        oauth2_client_secret,
+        secrets,
     })
 }
 
@@ -286,7 +315,7 @@ async fn validate_block(
     state: &AppState,
     channel_type: &str,
     body: ChannelBody,
-) -> Result<(Value, Option<Option<String>>, Option<Option<String>>), DomainError> {
+) -> Result<(Value, BlockSecrets), DomainError> {
     let field = block_field(channel_type);
     let present = [
         ("webhook", body.webhook.is_some()),
@@ -301,18 +330,23 @@ async fn validate_block(
             format!("does not apply to a {channel_type} channel"),
         ));
     }
-    let (config, api_key_value, oauth2_client_secret) = match field {
+    let (config, secrets) = match field {
         "webhook" => {
             let webhook = body
                 .webhook
                 .ok_or_else(|| DomainError::invalid_field("webhook", "is required for a WEBHOOK channel"))?;
             let prepared = webhook_request::prepare(webhook, &NetworkPolicy::from_settings(&state.settings)).await?;
-            (prepared.config, prepared.api_key_value, prepared.oauth2_client_secret)
+            let secrets = BlockSecrets {
+                api_key_value: prepared.api_key_value,
+                oauth2_client_secret: prepared.oauth2_client_secret,
+                client_key_pem: prepared.client_key_pem,
+            };
+            (prepared.config, secrets)
         }
-        "kafka" => (body.kafka.unwrap_or(Value::Null), None, None),
-        "jms" => (body.jms.unwrap_or(Value::Null), None, None),
-        "pull" => (body.pull.unwrap_or(Value::Null), None, None),
-        _ => (body.config.unwrap_or(Value::Null), None, None),
+        "kafka" => (body.kafka.unwrap_or(Value::Null), BlockSecrets::default()),
+        "jms" => (body.jms.unwrap_or(Value::Null), BlockSecrets::default()),
+        "pull" => (body.pull.unwrap_or(Value::Null), BlockSecrets::default()),
+        _ => (body.config.unwrap_or(Value::Null), BlockSecrets::default()),
     };
     if config.is_null() {
         return Err(DomainError::invalid_field(
@@ -320,7 +354,7 @@ async fn validate_block(
             format!("is required for a {channel_type} channel"),
         ));
     }
-    Ok((config, api_key_value, oauth2_client_secret))
+    Ok((config, secrets))
 }
 
 /// Checks a channel body as creating it would, writing nothing: every field error at once (the
@@ -348,17 +382,40 @@ fn merge_secrets(secrets: &mut ChannelSecrets, valid: &Validated, usage: BodyUse
             DomainError::Conflict(format!("{field} is required: the channel has no stored value to keep"))
         }
     };
-    match &valid.api_key_value {
+    let block = &valid.secrets;
+    match &block.api_key_value {
         None => secrets.api_key_value = None,
         Some(Some(value)) => secrets.api_key_value = Some(value.clone()),
         Some(None) if secrets.api_key_value.is_some() => {}
         Some(None) => return Err(missing("webhook.apiKey.value")),
     }
-    match &valid.oauth2_client_secret {
+    match &block.oauth2_client_secret {
         None => secrets.oauth2_client_secret = None,
         Some(Some(value)) => secrets.oauth2_client_secret = Some(value.clone()),
         Some(None) if secrets.oauth2_client_secret.is_some() => {}
         Some(None) => return Err(missing("webhook.oauth2.clientSecret")),
+    }
+    match &block.client_key_pem {
+        None => secrets.client_key_pem = None,
+        Some(Some(value)) => secrets.client_key_pem = Some(value.clone()),
+        Some(None) => {
+            let Some(stored) = &secrets.client_key_pem else {
+                return Err(missing("webhook.tls.clientKey"));
+            };
+            // A new certificate for the stored key: it must still be the key's certificate.
+            let certificate = valid.config["tls"]["clientCertificate"].as_str().unwrap_or_default();
+            webhook_tls::parse_certificates(certificate)
+                .and_then(|chain| {
+                    let key = webhook_tls::parse_private_key(stored)?;
+                    webhook_tls::check_key_matches(&chain, &key)
+                })
+                .map_err(|problem| {
+                    DomainError::unprocessable(
+                        "webhook.tls.clientKey",
+                        format!("the stored key {problem}; give the certificate's key with it"),
+                    )
+                })?;
+        }
     }
     Ok(())
 }
