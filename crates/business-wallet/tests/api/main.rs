@@ -10,6 +10,7 @@ mod channels;
 mod deliveries;
 mod erasure;
 mod identifiers;
+mod limits;
 mod logs;
 mod openapi;
 mod operations;
