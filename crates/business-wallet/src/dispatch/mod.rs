@@ -308,10 +308,21 @@ impl Dispatcher {
         tracing::info!("dispatcher stopped");
     }
 
-    /// The poll interval, or less when a limited channel may send again sooner.
+    /// The poll interval, or less when a limited channel may send again sooner. A time that
+    /// has come is used once: the claim it leads to sets the next one, and a loop that cannot
+    /// claim now (every slot busy, the database away) must not wake over and over for it.
     fn until_next_claim(&self, poll: Duration) -> Duration {
-        let wake = *self.inner.limited_wake.lock().expect("wake lock is never poisoned");
-        wake.map_or(poll, |at| at.saturating_duration_since(Instant::now()).min(poll))
+        let mut wake = self.inner.limited_wake.lock().expect("wake lock is never poisoned");
+        match *wake {
+            None => poll,
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    *wake = None;
+                }
+                left.min(poll)
+            }
+        }
     }
 
     fn nothing_queued(&self) -> bool {
