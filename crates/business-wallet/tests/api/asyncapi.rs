@@ -275,8 +275,44 @@ async fn broker_channel_options_are_described(backend: Backend) {
     assert_eq!(operation.len(), 6);
 }
 
+/// With pull channels on, the document describes what a pull receiver fetches, and the events
+/// of a real fetch are valid against it.
+async fn pulled_events_are_described(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.integration.channels.pull.enabled = true).await;
+    let doc = asyncapi_document(&app).await;
+    let channels: Vec<&String> = doc["channels"].as_object().unwrap().keys().collect();
+    assert_eq!(channels, ["pull", "webhook"]);
+    assert_eq!(doc["operations"]["sendPull"]["bindings"]["http"]["method"], "GET");
+    let (status, channel) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/integration-channels",
+            Some(&json!({"name": "pulled", "type": "PULL", "eventTypeFilters": [WALLET_CREATED], "pull": {}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{channel}");
+    let key = channel["channelExternalKey"].as_str().unwrap();
+    app.create_wallet("Pulled").await;
+    let (status, batch) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/integration-channels/{key}/events"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{batch}");
+    let events = batch["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{batch}");
+    validate(
+        &message(&doc, "pull", WALLET_CREATED)["payload"],
+        &events[0],
+        "a fetched wallet.created event",
+    );
+}
+
 both_backend_kinds!(
     a_webhook_receives_what_the_document_describes,
     broker_channels_are_described_in_structured_mode,
-    broker_channel_options_are_described
+    broker_channel_options_are_described,
+    pulled_events_are_described
 );
