@@ -59,6 +59,15 @@ impl Timed {
         self.inner.arrivals.lock().unwrap().clone()
     }
 
+    /// Waits until `n` requests arrived, at most `within`.
+    async fn wait_for(&self, n: usize, within: Duration) {
+        let started = Instant::now();
+        while self.arrivals().len() < n {
+            assert!(started.elapsed() < within, "{} of {n} arrived", self.arrivals().len());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     fn most_at_once(&self) -> usize {
         self.inner.most.load(Ordering::SeqCst)
     }
@@ -143,6 +152,14 @@ async fn run_instances(
     (stop, running, instances)
 }
 
+/// Stops the claim loops and waits until each has given back what it held.
+async fn stop_all(stop: CancellationToken, running: Vec<tokio::task::JoinHandle<()>>) {
+    stop.cancel();
+    for run in running {
+        run.await.unwrap();
+    }
+}
+
 fn quick_polls(settings: &mut business_wallet::config::Settings) {
     settings.integration.dispatch.poll_interval_ms = 200;
 }
@@ -164,16 +181,9 @@ async fn three_postgres_instances_keep_a_channels_rate_and_in_flight_limit_toget
     let (stop, running, _instances) = run_instances(&app, 2).await;
     // Until 1 s + 20 s after the first arrival, and a little more, so that anything too fast
     // shows.
-    let started = Instant::now();
-    while fast.arrivals().is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(10), "nothing arrived");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    fast.wait_for(1, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(22_000)).await;
-    stop.cancel();
-    for run in running {
-        run.await.unwrap();
-    }
+    stop_all(stop, running).await;
     let arrived = within(&fast.arrivals(), Duration::from_secs(1), Duration::from_secs(20));
     assert!(
         arrived <= 50 * 20 + 5,
@@ -203,19 +213,8 @@ async fn a_single_instance_keeps_the_rate_and_the_in_flight_limit(app: TestApp) 
     .await;
     create_wallets(&app, 40).await;
     let (stop, running, _) = run_instances(&app, 0).await;
-    let started = Instant::now();
-    while receiver.arrivals().len() < 40 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{} of 40 arrived",
-            receiver.arrivals().len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    stop.cancel();
-    for run in running {
-        run.await.unwrap();
-    }
+    receiver.wait_for(40, Duration::from_secs(20)).await;
+    stop_all(stop, running).await;
     let arrivals = receiver.arrivals();
     let span = arrivals
         .iter()
@@ -251,18 +250,8 @@ async fn a_pause_asked_with(app: TestApp, status: u16) {
     };
     let paused_at = receiver.arrivals()[0];
     create_wallets(&app, 5).await;
-    while receiver.arrivals().len() < 6 {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "{} of 6 arrived",
-            receiver.arrivals().len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    stop.cancel();
-    for run in running {
-        run.await.unwrap();
-    }
+    receiver.wait_for(6, Duration::from_secs(15)).await;
+    stop_all(stop, running).await;
     let next = receiver.arrivals()[1].duration_since(paused_at);
     assert!(
         next >= Duration::from_millis(1_900),
