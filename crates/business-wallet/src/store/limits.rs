@@ -7,7 +7,7 @@
 //!
 //! Every dispatcher instance reads and moves the same columns under the channel row's lock, so
 //! the limits hold for all instances together: the rate through the stored TAT of a generic
-//! cell rate algorithm ([`Gcra`]), the in-flight limit by counting the channel's DELIVERING
+//! cell rate algorithm (`Gcra`), the in-flight limit by counting the channel's DELIVERING
 //! rows (a delivery whose attempt is over counts until its outcome is stored: the count errs on
 //! the safe side).
 
