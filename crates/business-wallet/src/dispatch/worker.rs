@@ -262,10 +262,9 @@ const GONE: u16 = 410;
 
 /// Whether the receiver of a webhook channel with `validationHandshake` answered 410 Gone.
 fn gone_from_a_verified_receiver(delivery: &ClaimedDelivery, attempt: &Attempt) -> bool {
-    delivery.channel_type == crate::channels::WEBHOOK
-        && attempt.outcome.response().is_some_and(|r| r.status == GONE)
+    attempt.outcome.response().is_some_and(|r| r.status == GONE)
         && serde_json::from_str::<serde_json::Value>(&delivery.channel_config)
-            .is_ok_and(|config| crate::domain::channel::validation::required(&config))
+            .is_ok_and(|config| crate::domain::channel::validation::required(&delivery.channel_type, &config))
 }
 
 /// The `result` of an attempt's log line.

@@ -267,3 +267,33 @@ pub async fn throttle(db: &Db, channel_id: i64, for_ms: i64) -> Result<(), sqlx:
             .map(|_| ()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(rate_per_sec: Option<f64>, rate_burst: Option<i32>, allowed_rate_per_sec: Option<f64>) -> LimitedRow {
+        LimitedRow {
+            id: 1,
+            rate_per_sec,
+            rate_burst,
+            allowed_rate_per_sec,
+            max_in_flight: None,
+            rate_tat_us: 0,
+            throttled_until: None,
+            now_ms: 0,
+        }
+    }
+
+    #[test]
+    fn the_smaller_of_the_own_and_the_allowed_rate_holds() {
+        assert_eq!(row(None, None, None).gcra(), None);
+        // Only the receiver's rate: its default burst (a tenth of a second's worth, at least 1).
+        assert_eq!(row(None, None, Some(10.0)).gcra(), Some(Gcra::new(10.0, 1)));
+        assert_eq!(row(None, None, Some(100.0)).gcra(), Some(Gcra::new(100.0, 10)));
+        // Both: the smaller rate, with the channel's own burst.
+        assert_eq!(row(Some(50.0), Some(5), Some(10.0)).gcra(), Some(Gcra::new(10.0, 5)));
+        assert_eq!(row(Some(2.0), Some(1), Some(10.0)).gcra(), Some(Gcra::new(2.0, 1)));
+        assert_eq!(row(Some(2.0), Some(3), None).gcra(), Some(Gcra::new(2.0, 3)));
+    }
+}

@@ -7,7 +7,7 @@
 
 use sqlx::FromRow;
 
-use super::{with_tx, Db, Tx};
+use super::{with_reader, with_tx, Db, Tx};
 use crate::domain::{ChannelKey, WalletKey};
 
 /// The state of a channel whose receiver has not answered the handshake yet.
@@ -46,6 +46,12 @@ pub struct Unverified {
 /// # Errors
 /// Database failure.
 pub async fn take_due(db: &Db, before: i64, now: i64) -> Result<Vec<Unverified>, sqlx::Error> {
+    // The common case (no channel waits) reads one empty partial index, and never takes
+    // SQLite's one writer connection.
+    const ANY: &str = "SELECT EXISTS (SELECT 1 FROM integration_channel WHERE validation_state = 'UNVERIFIED')";
+    if !with_reader!(db, p => sqlx::query_scalar::<_, bool>(ANY).fetch_one(p).await)? {
+        return Ok(Vec::new());
+    }
     const SQL: &str = "UPDATE integration_channel SET validation_checked_at = $2 WHERE id IN (\
                        SELECT id FROM integration_channel WHERE validation_state = 'UNVERIFIED' AND enabled \
                        AND (validation_checked_at IS NULL OR validation_checked_at <= $1) ORDER BY id LIMIT $3{lock}) \

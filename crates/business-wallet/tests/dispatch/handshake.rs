@@ -425,6 +425,15 @@ async fn the_option_is_validated_and_its_state_follows_the_channel(app: TestApp)
         report["handshake"]["allowedRate"].is_null(),
         "`*` allows any rate: {report}"
     );
+    // A channel with a rate of its own asks for it, per minute.
+    let mut rated = body("rated draft", &receiver.url(), true);
+    rated["limits"] = json!({"eventsPerSecond": 5});
+    let (status, report) = app
+        .call(reqwest::Method::POST, "/api/integration-channels/test", Some(&rated))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let asked = receiver.handshakes().last().unwrap().clone();
+    assert_eq!(asked["webhook-request-rate"], "300", "{asked:?}");
     receiver.inner.answer.store(false, Ordering::SeqCst);
     let (_, report) = app
         .call(

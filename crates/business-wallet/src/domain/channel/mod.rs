@@ -510,7 +510,7 @@ pub async fn create(
         rate_burst: valid.limits.rate_burst,
         max_in_flight: valid.limits.max_in_flight,
         throttled_until: None,
-        validation_state: validation::state_after_save(&valid.config, None).0,
+        validation_state: validation::state_after_save(&valid.channel_type, &valid.config, None).0,
         validation_checked_at: None,
         validation_error: None,
         allowed_rate_per_sec: None,
@@ -599,8 +599,11 @@ pub async fn replace(
     let mut secrets = open_secrets(state, &current)?;
     merge_secrets(&mut secrets, &valid, BodyUse::Replace)?;
     let old_config: Value = serde_json::from_str(&current.config).unwrap_or(Value::Null);
-    let (validation_state, reset) =
-        validation::state_after_save(&valid.config, Some((&old_config, current.validation_state.as_deref())));
+    let (validation_state, reset) = validation::state_after_save(
+        &valid.channel_type,
+        &valid.config,
+        Some((&old_config, current.validation_state.as_deref())),
+    );
     let (validation_checked_at, validation_error, allowed_rate_per_sec) = if reset {
         (None, None, None)
     } else {
@@ -768,7 +771,7 @@ async fn handshake_of(
     config: &ChannelConfig,
     rate_per_sec: Option<f64>,
 ) -> Option<crate::channels::webhook::handshake::HandshakeReport> {
-    if ChannelKind::parse(channel_type) != ChannelKind::Webhook || !validation::required(&config.config) {
+    if !validation::required(channel_type, &config.config) {
         return None;
     }
     let webhook = state.channels.webhook()?;

@@ -18,7 +18,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::channels::webhook::handshake::{self, HandshakeReport};
-use crate::channels::{ChannelConfig, ChannelRegistry, ChannelSecrets};
+use crate::channels::{ChannelConfig, ChannelKind, ChannelRegistry, ChannelSecrets};
 use crate::crypto::SecretBox;
 use crate::domain::history::{self, HistoryAction};
 use crate::domain::Scope;
@@ -67,22 +67,28 @@ impl ValidationView {
     }
 }
 
-/// Whether a stored or validated webhook block requires the handshake.
-pub fn required(config: &serde_json::Value) -> bool {
-    config["validationHandshake"] == serde_json::Value::Bool(true)
+/// Whether a channel of `channel_type` with this stored or validated block requires the
+/// handshake: a webhook channel with `validationHandshake` (no other type has the option).
+pub fn required(channel_type: &str, config: &serde_json::Value) -> bool {
+    ChannelKind::parse(channel_type) == ChannelKind::Webhook
+        && config["validationHandshake"] == serde_json::Value::Bool(true)
 }
 
 /// The validation state a saved channel gets: `None` without the option; UNVERIFIED when it is
 /// new, when the option was just turned on, or when the URL changed; otherwise what it had.
+/// The second value says whether the handshake's results are to be forgotten.
 pub fn state_after_save(
+    channel_type: &str,
     new_config: &serde_json::Value,
     old: Option<(&serde_json::Value, Option<&str>)>,
 ) -> (Option<String>, bool) {
-    if !required(new_config) {
+    if !required(channel_type, new_config) {
         return (None, true);
     }
     match old {
-        Some((old_config, Some(state))) if required(old_config) && old_config["url"] == new_config["url"] => {
+        Some((old_config, Some(state)))
+            if required(channel_type, old_config) && old_config["url"] == new_config["url"] =>
+        {
             (Some(state.to_string()), false)
         }
         _ => (Some(UNVERIFIED.to_string()), true),
@@ -244,5 +250,49 @@ pub(crate) async fn disable_by_receiver(db: &Db, channel_id: i64, delivery: &str
         }
         Ok(None) => {}
         Err(err) => tracing::warn!(error = %err, "could not disable the channel whose receiver answered 410 Gone"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn saving_sets_the_state_as_documented() {
+        let on = json!({"url": "https://r.example/a", "validationHandshake": true});
+        let off = json!({"url": "https://r.example/a"});
+        let moved = json!({"url": "https://r.example/b", "validationHandshake": true});
+        assert_eq!(state_after_save("WEBHOOK", &on, None), (Some(UNVERIFIED.into()), true));
+        assert_eq!(state_after_save("WEBHOOK", &off, None), (None, true));
+        // Another type never has the option, whatever its block says.
+        assert_eq!(state_after_save("ERP", &on, None), (None, true));
+        // Unchanged URL: kept; turned on, or another URL: unverified again; turned off: none.
+        assert_eq!(
+            state_after_save("WEBHOOK", &on, Some((&on, Some(VERIFIED)))),
+            (Some(VERIFIED.into()), false)
+        );
+        assert_eq!(
+            state_after_save("WEBHOOK", &on, Some((&off, None))),
+            (Some(UNVERIFIED.into()), true)
+        );
+        assert_eq!(
+            state_after_save("WEBHOOK", &moved, Some((&on, Some(VERIFIED)))),
+            (Some(UNVERIFIED.into()), true)
+        );
+        assert_eq!(
+            state_after_save("WEBHOOK", &off, Some((&on, Some(VERIFIED)))),
+            (None, true)
+        );
+    }
+
+    #[test]
+    fn the_view_gives_the_allowed_rate_per_minute() {
+        assert_eq!(ValidationView::from_columns(None, Some(1), None, Some(1.0)), None);
+        let view = ValidationView::from_columns(Some(VERIFIED), Some(0), None, Some(10.0)).unwrap();
+        assert_eq!(view.allowed_rate_per_minute, Some(600));
+        assert_eq!(view.checked_at.as_deref(), Some("1970-01-01T00:00:00.000Z"));
+        assert!(!view.unverified());
     }
 }
