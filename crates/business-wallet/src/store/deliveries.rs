@@ -217,7 +217,8 @@ fn claim_sql(db: &Db, which: &str) -> String {
 /// Takes up to `limit` due PENDING deliveries of enabled channels, oldest due first: sets them
 /// DELIVERING under a fresh lease token owned by `request.owner`, counts the attempt, and
 /// returns them with their events and channels. The claim commits before anything is sent.
-/// Deliveries of disabled and of PAUSED channels are left as they are. Equal due times are
+/// Deliveries of disabled and of PAUSED channels, and of channels whose receiver has not
+/// answered the validation handshake yet, are left as they are. Equal due times are
 /// taken in the order the deliveries were created. A lease that ended, or whose owner
 /// stopped sending heartbeats, is turned back into PENDING by [`super::instances`] first.
 /// Channels with limits take no more than their limits allow ([`claim_with_limits`]).
