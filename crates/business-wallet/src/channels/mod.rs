@@ -44,6 +44,9 @@ pub use secrets::{generate_hmac_secret, ChannelSecrets};
 pub struct ChannelRegistry {
     channels: BTreeMap<String, Arc<dyn Channel>>,
     signing_keys: Option<Arc<webhook::SigningKeys>>,
+    /// The built-in webhook type, for its validation handshake (`None` when it is off or a
+    /// custom adapter took its place).
+    webhook: Option<Arc<webhook::WebhookChannel>>,
 }
 
 impl std::fmt::Debug for ChannelRegistry {
@@ -61,9 +64,10 @@ impl ChannelRegistry {
         let mut registry = ChannelRegistry::default();
         let webhook_on = settings.mode == DeploymentMode::Saas || settings.integration.channels.webhook.enabled;
         if webhook_on {
-            let webhook = webhook::WebhookChannel::from_settings(settings)?;
+            let webhook = Arc::new(webhook::WebhookChannel::from_settings(settings)?);
             registry.signing_keys = webhook.signing_keys().cloned();
-            registry.register(Arc::new(webhook));
+            registry.register(webhook.clone());
+            registry.webhook = Some(webhook);
         }
         // Brokers are on-premise only (the settings refuse them in saas mode as well).
         let on_premise = settings.mode == DeploymentMode::OnPremise;
@@ -86,7 +90,16 @@ impl ChannelRegistry {
 
     /// Adds (or replaces) a channel type under its [`Channel::kind`].
     pub fn register(&mut self, channel: Arc<dyn Channel>) {
+        if channel.kind() == WEBHOOK {
+            self.webhook = None;
+        }
         self.channels.insert(channel.kind().to_string(), channel);
+    }
+
+    /// The built-in webhook type, when it is on (and no custom adapter replaced it): what
+    /// sends the validation handshake.
+    pub fn webhook(&self) -> Option<&Arc<webhook::WebhookChannel>> {
+        self.webhook.as_ref()
     }
 
     /// The deployment's webhook signing keys (published as a JWKS), when the built-in webhook
@@ -142,6 +155,10 @@ pub struct TestSendReport {
     /// The response, when there was one.
     #[schema(value_type = Option<Object>)]
     pub response: Option<ResponseRecord>,
+    /// For a webhook channel with `validationHandshake`: the validation handshake, sent before
+    /// the sample (which is sent whatever the handshake found).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<webhook::handshake::HandshakeReport>,
 }
 
 /// Sends the canonical sample of `event_type` once through `channel`, signed with the
@@ -178,5 +195,6 @@ pub async fn test_send(
         duration_ms,
         request: attempt.request,
         response,
+        handshake: None,
     }
 }

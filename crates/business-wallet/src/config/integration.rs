@@ -182,6 +182,11 @@ pub struct WebhookSettings {
     /// The Ed25519 keys that sign every webhook beside the HMAC (published as a JWKS at
     /// `/api/public/webhook-signing-keys.json`).
     pub signing: SigningSettings,
+    /// The `WebHook-Request-Origin` of the validation handshake (default: the host of
+    /// `public_base_url` when set, else `business-wallet`).
+    pub request_origin: Option<String>,
+    /// How often an unverified channel's validation handshake is tried again, in seconds.
+    pub validation_retry_secs: u64,
 }
 
 /// The deployment's Ed25519 webhook signing keys. With no `keys` configured (the embedded
@@ -245,6 +250,8 @@ impl Default for WebhookSettings {
             max_timeout_ms: 30_000,
             connect_timeout_ms: 5_000,
             signing: SigningSettings::default(),
+            request_origin: None,
+            validation_retry_secs: 60,
         }
     }
 }

@@ -153,6 +153,18 @@ impl Settings {
         if webhook.connect_timeout_ms == 0 {
             return invalid("integration.webhook.connect_timeout_ms", "must be at least 1");
         }
+        if webhook.validation_retry_secs == 0 {
+            return invalid("integration.webhook.validation_retry_secs", "must be at least 1");
+        }
+        if let Some(origin) = &webhook.request_origin {
+            let sendable = reqwest::header::HeaderValue::from_str(origin).is_ok();
+            if origin.trim().is_empty() || origin.trim() != origin || !sendable {
+                return invalid(
+                    "integration.webhook.request_origin",
+                    "must be a non-empty header value without surrounding spaces",
+                );
+            }
+        }
         // A lease shorter than a request (plus the OAuth2 token fetch and a retry after a 401)
         // would let a second dispatcher send the same delivery while the first still waits.
         if dispatch.lease_secs.saturating_mul(1000) < webhook.max_timeout_ms.saturating_mul(3) {

@@ -29,6 +29,10 @@
 //! that one claim returned are given back at once, so a slow receiver holds a few slots, never
 //! all of them.
 //!
+//! **Validation handshake.** The heartbeat rounds also try the CloudEvents validation handshake
+//! of the webhook channels that require it and whose receivers have not answered it yet (their
+//! deliveries wait meanwhile; see `domain::channel::validation`).
+//!
 //! **Limits.** A channel's own rate and in-flight limits, and a pause its receiver asked for,
 //! hold for all instances together: the claim counts them in the database, under the channel
 //! row's lock (see `store::limits`). When a rate leaves due deliveries behind, the claim says
@@ -111,6 +115,8 @@ struct Inner {
     /// When the last claim's rate-limited (or receiver-paused) channels may send again: the
     /// claim loop claims then rather than at the next poll.
     limited_wake: Mutex<Option<Instant>>,
+    /// A task of this dispatcher is trying validation handshakes.
+    verifying: AtomicBool,
 }
 
 impl Inner {
@@ -191,6 +197,7 @@ impl Dispatcher {
                 instance_id: uuid::Uuid::new_v4().to_string().into(),
                 outbox: state.outbox.clone(),
                 limited_wake: Mutex::new(None),
+                verifying: AtomicBool::new(false),
             }),
         }
     }
@@ -203,6 +210,7 @@ impl Dispatcher {
     /// The claim failed (database failure).
     pub async fn run_once(&self) -> anyhow::Result<RunOutcome> {
         self.upkeep(true).await;
+        self.verify_endpoints().await;
         let batch = self.inner.ctx.settings.integration.dispatch.batch_size as usize;
         let (slots, mut outcome) = self.claim(batch, false).await?;
         let mut tasks = JoinSet::new();
@@ -500,13 +508,36 @@ impl Dispatcher {
         }
     }
 
-    /// One heartbeat round: the heartbeat, then the [`Dispatcher::upkeep`].
+    /// One heartbeat round: the heartbeat, then the [`Dispatcher::upkeep`], then (in a task of
+    /// its own, so that a slow receiver never delays a heartbeat) the validation handshakes
+    /// that are due.
     async fn keep_alive_round(&self, check_leases: bool) {
         if let Err(err) = instances::heartbeat(&self.inner.ctx.db, &self.inner.instance_id).await {
             tracing::warn!(error = %err, "dispatcher heartbeat failed");
             return;
         }
         self.upkeep(check_leases).await;
+        if !self.inner.verifying.swap(true, Ordering::SeqCst) {
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.verify_endpoints().await;
+                this.inner.verifying.store(false, Ordering::SeqCst);
+            });
+        }
+    }
+
+    /// Tries the validation handshake of the channels waiting for it (see
+    /// `domain::channel::validation`); one that verifies wakes the claim loop.
+    async fn verify_endpoints(&self) {
+        let ctx = &self.inner.ctx;
+        crate::domain::channel::validation::verify_due(crate::domain::channel::validation::Verifier {
+            db: &ctx.db,
+            channels: &ctx.channels,
+            secret_box: &ctx.secret_box,
+            outbox: &ctx.outbox,
+            retry_secs: ctx.settings.integration.webhook.validation_retry_secs,
+        })
+        .await;
     }
 
     /// The bookkeeping that could not be stored before, then the deliveries of silent

@@ -167,13 +167,28 @@ pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery, attempt
     }
     let max_attempts = u32::try_from(delivery.max_attempts).unwrap_or(u32::MAX);
     let jitter = rand::random::<f64>() * 2.0 - 1.0;
-    let resolution = retry::next(
+    let mut resolution = retry::next(
         attempt_number,
         max_attempts,
         &attempt.outcome,
         &ctx.settings.integration.retry,
         jitter,
     );
+    if gone_from_a_verified_receiver(&delivery, &attempt) {
+        // The receiver says it no longer takes events (the webhook specification's 410 Gone):
+        // the channel is disabled first, then the delivery waits PENDING with the others, to go
+        // out when an operator enables the channel again.
+        crate::domain::channel::validation::disable_by_receiver(
+            &ctx.db,
+            delivery.channel_id,
+            delivery.delivery_external_key.as_ref(),
+            GONE,
+        )
+        .await;
+        resolution = Resolution::Retry {
+            delay: std::time::Duration::ZERO,
+        };
+    }
     let row = attempt_row(&attempt, delivery.attempts, started_at, duration_ms);
     let response_status = row.response_status;
     let error = row.error.clone();
@@ -240,6 +255,16 @@ pub(crate) async fn work(ctx: &WorkerContext, delivery: ClaimedDelivery, attempt
         "delivery attempt"
     );
     worked
+}
+
+/// The status with which a receiver says it no longer takes events.
+const GONE: u16 = 410;
+
+/// Whether the receiver of a webhook channel with `validationHandshake` answered 410 Gone.
+fn gone_from_a_verified_receiver(delivery: &ClaimedDelivery, attempt: &Attempt) -> bool {
+    attempt.outcome.response().is_some_and(|r| r.status == GONE)
+        && serde_json::from_str::<serde_json::Value>(&delivery.channel_config)
+            .is_ok_and(|config| crate::domain::channel::validation::required(&delivery.channel_type, &config))
 }
 
 /// The `result` of an attempt's log line.

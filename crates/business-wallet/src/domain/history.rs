@@ -54,6 +54,10 @@ pub enum HistoryAction {
     ChannelStateChanged,
     /// An operator resumed a PAUSED (or FAILING) channel.
     ChannelResumed,
+    /// A channel's receiver answered the validation handshake: its deliveries go out.
+    ChannelVerified,
+    /// A channel's receiver answered a delivery with 410 Gone: the channel was disabled.
+    ChannelDisabledByReceiver,
 }
 
 impl HistoryAction {
@@ -71,6 +75,8 @@ impl HistoryAction {
             HistoryAction::IntegrationDataErased => "INTEGRATION_DATA_ERASED",
             HistoryAction::ChannelStateChanged => "CHANNEL_STATE_CHANGED",
             HistoryAction::ChannelResumed => "CHANNEL_RESUMED",
+            HistoryAction::ChannelVerified => "CHANNEL_VERIFIED",
+            HistoryAction::ChannelDisabledByReceiver => "CHANNEL_DISABLED_BY_RECEIVER",
         }
     }
 }
@@ -110,7 +116,9 @@ pub struct HistoryEntry {
     /// What happened: CHANNEL_CREATED, CHANNEL_UPDATED, CHANNEL_DELETED, CHANNEL_SECRET_ROTATED,
     /// DELIVERY_REPLAYED, DELIVERY_DISMISSED, DELIVERIES_REPLAYED, DELIVERIES_DISMISSED,
     /// INTEGRATION_DATA_ERASED, CHANNEL_STATE_CHANGED (the failure ladder, actor `dispatcher`),
-    /// CHANNEL_RESUMED.
+    /// CHANNEL_RESUMED, CHANNEL_VERIFIED (the receiver answered the validation handshake, actor
+    /// `dispatcher`), CHANNEL_DISABLED_BY_RECEIVER (it answered a delivery with 410 Gone, actor
+    /// `dispatcher`).
     pub action: String,
     /// `sub` of who did it.
     pub actor: String,

@@ -49,12 +49,22 @@ pub struct ChannelRow {
     pub max_in_flight: Option<i32>,
     /// The receiver asked for a pause (`429`/`503` with `Retry-After`) until then, epoch ms.
     pub throttled_until: Option<i64>,
+    /// The validation handshake: `None` when the channel does not require it, `UNVERIFIED`
+    /// until its receiver has answered it (its deliveries wait), `VERIFIED` once it has.
+    pub validation_state: Option<String>,
+    /// When the handshake was last tried, epoch ms.
+    pub validation_checked_at: Option<i64>,
+    /// Why the last try did not verify the receiver.
+    pub validation_error: Option<String>,
+    /// The rate the receiver allowed in the handshake, a second (`None`: any rate).
+    pub allowed_rate_per_sec: Option<f64>,
 }
 
 const COLUMNS: &str =
     "id, channel_external_key, wallet_external_key, name, description, channel_type, enabled, config, \
                        secrets, created_at, updated_at, created_by, updated_by, delivery_state, delivery_state_since, ordering, \
-                       rate_per_sec, rate_burst, max_in_flight, throttled_until";
+                       rate_per_sec, rate_burst, max_in_flight, throttled_until, validation_state, validation_checked_at, \
+                       validation_error, allowed_rate_per_sec";
 
 fn owner_clause(scope: &Scope) -> &'static str {
     match scope {
@@ -77,8 +87,8 @@ fn owner(scope: &Scope) -> Option<&WalletKey> {
 pub async fn insert(tx: &mut Tx, row: &ChannelRow, event_types: &[String]) -> Result<i64, sqlx::Error> {
     const SQL: &str = "INSERT INTO integration_channel (channel_external_key, wallet_external_key, name, description, \
                        channel_type, enabled, config, secrets, created_at, updated_at, created_by, updated_by, ordering, \
-                       rate_per_sec, rate_burst, max_in_flight) \
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id";
+                       rate_per_sec, rate_burst, max_in_flight, validation_state) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id";
     let id: i64 = with_tx!(&mut *tx, c => sqlx::query_scalar(SQL)
         .bind(&row.channel_external_key)
         .bind(&row.wallet_external_key)
@@ -96,6 +106,7 @@ pub async fn insert(tx: &mut Tx, row: &ChannelRow, event_types: &[String]) -> Re
         .bind(row.rate_per_sec)
         .bind(row.rate_burst)
         .bind(row.max_in_flight)
+        .bind(&row.validation_state)
         .fetch_one(c)
         .await)?;
     replace_subscriptions(tx, id, event_types).await?;
@@ -130,7 +141,8 @@ pub async fn replace_subscriptions(tx: &mut Tx, channel_id: i64, event_types: &[
 pub async fn update(tx: &mut Tx, row: &ChannelRow, event_types: &[String]) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE integration_channel SET name = $2, description = $3, channel_type = $4, enabled = $5, \
                        config = $6, secrets = $7, updated_at = $8, updated_by = $9, ordering = $10, \
-                       rate_per_sec = $11, rate_burst = $12, max_in_flight = $13 WHERE id = $1";
+                       rate_per_sec = $11, rate_burst = $12, max_in_flight = $13, validation_state = $14, \
+                       validation_checked_at = $15, validation_error = $16, allowed_rate_per_sec = $17 WHERE id = $1";
     with_tx!(&mut *tx, c => sqlx::query(SQL)
         .bind(row.id)
         .bind(&row.name)
@@ -145,6 +157,10 @@ pub async fn update(tx: &mut Tx, row: &ChannelRow, event_types: &[String]) -> Re
         .bind(row.rate_per_sec)
         .bind(row.rate_burst)
         .bind(row.max_in_flight)
+        .bind(&row.validation_state)
+        .bind(row.validation_checked_at)
+        .bind(&row.validation_error)
+        .bind(row.allowed_rate_per_sec)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;

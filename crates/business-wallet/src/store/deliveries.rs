@@ -155,9 +155,14 @@ pub struct Claimed {
     pub next_in: Option<Duration>,
 }
 
-/// The claim's rule for a channel without limits: the limited ones are claimed one channel at
+/// The claim's rule for a channel without limits: the limited ones (a rate of their own or one
+/// their receiver allowed, an in-flight limit, a receiver's pause) are claimed one channel at
 /// a time, under their row's lock (see [`claim_with_limits`]).
-const UNLIMITED: &str = "AND c.rate_per_sec IS NULL AND c.max_in_flight IS NULL AND c.throttled_until IS NULL";
+const UNLIMITED: &str = "AND c.rate_per_sec IS NULL AND c.max_in_flight IS NULL AND c.throttled_until IS NULL \
+                         AND c.allowed_rate_per_sec IS NULL";
+/// The claim's rule for the validation handshake: nothing of a channel whose receiver has not
+/// answered it yet is claimed (its deliveries wait, their attempts not counted).
+pub(super) const VERIFIED: &str = "AND (c.validation_state IS NULL OR c.validation_state <> 'UNVERIFIED')";
 /// The claim's rule for one limited channel, `$6`.
 const ONE_CHANNEL: &str = "AND d.channel_id = $6";
 
@@ -167,13 +172,13 @@ const ONE_CHANNEL: &str = "AND d.channel_id = $6";
 const PG_CLAIM: &str = "UPDATE integration_delivery SET state = {delivering}, due_at = {now} + $1, lease_token = $2, \
                         lease_owner = $5, attempts = attempts + 1, updated_at = {now} \
                         WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                        WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.channel_type <> 'PULL' AND c.delivery_state <> 'PAUSED' {in_order} \
+                        WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.channel_type <> 'PULL' AND c.delivery_state <> 'PAUSED' {verified} {in_order} \
                         AND NOT (d.channel_id = ANY($4)) {which} \
                         ORDER BY d.due_at, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED)";
 const SQLITE_CLAIM: &str = "UPDATE integration_delivery SET state = {delivering}, due_at = {now} + $1, lease_token = $2, \
                             lease_owner = $5, attempts = attempts + 1, updated_at = {now} \
                             WHERE id IN (SELECT d.id FROM integration_delivery d JOIN integration_channel c ON c.id = d.channel_id \
-                            WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.channel_type <> 'PULL' AND c.delivery_state <> 'PAUSED' {in_order} \
+                            WHERE d.state = {pending} AND d.due_at <= {now} AND c.enabled AND c.channel_type <> 'PULL' AND c.delivery_state <> 'PAUSED' {verified} {in_order} \
                             AND d.channel_id NOT IN (SELECT value FROM json_each($4)) {which} \
                             ORDER BY d.due_at, d.id LIMIT $3)";
 // The claimed rows are loaded by id: there is no index on `lease_token`, and a look-up by
@@ -189,7 +194,13 @@ fn claim_sql(db: &Db, which: &str) -> String {
         Db::Postgres(_) => PG_CLAIM,
         Db::Sqlite { .. } => SQLITE_CLAIM,
     };
-    let sql = expand(db, &template.replace("{in_order}", IN_ORDER).replace("{which}", which));
+    let sql = expand(
+        db,
+        &template
+            .replace("{in_order}", IN_ORDER)
+            .replace("{verified}", VERIFIED)
+            .replace("{which}", which),
+    );
     match db {
         // One round trip: the update returns the rows it took and the same statement joins
         // their channels and events.
@@ -206,7 +217,8 @@ fn claim_sql(db: &Db, which: &str) -> String {
 /// Takes up to `limit` due PENDING deliveries of enabled channels, oldest due first: sets them
 /// DELIVERING under a fresh lease token owned by `request.owner`, counts the attempt, and
 /// returns them with their events and channels. The claim commits before anything is sent.
-/// Deliveries of disabled and of PAUSED channels are left as they are. Equal due times are
+/// Deliveries of disabled and of PAUSED channels, and of channels whose receiver has not
+/// answered the validation handshake yet, are left as they are. Equal due times are
 /// taken in the order the deliveries were created. A lease that ended, or whose owner
 /// stopped sending heartbeats, is turned back into PENDING by [`super::instances`] first.
 /// Channels with limits take no more than their limits allow ([`claim_with_limits`]).

@@ -101,13 +101,18 @@ pub const PER_WALLET: &str = "PER_WALLET";
 /// The deliveries a fan-out never leases, whatever it asks: those of a PAUSED channel (they
 /// wait for a resume), those of a PER_WALLET channel (they wait for their wallet's earlier
 /// deliveries: only the claim knows when they may go), those of a PULL channel (its
-/// receiver fetches them; no dispatcher sends them) and those of a limited channel (a rate, an
-/// in-flight limit or a pause its receiver asked for: only the claim counts them against the
-/// limits, for every instance together).
+/// receiver fetches them; no dispatcher sends them), those of a limited channel (a rate, an
+/// in-flight limit, a pause its receiver asked for or a rate it allowed in the validation
+/// handshake: only the claim counts them against the limits, for every instance together) and
+/// those of a channel whose receiver has not answered the validation handshake yet (they wait
+/// for it).
 const HELD: &str = "(c.delivery_state = 'PAUSED' OR c.ordering = 'PER_WALLET' OR c.channel_type = 'PULL' \
-                    OR c.rate_per_sec IS NOT NULL OR c.max_in_flight IS NOT NULL OR c.throttled_until IS NOT NULL)";
-/// Of the held deliveries, those a claim may take at once: all but a PAUSED or PULL channel's.
-const TO_CLAIM: &str = "(c.delivery_state <> 'PAUSED' AND c.channel_type <> 'PULL')";
+                    OR c.rate_per_sec IS NOT NULL OR c.max_in_flight IS NOT NULL OR c.throttled_until IS NOT NULL \
+                    OR c.allowed_rate_per_sec IS NOT NULL OR c.validation_state = 'UNVERIFIED')";
+/// Of the held deliveries, those a claim may take at once: all but a PAUSED, PULL or
+/// unverified channel's.
+const TO_CLAIM: &str = "(c.delivery_state <> 'PAUSED' AND c.channel_type <> 'PULL' \
+                        AND (c.validation_state IS NULL OR c.validation_state <> 'UNVERIFIED'))";
 
 /// What [`insert_with_deliveries`] wrote.
 #[derive(Debug)]
@@ -192,7 +197,9 @@ pub async fn insert_with_deliveries(
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
             const CHANNELS: &str = "SELECT c.id, c.wallet_external_key, c.channel_external_key, c.channel_type, c.config, c.secrets, \
                 c.delivery_state, c.ordering, \
-                (c.rate_per_sec IS NOT NULL OR c.max_in_flight IS NOT NULL OR c.throttled_until IS NOT NULL) AS limited \
+                (c.rate_per_sec IS NOT NULL OR c.max_in_flight IS NOT NULL OR c.throttled_until IS NOT NULL \
+                OR c.allowed_rate_per_sec IS NOT NULL) AS limited, \
+                (c.validation_state IS NOT NULL AND c.validation_state = 'UNVERIFIED') AS unverified \
                 FROM integration_channel c JOIN integration_channel_subscription s ON s.channel_id = c.id \
                 WHERE s.event_type = $1 AND c.enabled AND (c.wallet_external_key = $2 OR c.wallet_external_key IS NULL)";
             const INSERT: &str =
@@ -213,6 +220,7 @@ pub async fn insert_with_deliveries(
                 String,
                 String,
                 bool,
+                bool,
             );
             let channels: Vec<Channel> = sqlx::query_as(CHANNELS)
                 .bind(&event.event_type)
@@ -230,16 +238,18 @@ pub async fn insert_with_deliveries(
                 delivery_state,
                 ordering,
                 limited,
+                unverified,
             ) in channels
             {
                 let key = DeliveryKey::generate();
                 // A PAUSED channel's delivery waits as PENDING, never leased; so does an ordered
                 // channel's, which goes out only after the wallet's earlier ones (the claim's rule),
-                // and a limited channel's, which only the claim counts against its limits.
+                // a limited channel's, which only the claim counts against its limits, and an
+                // unverified channel's, which waits for its receiver's validation handshake.
                 let ordered = ordering == PER_WALLET;
                 let pulled = channel_type == crate::channels::kind::PULL;
-                let to_claim = delivery_state != "PAUSED" && !pulled;
-                let paused = delivery_state == "PAUSED" || ordered || pulled || limited;
+                let to_claim = delivery_state != "PAUSED" && !pulled && !unverified;
+                let paused = delivery_state == "PAUSED" || ordered || pulled || limited || unverified;
                 let id: i64 = sqlx::query_scalar(INSERT)
                     .bind(&key)
                     .bind(event_row_id)

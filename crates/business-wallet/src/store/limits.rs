@@ -1,12 +1,13 @@
 //! The limited channels' part of the claim (see `deliveries::claim_with_limits`): which
 //! channels have limits and due deliveries, how many each may take now, and what the claim
 //! took. A channel is limited when it has a rate (`rate_per_sec`), an in-flight limit
-//! (`max_in_flight`) or a pause its receiver asked for (`throttled_until`); the partial index
+//! (`max_in_flight`), a pause its receiver asked for (`throttled_until`) or a rate its receiver
+//! allowed in the validation handshake (`allowed_rate_per_sec`); the partial index
 //! `integration_channel_limited` finds them.
 //!
 //! Every dispatcher instance reads and moves the same columns under the channel row's lock, so
 //! the limits hold for all instances together: the rate through the stored TAT of a generic
-//! cell rate algorithm ([`Gcra`]), the in-flight limit by counting the channel's DELIVERING
+//! cell rate algorithm (`Gcra`), the in-flight limit by counting the channel's DELIVERING
 //! rows (a delivery whose attempt is over counts until its outcome is stored: the count errs on
 //! the safe side).
 
@@ -14,10 +15,11 @@ use std::time::Duration;
 
 use super::deliveries::expand_in;
 use super::{with_reader, Db, Tx, TxInner};
-use crate::domain::channel::limits::Gcra;
+use crate::domain::channel::limits::{default_burst, Gcra};
 
 /// The rule that makes a channel limited; the partial index has the same.
-const LIMITED: &str = "(c.rate_per_sec IS NOT NULL OR c.max_in_flight IS NOT NULL OR c.throttled_until IS NOT NULL)";
+const LIMITED: &str = "(c.rate_per_sec IS NOT NULL OR c.max_in_flight IS NOT NULL OR c.throttled_until IS NOT NULL \
+                       OR c.allowed_rate_per_sec IS NOT NULL)";
 
 /// A limited channel with due deliveries, locked by this claim.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -25,6 +27,8 @@ pub(super) struct LimitedRow {
     id: i64,
     rate_per_sec: Option<f64>,
     rate_burst: Option<i32>,
+    /// The rate the receiver allowed in the validation handshake, a second.
+    allowed_rate_per_sec: Option<f64>,
     max_in_flight: Option<i32>,
     rate_tat_us: i64,
     throttled_until: Option<i64>,
@@ -33,9 +37,18 @@ pub(super) struct LimitedRow {
 }
 
 impl LimitedRow {
+    /// The rate that holds: the smaller of the channel's own and the one its receiver allowed;
+    /// with the channel's burst, or when it set none (only its receiver limits it) the default
+    /// burst of that rate.
     fn gcra(&self) -> Option<Gcra> {
-        self.rate_per_sec
-            .map(|rate| Gcra::new(rate, self.rate_burst.unwrap_or(1)))
+        let rate = match (self.rate_per_sec, self.allowed_rate_per_sec) {
+            (Some(own), Some(allowed)) => own.min(allowed),
+            (own, allowed) => own.or(allowed)?,
+        };
+        let burst = self
+            .rate_burst
+            .unwrap_or_else(|| i32::try_from(default_burst(rate)).unwrap_or(i32::MAX));
+        Some(Gcra::new(rate, burst))
     }
 }
 
@@ -68,7 +81,8 @@ pub(super) async fn any_limited(db: &Db) -> Result<bool, sqlx::Error> {
     with_reader!(db, p => sqlx::query_scalar::<_, bool>(&sql).fetch_one(p).await)
 }
 
-/// Locks the limited channels of dispatchable state that have due deliveries, skipping those
+/// Locks the limited channels of dispatchable state (enabled, not PULL, not PAUSED, not waiting
+/// for the validation handshake) that have due deliveries, skipping those
 /// in `skip` (full on this instance) and, on PostgreSQL, those another claim holds right now
 /// (it takes their room; this claim leaves them alone).
 ///
@@ -76,11 +90,13 @@ pub(super) async fn any_limited(db: &Db) -> Result<bool, sqlx::Error> {
 /// Database failure.
 pub(super) async fn lock_due(tx: &mut Tx, skip: &[i64]) -> Result<Vec<LimitedRow>, sqlx::Error> {
     const TEMPLATE: &str =
-        "SELECT c.id, c.rate_per_sec, c.rate_burst, c.max_in_flight, c.rate_tat_us, c.throttled_until, \
-        {now} AS now_ms FROM integration_channel c WHERE {limited} AND c.enabled AND c.channel_type <> 'PULL' \
-        AND c.delivery_state <> 'PAUSED' AND {not_skipped} AND EXISTS (SELECT 1 FROM integration_delivery p \
+        "SELECT c.id, c.rate_per_sec, c.rate_burst, c.allowed_rate_per_sec, c.max_in_flight, c.rate_tat_us, \
+        c.throttled_until, {now} AS now_ms FROM integration_channel c WHERE {limited} AND c.enabled \
+        AND c.channel_type <> 'PULL' AND c.delivery_state <> 'PAUSED' {verified} AND {not_skipped} AND EXISTS (SELECT 1 FROM integration_delivery p \
         WHERE p.channel_id = c.id AND p.state = {pending} AND p.due_at <= {now}) ORDER BY c.id{lock}";
-    let template = TEMPLATE.replace("{limited}", LIMITED);
+    let template = TEMPLATE
+        .replace("{limited}", LIMITED)
+        .replace("{verified}", super::deliveries::VERIFIED);
     let sql = |tx: &Tx, not_skipped: &str, lock: &str| {
         expand_in(
             tx,
@@ -249,5 +265,35 @@ pub async fn throttle(db: &Db, channel_id: i64, for_ms: i64) -> Result<(), sqlx:
             .execute(writer)
             .await
             .map(|_| ()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(rate_per_sec: Option<f64>, rate_burst: Option<i32>, allowed_rate_per_sec: Option<f64>) -> LimitedRow {
+        LimitedRow {
+            id: 1,
+            rate_per_sec,
+            rate_burst,
+            allowed_rate_per_sec,
+            max_in_flight: None,
+            rate_tat_us: 0,
+            throttled_until: None,
+            now_ms: 0,
+        }
+    }
+
+    #[test]
+    fn the_smaller_of_the_own_and_the_allowed_rate_holds() {
+        assert_eq!(row(None, None, None).gcra(), None);
+        // Only the receiver's rate: its default burst (a tenth of a second's worth, at least 1).
+        assert_eq!(row(None, None, Some(10.0)).gcra(), Some(Gcra::new(10.0, 1)));
+        assert_eq!(row(None, None, Some(100.0)).gcra(), Some(Gcra::new(100.0, 10)));
+        // Both: the smaller rate, with the channel's own burst.
+        assert_eq!(row(Some(50.0), Some(5), Some(10.0)).gcra(), Some(Gcra::new(10.0, 5)));
+        assert_eq!(row(Some(2.0), Some(1), Some(10.0)).gcra(), Some(Gcra::new(2.0, 1)));
+        assert_eq!(row(Some(2.0), Some(3), None).gcra(), Some(Gcra::new(2.0, 3)));
     }
 }

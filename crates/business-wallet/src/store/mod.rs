@@ -24,6 +24,7 @@ pub mod ladder;
 pub mod limits;
 pub mod pull;
 mod sqlite_tx;
+pub mod validation;
 pub mod wallets;
 
 pub(crate) use sqlite_tx::SqliteTx;

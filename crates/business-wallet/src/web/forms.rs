@@ -60,6 +60,8 @@ pub struct ChannelForm {
     pub timeout_ms: String,
     /// The Standard Webhooks headers checkbox.
     pub standard_webhooks: bool,
+    /// The validation handshake checkbox.
+    pub validation_handshake: bool,
     /// API key header name.
     pub api_key_header: String,
     /// API key value (never pre-filled).
@@ -133,6 +135,7 @@ impl ChannelForm {
             url: get("url"),
             timeout_ms: get("timeout_ms"),
             standard_webhooks: field(pairs, "standard_webhooks").is_some(),
+            validation_handshake: field(pairs, "validation_handshake").is_some(),
             api_key_header: get("api_key_header"),
             api_key_value: get("api_key_value"),
             oauth2_token_url: get("oauth2_token_url"),
@@ -183,6 +186,7 @@ impl ChannelForm {
             url: text(&webhook, "/url"),
             timeout_ms: text(&webhook, "/timeoutMs"),
             standard_webhooks: webhook["standardWebhooks"] == Value::Bool(true),
+            validation_handshake: webhook["validationHandshake"] == Value::Bool(true),
             api_key_header: text(&webhook, "/apiKey/headerName"),
             oauth2_token_url: text(&webhook, "/oauth2/tokenUrl"),
             oauth2_client_id: text(&webhook, "/oauth2/clientId"),
@@ -236,6 +240,7 @@ impl ChannelForm {
                 url: self.url.trim().to_string(),
                 timeout_ms,
                 standard_webhooks: self.standard_webhooks.then_some(true),
+                validation_handshake: self.validation_handshake.then_some(true),
                 api_key: some(&self.api_key_header).map(|header_name| ApiKeyBody {
                     header_name,
                     value: some(&self.api_key_value),

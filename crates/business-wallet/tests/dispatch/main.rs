@@ -59,6 +59,7 @@ macro_rules! dispatch_tests_with {
     )+};
 }
 
+mod handshake;
 mod limits;
 
 /// On-premise with the local receivers allowed, short back-off and short timeouts.

@@ -17,6 +17,7 @@ use super::classify::{
     classify_error, classify_status, error_chain, parse_retry_after, prefix_error, rejected, retryable,
 };
 use super::config::{OAuth2Config, WebhookChannelConfig};
+use super::handshake::{self, HandshakeReport};
 use super::keys::{KeyEntry, SigningKeys};
 use super::ssrf::{check_url, GatedResolver, NetworkPolicy};
 use super::tls::{TlsClients, TlsMaterial};
@@ -47,6 +48,8 @@ pub struct WebhookChannel {
     excerpt_bytes: usize,
     tokens: Mutex<HashMap<String, CachedToken>>,
     signing_keys: Option<Arc<SigningKeys>>,
+    /// The `WebHook-Request-Origin` of the validation handshake.
+    origin: String,
 }
 
 impl std::fmt::Debug for WebhookChannel {
@@ -84,12 +87,76 @@ impl WebhookChannel {
     /// The HTTP client cannot be built.
     pub fn from_settings(settings: &Settings) -> anyhow::Result<WebhookChannel> {
         let keys = SigningKeys::from_settings(settings).context("cannot load the webhook signing keys")?;
-        Ok(WebhookChannel::new(
+        let mut channel = WebhookChannel::new(
             NetworkPolicy::from_settings(settings),
             settings.integration.webhook.clone(),
             settings.integration.dispatch.response_excerpt_bytes,
         )?
-        .with_signing_keys(Arc::new(keys)))
+        .with_signing_keys(Arc::new(keys));
+        channel.origin = request_origin(settings);
+        Ok(channel)
+    }
+
+    /// The `WebHook-Request-Origin` this channel sends in the validation handshake.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Sends the validation handshake to the channel's URL once: `OPTIONS` with
+    /// `WebHook-Request-Origin` (and `WebHook-Request-Rate` when `request_rate_per_minute` is
+    /// given), through the same client and SSRF gate as its deliveries (its own TLS client for a
+    /// channel with `webhook.tls`), with its API key header when it has one. Never fails: what
+    /// went wrong is the report's `error`.
+    pub async fn validate_endpoint(
+        &self,
+        channel: &ChannelConfig,
+        request_rate_per_minute: Option<u64>,
+    ) -> HandshakeReport {
+        let origin = self.origin.as_str();
+        let config = match WebhookChannelConfig::from_value(&channel.config, &self.settings) {
+            Ok(config) => config,
+            Err(err) => return HandshakeReport::failed(origin, format!("invalid channel configuration: {err}")),
+        };
+        if let Err(err) = check_url(&config.url, &self.policy) {
+            return HandshakeReport::failed(origin, err.to_string());
+        }
+        let client = match self.client_for(&config, channel) {
+            Ok(client) => client,
+            Err(outcome) => return HandshakeReport::failed(origin, outcome.error().unwrap_or_default().to_string()),
+        };
+        let mut request = client
+            .request(reqwest::Method::OPTIONS, &config.url)
+            .timeout(config.timeout(&self.settings))
+            .header(handshake::REQUEST_ORIGIN, origin);
+        if let Some(rate) = request_rate_per_minute {
+            request = request.header(handshake::REQUEST_RATE, rate.to_string());
+        }
+        if let (Some(api_key), Some(value)) = (&config.api_key, &channel.secrets.api_key_value) {
+            request = request.header(api_key.header_name.as_str(), value.as_str());
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(err) => {
+                let timeout = config.timeout(&self.settings);
+                let outcome = classify_error(&err, timeout);
+                return HandshakeReport::failed(
+                    origin,
+                    format!("validation handshake: {}", outcome.error().unwrap_or_default()),
+                );
+            }
+        };
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
+        handshake::read_answer(
+            origin,
+            response.status().as_u16(),
+            header(handshake::ALLOWED_ORIGIN).as_deref(),
+            header(handshake::ALLOWED_RATE).as_deref(),
+        )
     }
 
     /// The channel signing every request with the current key of `keys` too (the `v1a`
@@ -123,6 +190,7 @@ impl WebhookChannel {
             excerpt_bytes,
             tokens: Mutex::new(HashMap::new()),
             signing_keys: None,
+            origin: handshake::DEFAULT_ORIGIN.to_string(),
         })
     }
 
@@ -488,6 +556,20 @@ impl Channel for WebhookChannel {
     }
 }
 
+/// The `WebHook-Request-Origin` of the deployment: `integration.webhook.request_origin`, else
+/// the host of its public URL, else [`handshake::DEFAULT_ORIGIN`].
+fn request_origin(settings: &Settings) -> String {
+    if let Some(origin) = settings.integration.webhook.request_origin.as_deref() {
+        return origin.to_string();
+    }
+    settings
+        .public_base_url
+        .as_deref()
+        .and_then(|base| reqwest::Url::parse(base).ok())
+        .and_then(|url| url.host_str().map(str::to_string))
+        .unwrap_or_else(|| handshake::DEFAULT_ORIGIN.to_string())
+}
+
 /// The settings every webhook client shares, the per-channel TLS ones included.
 fn client_builder(policy: &Arc<NetworkPolicy>, settings: &WebhookSettings) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
@@ -540,6 +622,17 @@ pub fn transport() -> Transport {
              the receiver asks for one (mutual TLS), and checks the receiver's certificate against \
              its `caCertificates` only (a private CA) instead of the public roots; both apply to \
              that channel's `url` alone.\n\n\
+             A channel with `webhook.validationHandshake` first sends the CloudEvents validation \
+             handshake (abuse protection): `OPTIONS` to its `url` with `WebHook-Request-Origin` \
+             (the deployment's `integration.webhook.request_origin`) and, when the channel has a \
+             rate limit, `WebHook-Request-Rate` (requests per minute). Answer with a 2xx and \
+             `WebHook-Allowed-Origin` set to that origin or `*`, and optionally \
+             `WebHook-Allowed-Rate` (requests per minute, or `*`): the channel is then VERIFIED \
+             and that rate limits its deliveries. Until then the channel is UNVERIFIED and its \
+             deliveries wait (none is dropped); the handshake is tried again every \
+             `integration.webhook.validation_retry_secs`. On such a channel, answering a delivery \
+             with 410 Gone disables the channel (its deliveries wait until it is enabled again) \
+             and records it in the history.\n\n\
              Answer with a 2xx once the event is stored: the delivery is then DELIVERED. A 408, a \
              429, a 3xx or a 5xx (with `Retry-After` honoured), no answer within \
              `webhook.timeoutMs`, or a connection or TLS error is retried later; any other 4xx \

@@ -33,6 +33,11 @@ pub struct WebhookChannelConfig {
     /// Mutual TLS and a private CA for this endpoint (the client key is a secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+    /// Require the CloudEvents webhook validation handshake (an `OPTIONS` request answered
+    /// with `WebHook-Allowed-Origin`) before the first delivery; deliveries wait until the
+    /// receiver has answered it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub validation_handshake: bool,
 }
 
 /// The public part of a channel's TLS settings; the client certificate's private key is in

@@ -4,6 +4,8 @@
 //! OAuth2 client-credentials authentication.
 //!
 //! - [`config`]: the channel's type block ([`WebhookChannelConfig`]).
+//! - [`handshake`]: the CloudEvents validation handshake a channel may require before it
+//!   delivers.
 //! - [`channel`]: the [`WebhookChannel`] that builds, signs and sends the request.
 //! - [`keys`]: the deployment's Ed25519 signing keys, their publication and rotation.
 //! - [`classify`]: what the receiver's status or the transport error means for the delivery.
@@ -18,6 +20,7 @@ pub mod body;
 pub mod channel;
 pub mod classify;
 pub mod config;
+pub mod handshake;
 pub mod keys;
 pub mod request;
 pub mod ssrf;

@@ -76,6 +76,9 @@ pub struct WebhookBody {
     /// Mutual TLS and a private CA for this endpoint.
     #[serde(default, deserialize_with = "optional_object")]
     pub tls: Option<TlsBody>,
+    /// Require the validation handshake before the first delivery (default false).
+    #[serde(default)]
+    pub validation_handshake: Option<bool>,
 }
 
 /// Mutual TLS and a private CA. On replace, an omitted `clientKey` keeps the stored one.
@@ -156,6 +159,9 @@ pub async fn prepare(webhook: WebhookBody, policy: &NetworkPolicy) -> Result<Pre
     }
     if webhook.standard_webhooks == Some(true) {
         config["standardWebhooks"] = json!(true);
+    }
+    if webhook.validation_handshake == Some(true) {
+        config["validationHandshake"] = json!(true);
     }
     if let Some(api_key) = &webhook.api_key {
         config["apiKey"] = json!({ "headerName": api_key.header_name.trim() });

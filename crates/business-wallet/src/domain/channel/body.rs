@@ -205,6 +205,22 @@ pub(crate) fn body_schema<'k>(
                 )),
         )
         .property(
+            "validationHandshake",
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::Boolean, Type::Null]))
+                .description(Some(
+                    "Require the CloudEvents webhook validation handshake (abuse protection) before \
+                     the first delivery: the wallet sends `OPTIONS` to the URL with \
+                     `WebHook-Request-Origin` (and `WebHook-Request-Rate` when the channel has a rate \
+                     limit), and the receiver must answer 2xx with `WebHook-Allowed-Origin` (that \
+                     origin or `*`). Until it has, the channel is UNVERIFIED and its deliveries wait \
+                     (nothing is dropped); the handshake is tried again every \
+                     integration.webhook.validation_retry_secs. A `WebHook-Allowed-Rate` in the answer \
+                     (requests per minute) becomes a delivery rate limit of the channel. A receiver \
+                     answering 410 Gone to a delivery disables the channel (default false).",
+                )),
+        )
+        .property(
             "apiKey",
             nullable(api_key).description(Some("A static API key sent in a header.")),
         )

@@ -8,6 +8,7 @@ mod body;
 pub mod health;
 pub mod ladder;
 pub mod limits;
+pub mod validation;
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -70,6 +71,10 @@ pub struct ChannelView {
     /// Until when the receiver asked for a pause (it answered 429 or 503 with `Retry-After`):
     /// nothing of the channel is sent before then (RFC 3339 UTC); null when it is not paused so.
     pub throttled_until: Option<String>,
+    /// The validation handshake of a webhook channel with `webhook.validationHandshake`: while
+    /// UNVERIFIED its deliveries wait for the receiver's answer. Null when the channel does not
+    /// require it.
+    pub validation: Option<validation::ValidationView>,
     /// Webhook block without secrets (`apiKey.headerName`, `oauth2.tokenUrl/clientId/scope`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -162,6 +167,12 @@ fn view(row: &ChannelRow, event_types: Vec<String>, secrets: Option<&ChannelSecr
             max_in_flight: row.max_in_flight,
         }),
         throttled_until: row.throttled_until.filter(|t| *t > now).map(rfc3339_ms),
+        validation: validation::ValidationView::from_columns(
+            row.validation_state.as_deref(),
+            row.validation_checked_at,
+            row.validation_error.as_deref(),
+            row.allowed_rate_per_sec,
+        ),
         webhook: (field == "webhook").then(|| config.clone()),
         kafka: (field == "kafka").then(|| config.clone()),
         jms: (field == "jms").then(|| config.clone()),
@@ -499,6 +510,10 @@ pub async fn create(
         rate_burst: valid.limits.rate_burst,
         max_in_flight: valid.limits.max_in_flight,
         throttled_until: None,
+        validation_state: validation::state_after_save(&valid.channel_type, &valid.config, None).0,
+        validation_checked_at: None,
+        validation_error: None,
+        allowed_rate_per_sec: None,
     };
     let mut tx = state.db.begin().await?;
     if store_channels::name_taken(&mut tx, scope, &row.name, None).await? {
@@ -583,7 +598,26 @@ pub async fn replace(
     }
     let mut secrets = open_secrets(state, &current)?;
     merge_secrets(&mut secrets, &valid, BodyUse::Replace)?;
+    let old_config: Value = serde_json::from_str(&current.config).unwrap_or(Value::Null);
+    let (validation_state, reset) = validation::state_after_save(
+        &valid.channel_type,
+        &valid.config,
+        Some((&old_config, current.validation_state.as_deref())),
+    );
+    let (validation_checked_at, validation_error, allowed_rate_per_sec) = if reset {
+        (None, None, None)
+    } else {
+        (
+            current.validation_checked_at,
+            current.validation_error.clone(),
+            current.allowed_rate_per_sec,
+        )
+    };
     let row = ChannelRow {
+        validation_state,
+        validation_checked_at,
+        validation_error,
+        allowed_rate_per_sec,
         name: valid.name.clone(),
         description: valid.description.clone(),
         enabled: valid.enabled,
@@ -717,14 +751,32 @@ pub async fn test_saved(
         config: serde_json::from_str(&row.config).map_err(DomainError::internal)?,
         secrets: open_secrets(state, &row)?,
     };
-    Ok(channels::test_send(
+    let handshake = handshake_of(state, &row.channel_type, &config, row.rate_per_sec).await;
+    let mut report = channels::test_send(
         channel.as_ref(),
         &config,
         event_type,
         state.outbox.base_url(),
         scope.wallet(),
     )
-    .await)
+    .await;
+    report.handshake = handshake;
+    Ok(report)
+}
+
+/// The validation handshake of a test send, for a webhook channel that requires it.
+async fn handshake_of(
+    state: &AppState,
+    channel_type: &str,
+    config: &ChannelConfig,
+    rate_per_sec: Option<f64>,
+) -> Option<crate::channels::webhook::handshake::HandshakeReport> {
+    if !validation::required(channel_type, &config.config) {
+        return None;
+    }
+    let webhook = state.channels.webhook()?;
+    let rate = rate_per_sec.map(crate::channels::webhook::handshake::request_rate);
+    Some(webhook.validate_endpoint(config, rate).await)
 }
 
 /// The same for an unsaved draft, signed with a throwaway secret.
@@ -752,12 +804,15 @@ pub async fn test_draft(
         config: valid.config,
         secrets,
     };
-    Ok(channels::test_send(
+    let handshake = handshake_of(state, &valid.channel_type, &config, valid.limits.rate_per_sec).await;
+    let mut report = channels::test_send(
         channel.as_ref(),
         &config,
         event_type,
         state.outbox.base_url(),
         scope.wallet(),
     )
-    .await)
+    .await;
+    report.handshake = handshake;
+    Ok(report)
 }
