@@ -155,11 +155,11 @@ pub struct Claimed {
     pub next_in: Option<Duration>,
 }
 
-/// The claim's rule for a channel without limits: the limited ones (a rate of their own or one
-/// their receiver allowed, an in-flight limit, a receiver's pause) are claimed one channel at
-/// a time, under their row's lock (see [`claim_with_limits`]).
-const UNLIMITED: &str = "AND c.rate_per_sec IS NULL AND c.max_in_flight IS NULL AND c.throttled_until IS NULL \
-                         AND c.allowed_rate_per_sec IS NULL";
+/// The main claim's own rule: none beyond the common ones. The limited channels (a rate of
+/// their own or one their receiver allowed, an in-flight limit, a receiver's pause) are claimed
+/// one channel at a time, under their row's lock, and left out of it by id (see
+/// [`claim_with_limits`]).
+const UNLIMITED: &str = "";
 /// The claim's rule for the validation handshake: nothing of a channel whose receiver has not
 /// answered it yet is claimed (its deliveries wait, their attempts not counted).
 pub(super) const VERIFIED: &str = "AND (c.validation_state IS NULL OR c.validation_state <> 'UNVERIFIED')";
@@ -243,7 +243,8 @@ pub async fn claim_with_limits(db: &Db, request: &ClaimRequest<'_>) -> Result<Cl
     let lease_token = uuid::Uuid::new_v4().to_string();
     let mut claimed = Claimed::default();
     let mut sqlite_ids = Vec::new();
-    if super::limits::any_limited(db).await? {
+    let (held, any_limited) = super::limits::held_channels(db).await?;
+    if any_limited {
         let mut tx = db.begin().await?;
         let rows = super::limits::lock_due(&mut tx, request.skip_channels).await?;
         let mut plan = super::limits::plan(&mut tx, &rows, request.limit).await?;
@@ -292,6 +293,8 @@ pub async fn claim_with_limits(db: &Db, request: &ClaimRequest<'_>) -> Result<Cl
     let taken = i64::try_from(claimed.deliveries.len() + sqlite_ids.len()).unwrap_or(i64::MAX);
     let rest = request.limit.saturating_sub(taken);
     let sql = claim_sql(db, UNLIMITED);
+    let mut skip = request.skip_channels.to_vec();
+    skip.extend(held);
     match db {
         Db::Postgres(pool) => {
             if rest > 0 {
@@ -299,7 +302,7 @@ pub async fn claim_with_limits(db: &Db, request: &ClaimRequest<'_>) -> Result<Cl
                     .bind(request.lease_ms)
                     .bind(&lease_token)
                     .bind(rest)
-                    .bind(request.skip_channels)
+                    .bind(&skip)
                     .bind(request.owner)
                     .fetch_all(pool)
                     .await?;
@@ -312,7 +315,7 @@ pub async fn claim_with_limits(db: &Db, request: &ClaimRequest<'_>) -> Result<Cl
                     .bind(request.lease_ms)
                     .bind(&lease_token)
                     .bind(rest)
-                    .bind(serde_json::to_string(request.skip_channels).expect("a list of integers serialises"))
+                    .bind(serde_json::to_string(&skip).expect("a list of integers serialises"))
                     .bind(request.owner)
                     .fetch_all(writer)
                     .await?;
