@@ -103,6 +103,13 @@ if [ "${1:-}" = "--inside" ]; then
   export ST_CERTIFICATE
   ST_CERTIFICATE=$(call POST "/api/v1/wallets/$ST_WALLET/identifiers" \
     '{"identifierType": "X509", "displayName": "Seal", "subject": "CN=Schemathesis,O=Example B.V.,C=NL"}' | field certificatePem)
+  # A certificate with its key for the channels' webhook.tls fields (see the hooks file): it is
+  # self-signed, so it serves as the client certificate and as the CA bundle alike.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=schemathesis \
+    -keyout "$work/tls-key.pem" -out "$work/tls-certificate.pem" 2>/dev/null
+  export ST_TLS_CERTIFICATE ST_TLS_KEY
+  ST_TLS_CERTIFICATE=$(cat "$work/tls-certificate.pem")
+  ST_TLS_KEY=$(cat "$work/tls-key.pem")
 
   failed_delivery() { # LIST-PATH: waits (bounded) for a FAILED delivery and prints its key
     local answer

@@ -136,27 +136,36 @@ pub(crate) fn body_schema<'k>(
         "clientSecret",
         "Client secret",
     );
-    let pem = |description: &str| {
+    // The PEM armour; whether the content inside is a certificate or a key of the kinds taken
+    // cannot be said in JSON Schema (a 400 when it is not).
+    let pem_of = |pattern: &str, description: &str| {
         ObjectBuilder::new()
             .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
-            .pattern(Some("-----BEGIN "))
+            .pattern(Some(pattern))
             .description(Some(description))
     };
-    let client_key = pem(match usage {
-        BodyUse::Create => {
-            "The client certificate's private key, PEM, unencrypted: one PKCS#8 `PRIVATE KEY`, PKCS#1 \
+    const CERTIFICATES: &str =
+        r"^\s*(?:-----BEGIN CERTIFICATE-----\r?\n(?:[A-Za-z0-9+/=]{1,76}\r?\n)+-----END CERTIFICATE-----\s*)+$";
+    const KEY: &str = r"^\s*-----BEGIN (?:PRIVATE|RSA PRIVATE|EC PRIVATE) KEY-----\r?\n(?:[A-Za-z0-9+/=]{1,76}\r?\n)+-----END (?:PRIVATE|RSA PRIVATE|EC PRIVATE) KEY-----\s*$";
+    let pem = |description: &str| pem_of(CERTIFICATES, description);
+    let client_key = pem_of(
+        KEY,
+        match usage {
+            BodyUse::Create => {
+                "The client certificate's private key, PEM, unencrypted: one PKCS#8 `PRIVATE KEY`, PKCS#1 \
              `RSA PRIVATE KEY` or SEC1 `EC PRIVATE KEY` block (RSA, ECDSA P-256/P-384 or Ed25519). A \
              secret: stored encrypted, never returned. Required with `clientCertificate` (400 \
              without it), not allowed without it (422); a key that is not the certificate's is a 422."
-        }
-        BodyUse::Replace => {
-            "The client certificate's private key, PEM, unencrypted: one PKCS#8 `PRIVATE KEY`, PKCS#1 \
+            }
+            BodyUse::Replace => {
+                "The client certificate's private key, PEM, unencrypted: one PKCS#8 `PRIVATE KEY`, PKCS#1 \
              `RSA PRIVATE KEY` or SEC1 `EC PRIVATE KEY` block (RSA, ECDSA P-256/P-384 or Ed25519). A \
              secret: stored encrypted, never returned. Left out or null with a `clientCertificate`: \
              the stored key is kept (409 when there is none; 422 when it is not the key of the \
              certificate given). Not allowed without `clientCertificate` (422)."
-        }
-    });
+            }
+        },
+    );
     let tls = doc::closed_object()
         .property(
             "clientCertificate",
@@ -369,7 +378,7 @@ fn limits_schema() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
     let integer = |max: u32, what: &str| {
         ObjectBuilder::new()
-            .schema_type(Type::Integer)
+            .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
             .minimum(Some(1))
             .maximum(Some(max))
             .description(Some(what))
@@ -379,12 +388,12 @@ fn limits_schema() -> utoipa::openapi::schema::Schema {
         .property(
             "eventsPerSecond",
             ObjectBuilder::new()
-                .schema_type(Type::Number)
+                .schema_type(SchemaType::from_iter([Type::Number, Type::Null]))
                 .exclusive_minimum(Some(0))
                 .maximum(Some(MAX_RATE))
                 .description(Some(
                     "Most deliveries a second, counted over every dispatcher instance together \
-                     (fractions allowed: 0.5 is one every two seconds).",
+                     (fractions allowed: 0.5 is one every two seconds). Null: no rate limit.",
                 )),
         )
         .property(
@@ -392,7 +401,7 @@ fn limits_schema() -> utoipa::openapi::schema::Schema {
             integer(
                 MAX_BURST,
                 "Most deliveries sent at once within the rate after a quiet spell (default: a tenth of \
-                 a second's worth, at least 1). Needs eventsPerSecond.",
+                 a second's worth, at least 1). Without eventsPerSecond it shapes nothing and is not stored.",
             ),
         )
         .property(

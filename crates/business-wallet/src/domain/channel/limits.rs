@@ -25,12 +25,32 @@ pub struct ChannelLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events_per_second: Option<f64>,
     /// Most deliveries sent at once within that rate after a quiet spell (1 to 10000; default
-    /// a tenth of a second's worth, at least 1). Needs `eventsPerSecond`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// a tenth of a second's worth, at least 1). Without `eventsPerSecond` it has nothing to
+    /// shape and is not stored.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole_number")]
     pub burst: Option<u32>,
     /// Most deliveries in flight at once (1 to 1000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole_number")]
     pub max_in_flight: Option<u32>,
+}
+
+/// A whole number that JSON may write with a zero fraction (`8.0`), as JSON Schema's `integer`
+/// allows; null is none. Anything above `u32::MAX` reads as `u32::MAX`, which the range checks
+/// then refuse.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error as _;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+            .map(|f| f.min(u64::MAX as f64) as u64)
+    });
+    whole
+        .map(|n| Some(u32::try_from(n).unwrap_or(u32::MAX)))
+        .ok_or_else(|| D::Error::custom(format!("invalid value: `{number}`, expected a whole number")))
 }
 
 /// The limit columns of a channel row.
@@ -55,7 +75,7 @@ impl ChannelLimits {
     /// default burst filled in.
     ///
     /// # Errors
-    /// A value out of range, or a burst without a rate (400, naming the field).
+    /// A value out of range (400, naming the field).
     pub fn columns(limits: Option<&ChannelLimits>) -> Result<LimitColumns, DomainError> {
         let Some(limits) = limits else {
             return Ok(LimitColumns::default());
@@ -78,12 +98,8 @@ impl ChannelLimits {
                     format!("must be between 1 and {MAX_BURST}"),
                 ))
             }
-            (Some(_), None) => {
-                return Err(DomainError::invalid_field(
-                    "limits.burst",
-                    "applies to a rate: set limits.eventsPerSecond too",
-                ))
-            }
+            // A burst only shapes a rate: without one there is nothing to store.
+            (Some(_), None) => None,
             (None, Some(rate)) => Some(default_burst(rate)),
             (None, None) => None,
         };
@@ -217,7 +233,6 @@ mod tests {
         for (json, field) in [
             (r#"{"eventsPerSecond": 0}"#, "limits.eventsPerSecond"),
             (r#"{"eventsPerSecond": 10001}"#, "limits.eventsPerSecond"),
-            (r#"{"burst": 3}"#, "limits.burst"),
             (r#"{"eventsPerSecond": 5, "burst": 0}"#, "limits.burst"),
             (r#"{"maxInFlight": 0}"#, "limits.maxInFlight"),
             (r#"{"maxInFlight": 1001}"#, "limits.maxInFlight"),
@@ -240,5 +255,22 @@ mod tests {
             }
         );
         assert_eq!(ChannelLimits::from_columns(columns("{}").unwrap()), None);
+        assert_eq!(
+            columns(r#"{"burst": 3}"#).unwrap(),
+            LimitColumns::default(),
+            "a burst alone shapes nothing"
+        );
+    }
+
+    #[test]
+    fn whole_numbers_may_have_a_zero_fraction_and_fields_may_be_null() {
+        let c = columns(r#"{"eventsPerSecond": 5, "burst": 3.0, "maxInFlight": 7.0}"#).unwrap();
+        assert_eq!((c.rate_burst, c.max_in_flight), (Some(3), Some(7)));
+        let c = columns(r#"{"eventsPerSecond": null, "burst": null, "maxInFlight": null}"#).unwrap();
+        assert_eq!(c, LimitColumns::default());
+        for json in [r#"{"maxInFlight": 2.5}"#, r#"{"maxInFlight": -1}"#, r#"{"burst": "3"}"#] {
+            assert!(serde_json::from_str::<ChannelLimits>(json).is_err(), "{json}");
+        }
+        assert!(columns(r#"{"maxInFlight": 5000000000}"#).is_err());
     }
 }
