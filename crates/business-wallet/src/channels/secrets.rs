@@ -95,6 +95,17 @@ impl ChannelSecrets {
         Ok(serde_json::from_slice(&json)?)
     }
 
+    /// The secrets of a stored row: opened when it has some, the empty set when it has none.
+    ///
+    /// # Errors
+    /// The sealed secrets cannot be opened (see [`ChannelSecrets::open`]).
+    pub fn open_stored(secret_box: &SecretBox, sealed: Option<&[u8]>) -> Result<ChannelSecrets, SecretsError> {
+        sealed.map_or_else(
+            || Ok(ChannelSecrets::default()),
+            |sealed| ChannelSecrets::open(secret_box, sealed),
+        )
+    }
+
     /// Replaces the HMAC secret with a new one and keeps the old one signing for `grace_ms`
     /// after `now_ms`. Returns the new secret (shown to the user once).
     pub fn rotate(&mut self, now_ms: i64, grace_ms: i64) -> String {

@@ -292,19 +292,16 @@ async fn attempt(ctx: &WorkerContext, delivery: &ClaimedDelivery, number: u32, n
             response: None,
         });
     };
-    let secrets = match &delivery.channel_secrets {
-        None => ChannelSecrets::default(),
-        Some(sealed) => match ChannelSecrets::open(&ctx.secret_box, sealed) {
-            Ok(secrets) => secrets,
-            // A wrong encryption key is an operator error that can be fixed: keep retrying.
-            Err(err) => {
-                return Attempt::without_request(Outcome::Retryable {
-                    error: format!("channel secrets cannot be opened: {err}"),
-                    retry_after: None,
-                    response: None,
-                })
-            }
-        },
+    let secrets = match ChannelSecrets::open_stored(&ctx.secret_box, delivery.channel_secrets.as_deref()) {
+        Ok(secrets) => secrets,
+        // A wrong encryption key is an operator error that can be fixed: keep retrying.
+        Err(err) => {
+            return Attempt::without_request(Outcome::Retryable {
+                error: format!("channel secrets cannot be opened: {err}"),
+                retry_after: None,
+                response: None,
+            })
+        }
     };
     let config = match serde_json::from_str(&delivery.channel_config) {
         Ok(config) => config,

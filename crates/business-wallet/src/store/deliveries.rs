@@ -42,12 +42,14 @@ pub(crate) fn expand(db: &Db, template: &str) -> String {
     expand_with(template, now)
 }
 
-/// [`expand`] for the backend of a transaction.
-pub(super) fn expand_in(tx: &super::Tx, template: &str) -> String {
-    match tx.inner {
-        super::TxInner::Postgres(_) => expand_with(template, PG_NOW),
-        super::TxInner::Sqlite(_) => expand_with(template, SQLITE_NOW),
-    }
+/// [`expand`] for PostgreSQL, where only the transaction says the backend.
+pub(super) fn expand_pg(template: &str) -> String {
+    expand_with(template, PG_NOW)
+}
+
+/// [`expand`] for SQLite, where only the transaction says the backend.
+pub(super) fn expand_sqlite(template: &str) -> String {
+    expand_with(template, SQLITE_NOW)
 }
 
 fn expand_with(template: &str, now: &str) -> String {

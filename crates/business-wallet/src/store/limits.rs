@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use super::deliveries::expand_in;
+use super::deliveries::{expand_pg, expand_sqlite};
 use super::{with_reader, Db, Tx, TxInner};
 use crate::domain::channel::limits::{default_burst, Gcra};
 
@@ -111,26 +111,15 @@ pub(super) async fn lock_due(tx: &mut Tx, skip: &[i64]) -> Result<Vec<LimitedRow
     let template = TEMPLATE
         .replace("{limited}", LIMITED)
         .replace("{verified}", super::deliveries::VERIFIED);
-    let sql = |tx: &Tx, not_skipped: &str, lock: &str| {
-        expand_in(
-            tx,
-            &template.replace("{not_skipped}", not_skipped).replace("{lock}", lock),
-        )
-    };
-    match &tx.inner {
-        TxInner::Postgres(_) => {
-            let sql = sql(tx, "NOT (c.id = ANY($1))", " FOR UPDATE OF c SKIP LOCKED");
-            let TxInner::Postgres(pg) = &mut tx.inner else {
-                unreachable!()
-            };
+    let sql = |not_skipped: &str, lock: &str| template.replace("{not_skipped}", not_skipped).replace("{lock}", lock);
+    match &mut tx.inner {
+        TxInner::Postgres(pg) => {
+            let sql = expand_pg(&sql("NOT (c.id = ANY($1))", " FOR UPDATE OF c SKIP LOCKED"));
             sqlx::query_as(&sql).bind(skip).fetch_all(&mut **pg).await
         }
-        TxInner::Sqlite(_) => {
+        TxInner::Sqlite(lite) => {
             // The one writer connection serialises claims: no lock to take.
-            let sql = sql(tx, "c.id NOT IN (SELECT value FROM json_each($1))", "");
-            let TxInner::Sqlite(lite) = &mut tx.inner else {
-                unreachable!()
-            };
+            let sql = expand_sqlite(&sql("c.id NOT IN (SELECT value FROM json_each($1))", ""));
             sqlx::query_as(&sql)
                 .bind(serde_json::to_string(skip).expect("a list of integers serialises"))
                 .fetch_all(&mut **lite)
@@ -156,22 +145,14 @@ pub(super) async fn plan(tx: &mut Tx, rows: &[LimitedRow], limit: i64) -> Result
     } else {
         const TEMPLATE: &str = "SELECT channel_id, count(*) FROM integration_delivery WHERE state = {delivering} \
                                 AND {channels} GROUP BY channel_id";
-        match &tx.inner {
-            TxInner::Postgres(_) => {
-                let sql = expand_in(tx, &TEMPLATE.replace("{channels}", "channel_id = ANY($1)"));
-                let TxInner::Postgres(pg) = &mut tx.inner else {
-                    unreachable!()
-                };
+        match &mut tx.inner {
+            TxInner::Postgres(pg) => {
+                let sql = expand_pg(&TEMPLATE.replace("{channels}", "channel_id = ANY($1)"));
                 sqlx::query_as(&sql).bind(&counted).fetch_all(&mut **pg).await?
             }
-            TxInner::Sqlite(_) => {
-                let sql = expand_in(
-                    tx,
-                    &TEMPLATE.replace("{channels}", "channel_id IN (SELECT value FROM json_each($1))"),
-                );
-                let TxInner::Sqlite(lite) = &mut tx.inner else {
-                    unreachable!()
-                };
+            TxInner::Sqlite(lite) => {
+                let sql =
+                    expand_sqlite(&TEMPLATE.replace("{channels}", "channel_id IN (SELECT value FROM json_each($1))"));
                 sqlx::query_as(&sql)
                     .bind(serde_json::to_string(&counted).expect("a list of integers serialises"))
                     .fetch_all(&mut **lite)

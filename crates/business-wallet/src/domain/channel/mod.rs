@@ -448,10 +448,7 @@ fn unique_to_412(name: &str) -> impl FnOnce(sqlx::Error) -> DomainError + '_ {
 }
 
 fn open_secrets(state: &AppState, row: &ChannelRow) -> Result<ChannelSecrets, DomainError> {
-    match &row.secrets {
-        Some(sealed) => ChannelSecrets::open(&state.secrets, sealed).map_err(DomainError::internal),
-        None => Ok(ChannelSecrets::default()),
-    }
+    ChannelSecrets::open_stored(&state.secrets, row.secrets.as_deref()).map_err(DomainError::internal)
 }
 
 async fn record(

@@ -122,16 +122,13 @@ pub(crate) async fn verify_due(verifier: Verifier<'_>) -> usize {
     };
     let mut verified = 0;
     for channel in due {
-        let secrets = match &channel.secrets {
-            None => ChannelSecrets::default(),
-            Some(sealed) => match ChannelSecrets::open(verifier.secret_box, sealed) {
-                Ok(secrets) => secrets,
-                Err(err) => {
-                    let error = format!("channel secrets cannot be opened: {err}");
-                    let _ = store_validation::record_failure(verifier.db, channel.id, &error).await;
-                    continue;
-                }
-            },
+        let secrets = match ChannelSecrets::open_stored(verifier.secret_box, channel.secrets.as_deref()) {
+            Ok(secrets) => secrets,
+            Err(err) => {
+                let error = format!("channel secrets cannot be opened: {err}");
+                let _ = store_validation::record_failure(verifier.db, channel.id, &error).await;
+                continue;
+            }
         };
         let config = ChannelConfig {
             channel_external_key: channel.channel_external_key.to_string(),
