@@ -47,9 +47,7 @@ impl Gatekeeper {
             arrivals: Mutex::new(Vec::new()),
         });
         let app = Router::new().route("/hook", any(hook)).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let port = super::receiver::serve(app).await;
         Gatekeeper { port, inner }
     }
 

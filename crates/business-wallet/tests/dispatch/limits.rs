@@ -45,9 +45,7 @@ impl Timed {
             pauses: Mutex::new(Vec::new()),
         });
         let app = Router::new().route("/hook", post(timed)).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let port = super::receiver::serve(app).await;
         Timed { port, inner }
     }
 

@@ -73,9 +73,7 @@ impl Receiver {
     pub async fn start() -> Receiver {
         let inner = Arc::new(Inner::default());
         let app = router(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let port = serve(app).await;
         Receiver {
             port,
             inner,
@@ -144,6 +142,14 @@ impl Receiver {
     pub fn redirect_target_hits(&self) -> usize {
         self.inner.redirect_target_hits.load(Ordering::SeqCst)
     }
+}
+
+/// Serves `app` on a free port of 127.0.0.1 until the test ends; the port.
+pub async fn serve(app: Router) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
 }
 
 /// A scripted status, shorthand.
